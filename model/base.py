@@ -1,0 +1,67 @@
+"""The embedder interface shared by every backend, and the helpers they all use."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from shoptag.errors import ModelError
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps RGB images (and, where supported, texts) into one L2-normalised space."""
+
+    spec: str
+    """The spec string the embedder was created from."""
+    identity: str
+    """Spec plus a hash of the weights: two embedders share a space iff identities match."""
+    dim: int
+    supports_text: bool
+    default_threshold: float | None
+    """Similarity threshold measured for this backend, or None where none was measured."""
+
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """HxWx3 uint8 RGB arrays -> float32 (n, dim), rows L2-normalised."""
+        ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts -> float32 (n, dim); raises ModelError where ``supports_text`` is False."""
+        ...
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def weights_digest(tensors: Iterable[tuple[str, torch.Tensor]]) -> str:
+    """A short content hash of named tensors: changes whenever any weight changes."""
+    digest = hashlib.sha256()
+    for name, tensor in tensors:
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def batched(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def check_images(images: Sequence[np.ndarray]) -> None:
+    for position, image in enumerate(images):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ModelError(
+                f"image {position} must be an HxWx3 uint8 RGB array, got shape "
+                f"{image.shape} dtype {image.dtype}"
+            )
+
+
+def no_text_support(spec: str) -> ModelError:
+    return ModelError(f"model {spec!r} has no text tower; text embedding is not available")

@@ -1,0 +1,88 @@
+"""The one exception hierarchy of ShopTag.
+
+Library code raises these; only the CLI (exit codes) and the API (HTTP statuses) translate
+them. Each class carries a stable machine-readable ``code`` so that both front ends can
+report the same problem the same way.
+"""
+
+from __future__ import annotations
+
+
+class ShopTagError(Exception):
+    """Base class: a problem the user can act on, described in one line."""
+
+    code = "shoptag_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(ShopTagError):
+    """A setting or option has a value that cannot be used."""
+
+    code = "bad_config"
+
+
+class ModelError(ShopTagError):
+    """An embedder could not be created."""
+
+    code = "model_error"
+
+
+class UnknownModelSpecError(ModelError):
+    code = "unknown_model"
+
+
+class ModelWeightsUnavailableError(ModelError):
+    code = "weights_unavailable"
+
+
+class CatalogError(ShopTagError):
+    """The catalog file as a whole cannot be read (single bad rows are only skipped)."""
+
+    code = "bad_catalog"
+
+
+class ImageLoadError(ShopTagError):
+    """One image could not be read, decoded, or is too large to decode safely."""
+
+    code = "bad_image"
+
+
+class IndexBuildError(ShopTagError):
+    code = "index_build_failed"
+
+
+class IndexLoadError(ShopTagError):
+    """An index folder is missing, incomplete or corrupted."""
+
+    code = "bad_index"
+
+
+class IndexModelMismatchError(IndexLoadError):
+    """The index was built with other weights than the embedder in use."""
+
+    code = "index_model_mismatch"
+
+
+class VideoError(ShopTagError):
+    code = "bad_video"
+
+
+class UnsupportedContainerError(VideoError):
+    """The bytes are not one of the accepted video containers."""
+
+    code = "unsupported_media"
+
+
+class VideoDecodeError(VideoError):
+    """The container is accepted but its frames cannot be decoded (empty, truncated...)."""
+
+    code = "undecodable_video"
+
+
+class VideoLimitError(VideoError):
+    """Duration, frame count or resolution is above the configured limit."""
+
+    code = "video_too_large"

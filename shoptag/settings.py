@@ -1,0 +1,71 @@
+"""One settings object for the whole program.
+
+Values come from CLI flags or ``SHOPTAG_*`` environment variables (nested with ``__``,
+e.g. ``SHOPTAG_TAGGING__FPS=4``) and are passed down explicitly; nothing reads the
+environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_SPEC = "openclip:ViT-B-32:laion2b_s34b_b79k"
+OFFLINE_MODEL_SPEC = "effnet-lite0"
+
+
+class _Strict(BaseModel):
+    # A misspelled option must fail loudly instead of being silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSettings(_Strict):
+    spec: str = Field(DEFAULT_MODEL_SPEC, description="Embedder spec, see `shoptag.model`.")
+    threads: int = Field(0, ge=0, description="Torch CPU threads; 0 keeps torch's default.")
+    batch_size: int = Field(32, ge=1, le=1024)
+    allow_download: bool = Field(
+        True, description="Fetch missing pretrained weights from the model hub (needs network)."
+    )
+    cache_dir: Path | None = Field(None, description="Where downloaded weights are cached.")
+
+
+class ImageLimits(_Strict):
+    max_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(40_000_000, ge=1)
+
+
+class VideoLimits(_Strict):
+    max_duration_s: float = Field(600.0, gt=0)
+    max_frames: int = Field(60_000, ge=1)
+    max_width: int = Field(3840, ge=16)
+    max_height: int = Field(3840, ge=16)
+
+
+class TaggingSettings(_Strict):
+    fps: float = Field(2.0, gt=0, le=30)
+    threshold: float | None = Field(
+        None, ge=-1, le=1, description="Match threshold; None uses the model's measured default."
+    )
+    top_k: int = Field(5, ge=1, le=100)
+    max_gap_s: float = Field(1.0, ge=0, description="Hits closer than this merge into one segment.")
+    min_hits: int = Field(2, ge=1, description="Segments with fewer sampled hits are flickers.")
+    region_scales: tuple[Annotated[float, Field(gt=0, le=1)], ...] = Field(
+        (1.0, 0.6, 0.4), min_length=1, description="Crop sizes as fractions of the frame."
+    )
+    min_brightness: float = Field(12.0, ge=0, le=255)
+    min_sharpness: float = Field(15.0, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPTAG_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    model: ModelSettings = ModelSettings()
+    images: ImageLimits = ImageLimits()
+    video: VideoLimits = VideoLimits()
+    tagging: TaggingSettings = TaggingSettings()

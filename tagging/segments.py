@@ -1,0 +1,65 @@
+"""Merge one product's per-frame hits into time segments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shoptag.video.regions import Box
+
+
+@dataclass(frozen=True)
+class Hit:
+    time_s: float
+    score: float
+    box: Box
+
+
+@dataclass(frozen=True)
+class Segment:
+    start_s: float
+    end_s: float
+    score: float
+    best_frame_s: float
+    bbox: Box
+    hits: int
+
+    def as_json(self) -> dict:
+        return {
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "score": round(self.score, 4),
+            "best_frame_s": round(self.best_frame_s, 3),
+            "bbox": [int(v) for v in self.bbox],
+        }
+
+
+def build_segments(
+    hits: list[Hit], step_s: float, duration_s: float, max_gap_s: float, min_hits: int
+) -> list[Segment]:
+    """Group hits whose unobserved stretch between them is at most ``max_gap_s``; drop groups
+    with fewer than ``min_hits`` hits (one-frame flickers).
+
+    Each hit stands for the half sampling step on either side of it, so a segment spans from
+    half a step before its first hit to half a step after its last: with a product visible
+    over [a, b], the error on each end is at most half a step.
+    """
+    groups: list[list[Hit]] = []
+    for hit in sorted(hits, key=lambda h: h.time_s):
+        if groups and hit.time_s - groups[-1][-1].time_s - step_s <= max_gap_s + 1e-6:
+            groups[-1].append(hit)
+        else:
+            groups.append([hit])
+    segments = []
+    for group in groups:
+        if len(group) < min_hits:
+            continue
+        best = max(group, key=lambda h: h.score)
+        segments.append(Segment(
+            start_s=max(0.0, group[0].time_s - step_s / 2),
+            end_s=min(duration_s, group[-1].time_s + step_s / 2),
+            score=best.score,
+            best_frame_s=best.time_s,
+            bbox=best.box,
+            hits=len(group),
+        ))
+    return segments

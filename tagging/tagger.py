@@ -1,0 +1,147 @@
+"""The tagging pipeline: video -> sampled frames -> regions -> embeddings -> catalog matches
+-> per-product segments -> tags."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from shoptag.errors import ConfigError
+from shoptag.indexing.store import CatalogIndex
+from shoptag.model.base import Embedder
+from shoptag.settings import TaggingSettings, VideoLimits
+from shoptag.tagging.segments import Hit, Segment, build_segments
+from shoptag.video.quality import frame_defect
+from shoptag.video.regions import Box, multiscale_boxes
+from shoptag.video.sampler import VideoSampler
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProductTag:
+    product_id: str
+    title: str
+    url: str | None
+    score: float
+    segments: list[Segment]
+
+    def as_json(self) -> dict:
+        return {
+            "product_id": self.product_id,
+            "title": self.title,
+            "url": self.url,
+            "score": round(self.score, 4),
+            "segments": [s.as_json() for s in self.segments],
+        }
+
+
+@dataclass
+class TagResult:
+    video: str
+    duration_s: float
+    model: str
+    index_path: str
+    index_created: str
+    frames_sampled: int
+    frames_skipped: int
+    tags: list[ProductTag]
+    skip_reasons: dict[str, int] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {
+            "video": self.video,
+            "duration_s": round(self.duration_s, 3),
+            "model": self.model,
+            "index": {"path": self.index_path, "created": self.index_created},
+            "frames_sampled": self.frames_sampled,
+            "frames_skipped": self.frames_skipped,
+            "tags": [t.as_json() for t in self.tags],
+        }
+
+
+class Tagger:
+    def __init__(self, embedder: Embedder, index: CatalogIndex, settings: TaggingSettings,
+                 limits: VideoLimits) -> None:
+        self._embedder = embedder
+        self._index = index
+        self._settings = settings
+        self._limits = limits
+        threshold = settings.threshold if settings.threshold is not None else embedder.default_threshold
+        if threshold is None:
+            raise ConfigError(
+                f"no threshold has been measured for {embedder.spec}; pass --threshold "
+                f"(measure one with scripts/measure_threshold.py)")
+        self.threshold = threshold
+
+    def tag(self, video: Path) -> TagResult:
+        settings = self._settings
+        sampler = VideoSampler(video, settings.fps, self._limits)
+        hits: dict[int, list[Hit]] = defaultdict(list)
+        skip_reasons: Counter[str] = Counter()
+        stage = Counter()
+        sampled = 0
+        clock = time.perf_counter()
+        for frame in sampler.frames():
+            stage["decode"] += time.perf_counter() - clock
+            sampled += 1
+            defect = frame_defect(frame.image, settings.min_brightness, settings.min_sharpness)
+            if defect:
+                skip_reasons[defect] += 1
+            else:
+                for product, (score, box) in self._match_frame(frame.image, stage).items():
+                    hits[product].append(Hit(frame.time_s, score, box))
+            clock = time.perf_counter()
+        tags = self._tags(hits, sampler.duration_s)
+        if skip_reasons:
+            logger.info("skipped %d of %d sampled frames: %s", sum(skip_reasons.values()), sampled,
+                        dict(skip_reasons))
+        return TagResult(
+            video=str(video),
+            duration_s=sampler.duration_s,
+            model=self._embedder.identity,
+            index_path=str(self._index.path),
+            index_created=self._index.manifest.created,
+            frames_sampled=sampled,
+            frames_skipped=sum(skip_reasons.values()),
+            tags=tags,
+            skip_reasons=dict(skip_reasons),
+            stage_seconds=dict(stage),
+        )
+
+    def _match_frame(self, image: np.ndarray, stage: Counter) -> dict[int, tuple[float, Box]]:
+        """Best (score, region) per product whose score passes the threshold."""
+        height, width = image.shape[:2]
+        boxes = multiscale_boxes(width, height, self._settings.region_scales)
+        crops = [image[y : y + h, x : x + w] for x, y, w, h in boxes]
+        started = time.perf_counter()
+        vectors = self._embedder.embed_images(crops)
+        embedded = time.perf_counter()
+        results = self._index.search(vectors, self._settings.top_k)
+        stage["embed"] += embedded - started
+        stage["search"] += time.perf_counter() - embedded
+        best: dict[int, tuple[float, Box]] = {}
+        for box, candidates in zip(boxes, results, strict=True):
+            for product, score in candidates:
+                if score >= self.threshold and score > best.get(product, (-np.inf,))[0]:
+                    best[product] = (score, box)
+        return best
+
+    def _tags(self, hits: dict[int, list[Hit]], duration_s: float) -> list[ProductTag]:
+        settings = self._settings
+        tags = []
+        for product_position, product_hits in hits.items():
+            segments = build_segments(product_hits, 1.0 / settings.fps, duration_s,
+                                      settings.max_gap_s, settings.min_hits)
+            if not segments:
+                continue
+            product = self._index.products[product_position]
+            tags.append(ProductTag(product.product_id, product.title, product.url,
+                                   max(s.score for s in segments), segments))
+        return sorted(tags, key=lambda t: t.score, reverse=True)

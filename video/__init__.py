@@ -1,0 +1,1 @@
+"""Video input: container check, timestamped frame sampling, frame quality and regions."""

@@ -1,0 +1,101 @@
+"""Decode a video with OpenCV and sample frames by their own timestamps.
+
+Header frame counts and rates are often wrong, so sampling follows each decoded frame's
+presentation time; header values are only used to refuse oversized videos early.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from shoptag.errors import VideoDecodeError, VideoLimitError
+from shoptag.settings import VideoLimits
+from shoptag.video.container import check_container
+
+logger = logging.getLogger(__name__)
+
+_FALLBACK_FPS = 25.0
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    time_s: float
+    image: np.ndarray  # HxWx3 uint8 RGB
+
+
+class VideoSampler:
+    """Iterate once over ``frames()``; ``duration_s`` and counters are final afterwards."""
+
+    def __init__(self, path: Path, fps: float, limits: VideoLimits) -> None:
+        self.path = Path(path)
+        self.container = check_container(self.path)
+        self._step_s = 1.0 / fps
+        self._limits = limits
+        self.frames_decoded = 0
+        self.duration_s = 0.0
+
+    def _open(self) -> tuple[cv2.VideoCapture, float]:
+        capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        if not capture.isOpened():
+            raise VideoDecodeError(f"video {self.path.name} cannot be opened (corrupt or truncated?)")
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self._check_resolution(width, height)
+        header_fps = capture.get(cv2.CAP_PROP_FPS)
+        header_fps = header_fps if math.isfinite(header_fps) and 1 <= header_fps <= 1000 else _FALLBACK_FPS
+        header_frames = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        if math.isfinite(header_frames) and header_frames > 0:
+            if header_frames > self._limits.max_frames:
+                raise VideoLimitError(
+                    f"video has {int(header_frames)} frames; the limit is {self._limits.max_frames}")
+            if header_frames / header_fps > self._limits.max_duration_s:
+                raise VideoLimitError(
+                    f"video lasts about {header_frames / header_fps:.0f} s; "
+                    f"the limit is {self._limits.max_duration_s:.0f} s")
+        return capture, header_fps
+
+    def _check_resolution(self, width: int, height: int) -> None:
+        if width > self._limits.max_width or height > self._limits.max_height:
+            raise VideoLimitError(
+                f"video is {width}x{height}; the limit is {self._limits.max_width}x{self._limits.max_height}")
+
+    def frames(self) -> Iterator[SampledFrame]:
+        capture, header_fps = self._open()
+        try:
+            yield from self._sample(capture, 1.0 / header_fps)
+        finally:
+            capture.release()
+        if self.frames_decoded == 0:
+            raise VideoDecodeError(f"video {self.path.name} has no decodable frames")
+
+    def _sample(self, capture: cv2.VideoCapture, frame_interval_s: float) -> Iterator[SampledFrame]:
+        next_sample = 0
+        previous_s = -math.inf
+        while capture.grab():
+            self.frames_decoded += 1
+            if self.frames_decoded > self._limits.max_frames:
+                raise VideoLimitError(f"video has more than {self._limits.max_frames} frames")
+            time_s = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if not math.isfinite(time_s) or time_s <= previous_s:
+                # Missing or non-increasing timestamps: assume the nominal frame spacing.
+                time_s = 0.0 if previous_s == -math.inf else previous_s + frame_interval_s
+            previous_s = time_s
+            if time_s > self._limits.max_duration_s:
+                raise VideoLimitError(f"video lasts over {self._limits.max_duration_s:.0f} s")
+            self.duration_s = time_s + frame_interval_s
+            if time_s + 1e-6 < next_sample * self._step_s:
+                continue
+            ok, bgr = capture.retrieve()
+            if not ok or bgr is None:
+                logger.warning("frame at %.2f s could not be decoded; skipped", time_s)
+                continue
+            self._check_resolution(bgr.shape[1], bgr.shape[0])
+            next_sample = math.floor(time_s / self._step_s + 1e-6) + 1
+            yield SampledFrame(time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
