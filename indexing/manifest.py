@@ -31,6 +31,8 @@ class Manifest:
     @classmethod
     def read(cls, folder: Path) -> Manifest:
         path = folder / MANIFEST_NAME
+        if not folder.is_dir():
+            raise IndexLoadError(f"index folder {folder} does not exist")
         if not path.is_file():
             raise IndexLoadError(f"{folder} is not a ShopTag index (no {MANIFEST_NAME})")
         try:

@@ -187,8 +187,6 @@ class CatalogIndex:
     @classmethod
     def load(cls, path: Path, embedder: Embedder) -> CatalogIndex:
         path = Path(path)
-        if not path.is_dir():
-            raise IndexLoadError(f"index folder {path} does not exist")
         manifest = Manifest.read(path)
         if manifest.model_identity != embedder.identity:
             raise IndexModelMismatchError(

@@ -26,6 +26,19 @@ def _features(output: object) -> torch.Tensor:
     return pooled if pooled is not None else output[0]
 
 
+def _real_tokenizer(auto_tokenizer, model_ref: str, options: dict):
+    try:
+        tokenizer = auto_tokenizer.from_pretrained(model_ref, **options)
+    except (OSError, ValueError):
+        return None
+    # Without vocabulary files transformers may still build an empty tokenizer that maps
+    # every word to the unknown token; text embedded with it would be meaningless.
+    ids = tokenizer("shirt", add_special_tokens=False)["input_ids"]
+    if not ids or all(i == tokenizer.unk_token_id for i in ids):
+        return None
+    return tokenizer
+
+
 class HFClipEmbedder:
     default_threshold = None  # not measured here: no CLIP weights offline
 
@@ -55,11 +68,9 @@ class HFClipEmbedder:
             raise ModelWeightsUnavailableError(
                 f"hf:{model_ref} is a {type(self._model).__name__}, which has no image features"
             )
-        try:
-            self._tokenizer = AutoTokenizer.from_pretrained(model_ref, **options)
-        except (OSError, ValueError):
-            logger.info("hf:%s has no tokenizer; text embedding disabled", model_ref)
-            self._tokenizer = None
+        self._tokenizer = _real_tokenizer(AutoTokenizer, model_ref, options)
+        if self._tokenizer is None:
+            logger.info("hf:%s has no usable tokenizer; text embedding disabled", model_ref)
         self.supports_text = self._tokenizer is not None and hasattr(self._model, "get_text_features")
         self.identity = f"{spec}@{weights_digest(self._model.state_dict().items())}"
         self.dim = int(self.embed_images([np.zeros((8, 8, 3), dtype=np.uint8)]).shape[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -90,9 +91,10 @@ def tag(
     from shoptag.indexing.store import CatalogIndex
     from shoptag.tagging import Tagger
 
-    if model is None:
-        model = Manifest.read(index).model_spec  # default to the model the index was built with
     settings = _settings(model, threads, fps=fps, threshold=threshold, top_k=top_k)
+    if model is None:  # default to the model the index was built with
+        settings = _settings(Manifest.read(index).model_spec, threads, fps=fps, threshold=threshold,
+                             top_k=top_k)
     embedder = _embedder(settings)
     tagger = Tagger(embedder, CatalogIndex.load(index, embedder), settings.tagging, settings.video)
     typer.echo(json.dumps(tagger.tag(video).as_json(), indent=2))
@@ -128,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; usage errors exit 2 through typer, ShopTag errors are mapped here."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
+    if not debug:
+        # FFmpeg and OpenCV write their own notices to stderr; errors reach the user as our
+        # one-line message instead. Must be set before cv2 is first imported.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     try:
         app(args=argv, prog_name="shoptag")
     except ValidationError as exc:

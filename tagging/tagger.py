@@ -66,6 +66,20 @@ class TagResult:
         }
 
 
+@dataclass(frozen=True)
+class FrameMatches:
+    time_s: float
+    defect: str | None  # why the frame was skipped, or None
+    matches: dict[int, tuple[float, Box]]  # product position -> best (score, region)
+
+
+@dataclass
+class Scan:
+    frames: list[FrameMatches]
+    duration_s: float
+    stage_seconds: dict[str, float]
+
+
 class Tagger:
     def __init__(self, embedder: Embedder, index: CatalogIndex, settings: TaggingSettings,
                  limits: VideoLimits) -> None:
@@ -80,43 +94,47 @@ class Tagger:
                 f"(measure one with scripts/measure_threshold.py)")
         self.threshold = threshold
 
-    def tag(self, video: Path) -> TagResult:
-        settings = self._settings
-        sampler = VideoSampler(video, settings.fps, self._limits)
-        hits: dict[int, list[Hit]] = defaultdict(list)
-        skip_reasons: Counter[str] = Counter()
-        stage = Counter()
-        sampled = 0
+    def scan(self, video: Path) -> Scan:
+        """Sample ``video`` and record every frame's best score and region per candidate
+        product, before any threshold: ``tag`` builds on it, and so does threshold measurement."""
+        sampler = VideoSampler(video, self._settings.fps, self._limits)
+        frames: list[FrameMatches] = []
+        stage: Counter[str] = Counter()
         clock = time.perf_counter()
         for frame in sampler.frames():
             stage["decode"] += time.perf_counter() - clock
-            sampled += 1
-            defect = frame_defect(frame.image, settings.min_brightness, settings.min_sharpness)
-            if defect:
-                skip_reasons[defect] += 1
-            else:
-                for product, (score, box) in self._match_frame(frame.image, stage).items():
-                    hits[product].append(Hit(frame.time_s, score, box))
+            defect = frame_defect(frame.image, self._settings.min_brightness, self._settings.min_sharpness)
+            matches = {} if defect else self._match_frame(frame.image, stage)
+            frames.append(FrameMatches(frame.time_s, defect, matches))
             clock = time.perf_counter()
-        tags = self._tags(hits, sampler.duration_s)
+        return Scan(frames, sampler.duration_s, dict(stage))
+
+    def tag(self, video: Path) -> TagResult:
+        scan = self.scan(video)
+        hits: dict[int, list[Hit]] = defaultdict(list)
+        for frame in scan.frames:
+            for product, (score, box) in frame.matches.items():
+                if score >= self.threshold:
+                    hits[product].append(Hit(frame.time_s, score, box))
+        skip_reasons = Counter(frame.defect for frame in scan.frames if frame.defect)
         if skip_reasons:
-            logger.info("skipped %d of %d sampled frames: %s", sum(skip_reasons.values()), sampled,
-                        dict(skip_reasons))
+            logger.info("skipped %d of %d sampled frames: %s", sum(skip_reasons.values()),
+                        len(scan.frames), dict(skip_reasons))
         return TagResult(
             video=str(video),
-            duration_s=sampler.duration_s,
+            duration_s=scan.duration_s,
             model=self._embedder.identity,
             index_path=str(self._index.path),
             index_created=self._index.manifest.created,
-            frames_sampled=sampled,
+            frames_sampled=len(scan.frames),
             frames_skipped=sum(skip_reasons.values()),
-            tags=tags,
+            tags=self._tags(hits, scan.duration_s),
             skip_reasons=dict(skip_reasons),
-            stage_seconds=dict(stage),
+            stage_seconds=scan.stage_seconds,
         )
 
     def _match_frame(self, image: np.ndarray, stage: Counter) -> dict[int, tuple[float, Box]]:
-        """Best (score, region) per product whose score passes the threshold."""
+        """Best (score, region) per candidate product over all regions of one frame."""
         height, width = image.shape[:2]
         boxes = multiscale_boxes(width, height, self._settings.region_scales)
         crops = [image[y : y + h, x : x + w] for x, y, w, h in boxes]
@@ -129,7 +147,7 @@ class Tagger:
         best: dict[int, tuple[float, Box]] = {}
         for box, candidates in zip(boxes, results, strict=True):
             for product, score in candidates:
-                if score >= self.threshold and score > best.get(product, (-np.inf,))[0]:
+                if score > best.get(product, (-np.inf,))[0]:
                     best[product] = (score, box)
         return best
 

@@ -80,3 +80,18 @@ def _paste(frame: np.ndarray, sprite: np.ndarray, placement: Placement, time_s: 
     y = min(frame_h - h, round(frame_h * placement.y_frac))
     frame[y : y + h, x : x + w] = sprite
     return (x, y, w, h)
+
+
+def write_slideshow(images: list[np.ndarray], out: Path, seconds_each: float = 1.0,
+                    size: tuple[int, int] = (640, 360), fps: float = 25.0) -> float:
+    """Write RGB ``images`` as an MP4 showing each for ``seconds_each``; return the duration."""
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    per_image = max(1, round(seconds_each * fps))
+    try:
+        for image in images:
+            frame = cv2.cvtColor(cv2.resize(image, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2BGR)
+            for _ in range(per_image):
+                writer.write(frame)
+    finally:
+        writer.release()
+    return len(images) * per_image / fps

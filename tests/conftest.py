@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from shoptag.demo import media_path
+from shoptag.model import create_embedder
+from shoptag.settings import ModelSettings
+
+REPO = Path(__file__).resolve().parent.parent
+# Real media fetched by scripts/fetch_test_media.sh (CI runs it); the bundled clip and photos
+# are always there.
+FETCHED_MEDIA = Path(os.environ.get("SHOPTAG_TEST_MEDIA", REPO / ".media"))
+
+
+@pytest.fixture(scope="session")
+def effnet():
+    return create_embedder(ModelSettings(spec="effnet-lite0", batch_size=16))
+
+
+@pytest.fixture(scope="session")
+def fetched_media() -> Path:
+    if not (FETCHED_MEDIA / ".complete").exists():
+        pytest.fail(f"real test media missing at {FETCHED_MEDIA}: run scripts/fetch_test_media.sh")
+    return FETCHED_MEDIA
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def bundled_rgb(name: str) -> np.ndarray:
+    return read_rgb(media_path(name))
+
+
+def write_test_video(path: Path, seconds: float = 3.0, fps: float = 10.0,
+                     size: tuple[int, int] = (160, 120)) -> Path:
+    """A small textured clip whose content changes every frame."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    for index in range(round(seconds * fps)):
+        writer.write(np.roll(base, index * 3, axis=1))
+    writer.release()
+    return path

@@ -1,0 +1,85 @@
+import json
+import shutil
+
+import pytest
+
+from shoptag.demo import write_demo_catalog
+from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchError
+from shoptag.indexing.catalog import read_catalog
+from shoptag.indexing.manifest import Manifest
+from shoptag.indexing.store import CatalogIndex, build_index
+from shoptag.settings import ImageLimits
+
+from conftest import bundled_rgb
+from test_openclip_hf import tiny_openclip_dir
+
+
+@pytest.fixture
+def catalog_path(tmp_path):
+    path = write_demo_catalog(tmp_path / "catalog")
+    # One extra product whose only image is broken: it must be skipped, not fatal.
+    (tmp_path / "catalog" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    with path.open("a") as handle:
+        handle.write(json.dumps({"product_id": "broken", "title": "Broken", "images": ["broken.jpg"]}) + "\n")
+    return path
+
+
+def test_build_then_search_finds_each_product_from_its_own_photo(tmp_path, catalog_path, effnet):
+    report = build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageLimits())
+    assert (report.products, report.images) == (4, 4)
+    assert any("broken.jpg" in s.where and "not a decodable image" in s.reason for s in report.skipped)
+    manifest = Manifest.read(tmp_path / "index")
+    assert manifest.model_identity == effnet.identity and manifest.dim == 1280
+    assert set(manifest.files) == {"vectors.faiss", "products.jsonl"}
+    index = CatalogIndex.load(tmp_path / "index", effnet)
+    queries = effnet.embed_images([bundled_rgb("rocket.jpg"), bundled_rgb("coffee.jpg")])
+    results = index.search(queries, top_k=2)
+    assert [index.products[r[0][0]].product_id for r in results] == ["rocket-poster", "espresso-cup"]
+    assert results[0][0][1] > 0.99 and len(results[0]) == 2
+
+
+def test_failed_rebuild_keeps_the_previous_index(tmp_path, catalog_path, effnet):
+    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageLimits())
+    before = (tmp_path / "index" / "manifest.json").read_text()
+    only_broken = tmp_path / "catalog" / "broken.jsonl"
+    only_broken.write_text(json.dumps({"product_id": "b", "title": "B", "images": ["broken.jpg"]}) + "\n")
+    with pytest.raises(IndexBuildError, match="nothing could be indexed"):
+        build_index(read_catalog(only_broken), effnet, tmp_path / "index", ImageLimits())
+    assert (tmp_path / "index" / "manifest.json").read_text() == before
+    CatalogIndex.load(tmp_path / "index", effnet)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_refuses_to_overwrite_a_folder_that_is_not_an_index(tmp_path, catalog_path, effnet):
+    precious = tmp_path / "photos"
+    precious.mkdir()
+    (precious / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(IndexBuildError, match="not a ShopTag index"):
+        build_index(read_catalog(catalog_path), effnet, precious, ImageLimits())
+    assert (precious / "holiday.jpg").exists()
+
+
+def test_loading_with_another_model_is_refused(tmp_path, catalog_path, effnet):
+    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageLimits())
+    from shoptag.model import create_embedder
+    from shoptag.settings import ModelSettings
+
+    tiny = create_embedder(ModelSettings(spec=f"openclip:local-dir:{tiny_openclip_dir(tmp_path / 'm')}"))
+    with pytest.raises(IndexModelMismatchError, match="built with effnet-lite0@"):
+        CatalogIndex.load(tmp_path / "index", tiny)
+
+
+def test_corrupted_or_missing_files_are_detected(tmp_path, catalog_path, effnet):
+    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageLimits())
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "index", copy)
+    with (copy / "vectors.faiss").open("r+b") as handle:
+        handle.seek(200)
+        handle.write(b"\x00\x01\x02\x03")
+    with pytest.raises(IndexLoadError, match="checksum"):
+        CatalogIndex.load(copy, effnet)
+    (tmp_path / "index" / "products.jsonl").unlink()
+    with pytest.raises(IndexLoadError, match="missing products.jsonl"):
+        CatalogIndex.load(tmp_path / "index", effnet)
+    with pytest.raises(IndexLoadError, match="not a ShopTag index"):
+        CatalogIndex.load(tmp_path / "catalog", effnet)

@@ -1,0 +1,110 @@
+"""Plumbing of the CLIP backends with tiny random-weight models: shapes, normalisation,
+identity and errors. Nothing here says anything about accuracy."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from shoptag.errors import ModelWeightsUnavailableError, UnknownModelSpecError
+from shoptag.model import create_embedder, parse_spec
+from shoptag.settings import ModelSettings
+
+TINY_OPENCLIP = {
+    "model_cfg": {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    },
+    "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+}
+
+
+def tiny_openclip_dir(folder, seed=0):
+    import open_clip
+
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps(TINY_OPENCLIP))
+    torch.manual_seed(seed)
+    model = open_clip.CLIP(**TINY_OPENCLIP["model_cfg"])
+    torch.save(model.state_dict(), folder / "open_clip_pytorch_model.bin")
+    return folder
+
+
+IMAGES = [np.random.default_rng(i).integers(0, 255, (40, 50, 3), dtype=np.uint8) for i in range(3)]
+
+
+def test_openclip_local_dir_embeds_images_and_texts(tmp_path):
+    embedder = create_embedder(ModelSettings(spec=f"openclip:local-dir:{tiny_openclip_dir(tmp_path / 'm')}"))
+    images = embedder.embed_images(IMAGES)
+    texts = embedder.embed_texts(["red mug", "blue cap"])
+    assert images.shape == (3, 32) and texts.shape == (2, 32) and embedder.dim == 32
+    assert images.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(images, axis=1), 1.0, rtol=1e-5)
+    assert embedder.supports_text
+
+
+def test_openclip_identity_follows_the_weights(tmp_path):
+    first = create_embedder(ModelSettings(spec=f"openclip:local-dir:{tiny_openclip_dir(tmp_path / 'a', 0)}"))
+    again = create_embedder(ModelSettings(spec=f"openclip:local-dir:{tmp_path / 'a'}"))
+    other = create_embedder(ModelSettings(spec=f"openclip:local-dir:{tiny_openclip_dir(tmp_path / 'b', 1)}"))
+    assert first.identity == again.identity
+    assert first.identity.split("@")[1] != other.identity.split("@")[1]
+
+
+def test_openclip_folder_without_weights_is_refused(tmp_path):
+    folder = tmp_path / "noweights"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps(TINY_OPENCLIP))
+    with pytest.raises(ModelWeightsUnavailableError, match="no weights"):
+        create_embedder(ModelSettings(spec=f"openclip:local-dir:{folder}"))
+
+
+def test_openclip_missing_weights_fail_fast_naming_the_model():
+    started = time.monotonic()
+    with pytest.raises(ModelWeightsUnavailableError, match="ViT-B-32:laion2b_s34b_b79k.*cache"):
+        create_embedder(ModelSettings(spec="openclip:ViT-B-32:laion2b_s34b_b79k", allow_download=False))
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("openclip:ViT-B-32:no-such-tag", "no pretrained tag"),
+    ("openclip:NoSuchArch:openai", "no architecture"),
+    ("openclip:ViT-B-32:/nowhere/weights.bin", "does not exist"),
+])
+def test_openclip_bad_specs(spec, message):
+    with pytest.raises((UnknownModelSpecError, ModelWeightsUnavailableError), match=message):
+        create_embedder(ModelSettings(spec=spec, allow_download=False))
+
+
+@pytest.mark.parametrize("spec", ["clip", "openclip:", "hf:", "effnet-lite1", "openclip"])
+def test_unknown_specs(spec):
+    with pytest.raises(UnknownModelSpecError, match="unknown model spec"):
+        parse_spec(spec)
+
+
+def test_hf_clip_from_local_folder(tmp_path):
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    config = CLIPConfig(
+        text_config={"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2,
+                     "num_hidden_layers": 1, "vocab_size": 100},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2,
+                       "num_hidden_layers": 1, "image_size": 32, "patch_size": 8},
+        projection_dim=24,
+    )
+    CLIPModel(config).save_pretrained(tmp_path / "hf")
+    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
+        tmp_path / "hf")
+    embedder = create_embedder(ModelSettings(spec=f"hf:{tmp_path / 'hf'}", allow_download=False))
+    vectors = embedder.embed_images(IMAGES)
+    assert vectors.shape == (3, 24) and embedder.dim == 24
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert not embedder.supports_text  # no tokenizer saved
+
+
+def test_hf_missing_model_fails_with_instructions():
+    with pytest.raises(ModelWeightsUnavailableError, match="hf:/path/to/model"):
+        create_embedder(ModelSettings(spec="hf:openai/clip-vit-base-patch32", allow_download=False))
