@@ -100,6 +100,27 @@ def tag(
     typer.echo(json.dumps(tagger.tag(video).as_json(), indent=2))
 
 
+@app.command("serve")
+def serve(
+    index: Annotated[Path, typer.Option("--index", help="Index folder to serve.")],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Serve the tagging API (uvicorn)."""
+    import uvicorn
+
+    from shoptag.api import create_app
+    from shoptag.indexing.manifest import Manifest
+
+    settings = _settings(Manifest.read(index).model_spec, threads)
+    if settings.model.threads:
+        import torch
+
+        torch.set_num_threads(settings.model.threads)
+    uvicorn.run(create_app(settings, index), host=host, port=port)
+
+
 @app.command("demo")
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the demo writes its files.")] = Path("shoptag-demo"),
