@@ -55,15 +55,16 @@ def main() -> int:
                 if frame.matches:
                     negatives.append(max(score for score, _ in frame.matches.values()))
         positives = []
+        indexed = {p.product_id: i for i, p in enumerate(index.products)}
         for position, product in enumerate(catalog.products):
+            if product.product_id not in indexed:
+                continue  # none of its images could be loaded; the build reported it
             image = load_image(product.images[0], catalog.base_dir, settings.images).pixels
             clip = work / f"positive-{position}.mp4"
             _, (appearance,) = compose_clip(args.background[0], [Placement(image, 1.0, 5.0)], clip)
             for frame in tagger.scan(clip).frames:
                 if appearance.start_s <= frame.time_s <= appearance.end_s and not frame.defect:
-                    product_position = next(i for i, p in enumerate(index.products)
-                                            if p.product_id == product.product_id)
-                    positives.append(frame.matches.get(product_position, (-1.0, None))[0])
+                    positives.append(frame.matches.get(indexed[product.product_id], (-1.0, None))[0])
 
     negatives_a, positives_a = np.array(negatives), np.array(positives)
     threshold = float(np.ceil((negatives_a.max() + MARGIN) * 100) / 100)

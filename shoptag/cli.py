@@ -37,13 +37,27 @@ def _settings(model: str | None = None, threads: int | None = None, **tagging) -
         {**base.model_dump(), "model": model_settings.model_dump(), "tagging": tagging_settings.model_dump()})
 
 
-def _embedder(settings: Settings):
-    import torch
+def _index_settings(index: Path, model: str | None, threads: int | None, **tagging) -> Settings:
+    """Settings for commands that use an index: without --model, the index's own model."""
+    from shoptag.indexing.manifest import Manifest
 
+    settings = _settings(model, threads, **tagging)  # validate flags and env before touching disk
+    if model is None:
+        settings = _settings(Manifest.read(index).model_spec, threads, **tagging)
+    return settings
+
+
+def _apply_threads(settings: Settings) -> None:
+    if settings.model.threads:
+        import torch
+
+        torch.set_num_threads(settings.model.threads)
+
+
+def _embedder(settings: Settings):
     from shoptag.model import create_embedder
 
-    if settings.model.threads:
-        torch.set_num_threads(settings.model.threads)
+    _apply_threads(settings)
     return create_embedder(settings.model)
 
 
@@ -87,14 +101,10 @@ def tag(
     threads: ThreadsOpt = None,
 ) -> None:
     """Print suggested product tags with time segments as JSON."""
-    from shoptag.indexing.manifest import Manifest
     from shoptag.indexing.store import CatalogIndex
     from shoptag.tagging import Tagger
 
-    settings = _settings(model, threads, fps=fps, threshold=threshold, top_k=top_k)
-    if model is None:  # default to the model the index was built with
-        settings = _settings(Manifest.read(index).model_spec, threads, fps=fps, threshold=threshold,
-                             top_k=top_k)
+    settings = _index_settings(index, model, threads, fps=fps, threshold=threshold, top_k=top_k)
     embedder = _embedder(settings)
     tagger = Tagger(embedder, CatalogIndex.load(index, embedder), settings.tagging, settings.video)
     typer.echo(json.dumps(tagger.tag(video).as_json(), indent=2))
@@ -111,13 +121,9 @@ def serve(
     import uvicorn
 
     from shoptag.api import create_app
-    from shoptag.indexing.manifest import Manifest
 
-    settings = _settings(Manifest.read(index).model_spec, threads)
-    if settings.model.threads:
-        import torch
-
-        torch.set_num_threads(settings.model.threads)
+    settings = _index_settings(index, None, threads)
+    _apply_threads(settings)
     uvicorn.run(create_app(settings, index), host=host, port=port)
 
 
