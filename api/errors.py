@@ -1,34 +1,70 @@
-"""ShopTag errors as JSON ``{"error": {"code", "message"}}`` with the right HTTP status."""
+"""Every error as JSON ``{"error": {"code", "message"}}`` with the right HTTP status."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from shoptag import errors
+
+logger = logging.getLogger(__name__)
 
 # Most specific class first: the first match wins.
 _STATUS = (
     (errors.UnsupportedContainerError, 415),
     (errors.VideoError, 422),
+    (errors.ImageLoadError, 422),
     (errors.ConfigError, 422),
+    (errors.NotFoundError, 404),
+    (errors.IdempotencyConflictError, 409),
+    (errors.IndexBuildError, 409),
+    (errors.ServiceBusyError, 429),
     (errors.ShopTagError, 500),
 )
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "too_large", 503: "not_ready"}
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
 
 
-def install_error_handlers(app: FastAPI) -> None:
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict:
+    """OpenAPI ``responses`` entries for the error statuses a route can answer."""
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status,
+                        headers=headers)
+
+
+def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
     @app.exception_handler(errors.ShopTagError)
     async def _shoptag_error(_: Request, exc: errors.ShopTagError) -> JSONResponse:
         status = next(s for cls, s in _STATUS if isinstance(exc, cls))
-        return error_response(status, exc.code, exc.message)
+        if status == 500:
+            logger.error("unexpected %s: %s", type(exc).__name__, exc.message)
+        headers = {"Retry-After": str(retry_after_s)} if status == 429 else None
+        return error_response(status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         return error_response(422, "bad_request", f"{where}: {first['msg']}")
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"),
+                              str(exc.detail), exc.headers)

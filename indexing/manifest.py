@@ -24,6 +24,9 @@ class Manifest:
     images: int
     created: str
     files: dict[str, str]  # file name -> sha256
+    # Unique per written folder; responses name the version they searched. Older
+    # manifests lack it, hence the default.
+    version: str = ""
 
     def write(self, folder: Path) -> None:
         (folder / MANIFEST_NAME).write_text(json.dumps(asdict(self), indent=2) + "\n")

@@ -17,13 +17,23 @@ class VectorIndex:
 
     @classmethod
     def build(cls, vectors: np.ndarray, ids: np.ndarray) -> VectorIndex:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
-        return cls(index)
+        built = cls(faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1])))
+        built.add(vectors, ids)
+        return built
 
     @classmethod
     def read(cls, path: Path) -> VectorIndex:
         return cls(faiss.read_index(str(path)))
+
+    def clone(self) -> VectorIndex:
+        return VectorIndex(faiss.clone_index(self._index))
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
+
+    def remove(self, ids: np.ndarray) -> None:
+        if len(ids):
+            self._index.remove_ids(ids.astype(np.int64))
 
     def write(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))

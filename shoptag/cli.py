@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from shoptag.errors import ShopTagError
+from shoptag.errors import ConfigError, ShopTagError
 from shoptag.settings import OFFLINE_MODEL_SPEC, Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -112,19 +112,27 @@ def tag(
 
 @app.command("serve")
 def serve(
-    index: Annotated[Path, typer.Option("--index", help="Index folder to serve.")],
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
+    index: Annotated[Optional[Path], typer.Option(
+        "--index", help="Index folder to serve (default: SHOPTAG_SERVICE__INDEX).")] = None,
+    host: Annotated[Optional[str], typer.Option(
+        "--host", help="Address to bind (default 127.0.0.1; others need API keys).")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", help="Port (default 8000).")] = None,
+    workers: Annotated[Optional[int], typer.Option(
+        "--workers", min=1, help="Threads that decode and embed videos.")] = None,
     threads: ThreadsOpt = None,
 ) -> None:
-    """Serve the tagging API (uvicorn)."""
-    import uvicorn
+    """Serve the tagging API (uvicorn). Settings also come from SHOPTAG_* variables."""
+    from shoptag.api.server import serve as run_server
 
-    from shoptag.api import create_app
-
-    settings = _index_settings(index, None, threads)
+    base = Settings().service
+    flags = {"index": index, "host": host, "port": port, "workers": workers}
+    service = {**base.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
+    if service["index"] is None:
+        raise ConfigError("no index to serve: pass --index or set SHOPTAG_SERVICE__INDEX")
+    settings = _index_settings(Path(service["index"]), None, threads)
+    settings = Settings.model_validate({**settings.model_dump(), "service": service})
     _apply_threads(settings)
-    uvicorn.run(create_app(settings, index), host=host, port=port)
+    run_server(settings)
 
 
 @app.command("demo")

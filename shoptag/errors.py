@@ -86,3 +86,21 @@ class VideoLimitError(VideoError):
     """Duration, frame count or resolution is above the configured limit."""
 
     code = "video_too_large"
+
+
+class NotFoundError(ShopTagError):
+    """A product, job or other named thing does not exist (or is not visible to the caller)."""
+
+    code = "not_found"
+
+
+class ServiceBusyError(ShopTagError):
+    """Every worker and queue slot is taken; the caller should retry later."""
+
+    code = "busy"
+
+
+class IdempotencyConflictError(ShopTagError):
+    """An idempotency key was reused for a different request."""
+
+    code = "idempotency_conflict"

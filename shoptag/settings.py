@@ -7,11 +7,11 @@ environment anywhere else.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Annotated, Literal
 
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL_SPEC = "openclip:ViT-B-32:laion2b_s34b_b79k"
@@ -60,6 +60,44 @@ class TaggingSettings(_Strict):
     min_sharpness: float = Field(15.0, ge=0)
 
 
+class ApiKey(_Strict):
+    key: SecretStr = Field(min_length=16, description="The bearer token clients send.")
+    role: Literal["creator", "merchant"] = Field(
+        description="creator: tagging and jobs; merchant: also product changes.")
+    name: str = Field("", description="Who holds the key, for logs.")
+
+
+class ServiceSettings(_Strict):
+    index: Path | None = Field(None, description="Index folder the service answers from.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_keys: tuple[ApiKey, ...] = Field(
+        (), description="JSON list of {key, role, name}; empty means no auth, loopback only.")
+    workers: int = Field(1, ge=1, le=64, description="Threads that decode and embed videos.")
+    queue_size: int = Field(2, ge=0, le=1024, description="Requests waiting for a worker before 429.")
+    max_queued_jobs: int = Field(100, ge=1, description="Queued async jobs before 429.")
+    retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 429.")
+    max_upload_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    sync_max_duration_s: float = Field(
+        60.0, gt=0, description="Longer videos sent to /v1/tags become jobs (202).")
+    state_dir: Path | None = Field(
+        None, description="Jobs database, job uploads and product images; default <index>.state/.")
+    image_root: Path | None = Field(
+        None, description="Folder that product image paths may point into; None refuses paths.")
+
+    @property
+    def binds_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def resolved_state_dir(self, index: Path) -> Path:
+        return self.state_dir or index.with_name(index.name + ".state")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SHOPTAG_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -69,3 +107,4 @@ class Settings(BaseSettings):
     images: ImageLimits = ImageLimits()
     video: VideoLimits = VideoLimits()
     tagging: TaggingSettings = TaggingSettings()
+    service: ServiceSettings = ServiceSettings()

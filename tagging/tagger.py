@@ -48,6 +48,7 @@ class TagResult:
     model: str
     index_path: str
     index_created: str
+    index_version: str
     frames_sampled: int
     frames_skipped: int
     tags: list[ProductTag]
@@ -59,7 +60,8 @@ class TagResult:
             "video": self.video,
             "duration_s": round(self.duration_s, 3),
             "model": self.model,
-            "index": {"path": self.index_path, "created": self.index_created},
+            "index": {"path": self.index_path, "created": self.index_created,
+                      "version": self.index_version},
             "frames_sampled": self.frames_sampled,
             "frames_skipped": self.frames_skipped,
             "tags": [t.as_json() for t in self.tags],
@@ -126,6 +128,7 @@ class Tagger:
             model=self._embedder.identity,
             index_path=str(self._index.path),
             index_created=self._index.manifest.created,
+            index_version=self._index.version,
             frames_sampled=len(scan.frames),
             frames_skipped=sum(skip_reasons.values()),
             tags=self._tags(hits, scan.duration_s),

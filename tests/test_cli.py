@@ -56,7 +56,7 @@ def test_tag_prints_the_documented_json(tmp_path, index):
     result = json.loads(done.stdout)
     assert set(result) == {"video", "duration_s", "model", "index", "frames_sampled", "frames_skipped", "tags"}
     assert result["model"].startswith("effnet-lite0@") and result["frames_sampled"] == 12
-    assert set(result["index"]) == {"path", "created"}
+    assert set(result["index"]) == {"path", "created", "version"}
 
 
 def test_model_index_mismatch_and_missing_index(tmp_path, index):

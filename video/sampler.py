@@ -30,6 +30,14 @@ class SampledFrame:
     image: np.ndarray  # HxWx3 uint8 RGB
 
 
+@dataclass(frozen=True)
+class VideoInfo:
+    container: str
+    width: int
+    height: int
+    duration_s: float | None  # from the header; None when the header does not say
+
+
 class VideoSampler:
     """Iterate once over ``frames()``; ``duration_s`` and counters are final afterwards."""
 
@@ -40,6 +48,21 @@ class VideoSampler:
         self._limits = limits
         self.frames_decoded = 0
         self.duration_s = 0.0
+
+    def probe(self) -> VideoInfo:
+        """Check the header against the limits and decode the first frame only: a cheap
+        answer to "is this a video we will accept, and how long is it?"."""
+        capture, header_fps = self._open()
+        try:
+            ok, bgr = capture.read()
+            if not ok or bgr is None:
+                raise VideoDecodeError(f"video {self.path.name} has no decodable frames")
+            self._check_resolution(bgr.shape[1], bgr.shape[0])
+            header_frames = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        finally:
+            capture.release()
+        duration_s = header_frames / header_fps if math.isfinite(header_frames) and header_frames > 0 else None
+        return VideoInfo(self.container, bgr.shape[1], bgr.shape[0], duration_s)
 
     def _open(self) -> tuple[cv2.VideoCapture, float]:
         capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)

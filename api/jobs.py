@@ -1,0 +1,161 @@
+"""Asynchronous tagging jobs, kept in SQLite so that they survive a restart.
+
+A job is owned by the API key that created it and invisible to any other key. An
+``Idempotency-Key`` makes a retried submission return the job it already created; reusing a
+key for a different request is refused. Jobs that were running when the service stopped are
+queued again at the next start (at-least-once).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from shoptag.errors import ConfigError, IdempotencyConflictError, NotFoundError
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    idempotency_key TEXT,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+    video_name TEXT NOT NULL,
+    upload TEXT NOT NULL,
+    params TEXT NOT NULL,
+    result TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key
+    ON jobs (owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    owner: str
+    status: str
+    video_name: str
+    upload: Path
+    params: dict
+    created: str
+    updated: str
+    result: dict | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    def as_json(self) -> dict:
+        payload = {"id": self.id, "status": self.status, "video": self.video_name,
+                   "created": self.created, "updated": self.updated}
+        if self.result is not None:
+            payload["result"] = self.result
+        if self.error_code is not None:
+            payload["error"] = {"code": self.error_code, "message": self.error_message}
+        return payload
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class JobStore:
+    """Each call opens its own connection, so the store can be used from any thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with self._connect() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise ConfigError(f"job database {path} has schema {version}; this ShopTag knows "
+                                  f"{SCHEMA_VERSION}: use a newer ShopTag or another state folder")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _connect(self):
+        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
+            db.row_factory = sqlite3.Row
+            yield db
+
+    def create(self, owner: str, idempotency_key: str | None, fingerprint: str, video_name: str,
+               upload: Path, params: dict) -> tuple[Job, bool]:
+        """Queue a job; returns (job, created). With a known idempotency key, the job that key
+        made before is returned (created=False) if the request is the same one."""
+        job_id = uuid.uuid4().hex
+        now = _now()
+        with self._connect() as db:
+            try:
+                db.execute(
+                    "INSERT INTO jobs (id, owner, idempotency_key, fingerprint, status, video_name,"
+                    " upload, params, created, updated) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                    (job_id, owner, idempotency_key, fingerprint, video_name, str(upload),
+                     json.dumps(params), now, now))
+                created = True
+            except sqlite3.IntegrityError:
+                row = db.execute("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?",
+                                 (owner, idempotency_key)).fetchone()
+                if row["fingerprint"] != fingerprint:
+                    raise IdempotencyConflictError(
+                        f"Idempotency-Key {idempotency_key!r} was already used for a different "
+                        "request") from None
+                return _job(row), False
+            return self.get(job_id, owner, db), created
+
+    def get(self, job_id: str, owner: str, db: sqlite3.Connection | None = None) -> Job:
+        if db is None:
+            with self._connect() as db:
+                return self.get(job_id, owner, db)
+        row = db.execute("SELECT * FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)).fetchone()
+        if row is None:
+            raise NotFoundError(f"job {job_id!r} does not exist")
+        return _job(row)
+
+    def claim_next(self) -> Job | None:
+        """Mark the oldest queued job running and return it (None when the queue is empty)."""
+        with self._connect() as db:
+            row = db.execute(
+                "UPDATE jobs SET status = 'running', updated = ? WHERE id = ("
+                " SELECT id FROM jobs WHERE status = 'queued' ORDER BY created, rowid LIMIT 1)"
+                " RETURNING *", (_now(),)).fetchone()
+            return _job(row) if row else None
+
+    def succeed(self, job_id: str, result: dict) -> None:
+        self._finish(job_id, "succeeded", json.dumps(result), None, None)
+
+    def fail(self, job_id: str, code: str, message: str) -> None:
+        self._finish(job_id, "failed", None, code, message)
+
+    def _finish(self, job_id, status, result, code, message) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE jobs SET status = ?, result = ?, error_code = ?, error_message = ?,"
+                       " updated = ? WHERE id = ?", (status, result, code, message, _now(), job_id))
+
+    def requeue_interrupted(self) -> int:
+        """Jobs left 'running' by a stopped service go back to the queue."""
+        with self._connect() as db:
+            return db.execute("UPDATE jobs SET status = 'queued', updated = ? WHERE status = 'running'",
+                              (_now(),)).rowcount
+
+    def count(self, status: str) -> int:
+        with self._connect() as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"], owner=row["owner"], status=row["status"], video_name=row["video_name"],
+        upload=Path(row["upload"]), params=json.loads(row["params"]), created=row["created"],
+        updated=row["updated"], result=json.loads(row["result"]) if row["result"] else None,
+        error_code=row["error_code"], error_message=row["error_message"])

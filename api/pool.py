@@ -1,0 +1,65 @@
+"""A bounded worker pool: video decoding and inference run here, never on the event loop.
+
+``workers`` threads run work; ``queue_size`` more requests may wait for one. Beyond that the
+pool refuses at once (``ServiceBusyError`` → 429 with Retry-After) rather than letting work
+pile up behind requests whose clients will have given up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from shoptag.errors import ServiceBusyError
+
+T = TypeVar("T")
+
+
+class WorkerPool:
+    def __init__(self, workers: int, queue_size: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shoptag-worker")
+        self.workers = workers
+        self.capacity = workers + queue_size
+        self._lock = threading.Lock()
+        self._taken = 0
+
+    @property
+    def depth(self) -> int:
+        """Slots in use: work running plus work waiting for a worker."""
+        return self._taken
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            if self._taken >= self.capacity:
+                return False
+            self._taken += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self._taken -= 1
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        """Run ``fn(*args)`` on a worker, or raise ``ServiceBusyError`` when the pool is full."""
+        if not self.try_acquire():
+            raise ServiceBusyError(
+                f"all {self.workers} workers and {self.capacity - self.workers} queue slots are busy")
+        return await self.run_acquired(fn, *args)
+
+    async def run_acquired(self, fn: Callable[..., T], *args) -> T:
+        """Run on a slot already taken with ``try_acquire``. The slot is given back when the work
+        ends, not when the caller stops waiting: a client that disconnects does not free a worker
+        that is still busy with its video."""
+        try:
+            future = self._executor.submit(fn, *args)
+        except BaseException:
+            self.release()
+            raise
+        future.add_done_callback(lambda _: self.release())
+        return await asyncio.wrap_future(future)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

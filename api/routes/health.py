@@ -1,0 +1,37 @@
+"""Liveness, readiness and Prometheus metrics (no auth: they reveal no catalog data)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from shoptag.api.errors import error_response, error_responses
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/livez")
+async def livez() -> dict:
+    """The process is up and answering."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses=error_responses(503))
+async def readyz(request: Request) -> JSONResponse:
+    """200 once the model is loaded and warmed up and the index is loaded; 503 before."""
+    service = request.app.state.service
+    if not service.ready:
+        if service.load_error:
+            return error_response(503, "load_failed", service.load_error)
+        return error_response(503, "not_ready", "the model and index are still loading",
+                              {"Retry-After": "5"})
+    index = service.live_index.current
+    return JSONResponse({"status": "ready", "model": service.embedder.identity,
+                         "index_version": index.version, "products": len(index.products)})
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}})
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.service.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,106 @@
+"""Read, add or replace, and remove catalog products while the service runs.
+
+A change is written as a new index version before it is answered, and the next tagging
+request uses it; requests already running finish on the version they started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Path as PathParam, Response, UploadFile
+
+from shoptag.api.auth import Creator, Merchant
+from shoptag.api.deps import ReadyService
+from shoptag.api.errors import error_responses
+from shoptag.api.schemas import DeletedResponse, ProductResponse
+from shoptag.api.service import Service
+from shoptag.api.uploads import save_upload
+from shoptag.errors import ConfigError, ImageLoadError
+from shoptag.indexing.catalog import Product
+
+router = APIRouter(tags=["products"])
+
+ProductId = Annotated[str, PathParam(min_length=1, max_length=200)]
+
+
+@router.get("/v1/products/{product_id}", response_model=ProductResponse,
+            responses=error_responses(401, 403, 404, 503))
+async def get_product(service: ReadyService, _: Creator, product_id: ProductId) -> dict:
+    index = service.live_index.current
+    return {"product": index.product(product_id).as_json(), "index_version": index.version}
+
+
+@router.post("/v1/products", response_model=ProductResponse, status_code=201,
+             responses={200: {"model": ProductResponse, "description": "An existing product was replaced."},
+                        **error_responses(401, 403, 409, 413, 422, 429, 503)})
+async def put_product(
+    response: Response,
+    service: ReadyService,
+    _: Merchant,
+    product_id: Annotated[str, Form(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")],
+    title: Annotated[str, Form(min_length=1, max_length=500)],
+    url: Annotated[str | None, Form(max_length=2000, pattern=r"^https?://\S+$")] = None,
+    metadata: Annotated[str | None, Form(max_length=100_000, description="A JSON object.")] = None,
+    images: Annotated[list[UploadFile], File(description="Product photos.")] = [],  # noqa: B006
+    image_refs: Annotated[list[str], Form(
+        description="http(s) image URLs, or paths inside the service's image root.")] = [],  # noqa: B006
+) -> dict:
+    """Add a product, or replace the product with this id (201 added, 200 replaced). Every
+    image must load, or nothing changes."""
+    if not images and not image_refs:
+        raise ImageLoadError("a product needs at least one image (images or image_refs)")
+    refs = [_checked_ref(service, ref) for ref in image_refs]
+    for upload in images:
+        refs.append(str(await asyncio.to_thread(_keep_image, service, upload)))
+    product = Product(product_id, title, tuple(dict.fromkeys(refs)), url, _metadata(metadata),
+                      source=f"product {product_id!r}")
+    indexed, version, created = await service.pool.run(
+        service.live_index.upsert, product, service.settings.service.image_root or Path.cwd())
+    response.status_code = 201 if created else 200
+    return {"product": indexed.as_json(), "index_version": version.version}
+
+
+@router.delete("/v1/products/{product_id}", response_model=DeletedResponse,
+               responses=error_responses(401, 403, 404, 409, 429, 503))
+async def delete_product(service: ReadyService, _: Merchant, product_id: ProductId) -> dict:
+    """Remove a product; it is never suggested again."""
+    version = await service.pool.run(service.live_index.remove, product_id)
+    return {"product_id": product_id, "deleted": True, "index_version": version.version}
+
+
+def _metadata(raw: str | None) -> dict:
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"metadata is not valid JSON: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError("metadata must be a JSON object")
+    return value
+
+
+def _checked_ref(service: Service, ref: str) -> str:
+    """URLs pass (the loader refuses non-public hosts); a path must stay inside image_root."""
+    if "://" in ref:
+        return ref
+    root = service.settings.service.image_root
+    if root is None:
+        raise ImageLoadError(f"{ref}: image paths are disabled on this service (no image root "
+                             "configured); upload the image or give an http(s) URL")
+    resolved = (root / ref).resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise ImageLoadError(f"{ref}: image paths must stay inside the service's image root")
+    return str(resolved)
+
+
+def _keep_image(service: Service, upload: UploadFile) -> Path:
+    """Store an uploaded photo by content hash, so a later re-index can read it again."""
+    saved = save_upload(upload.file, service.uploads)
+    kept = service.product_images / saved.sha256
+    saved.path.replace(kept)
+    return kept

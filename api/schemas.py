@@ -1,0 +1,81 @@
+"""Response shapes, for the OpenAPI schema at /docs and for checking what the routes return."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+
+class SegmentOut(BaseModel):
+    start_s: float
+    end_s: float
+    score: float
+    best_frame_s: float
+    bbox: list[int]  # [x, y, w, h] in source-video pixels
+
+
+class ProductTagOut(BaseModel):
+    product_id: str
+    title: str
+    url: str | None
+    score: float
+    segments: list[SegmentOut]
+
+
+class IndexRef(BaseModel):
+    path: str
+    created: str
+    version: str
+
+
+class TagsOut(BaseModel):
+    """The same JSON as `shoptag tag`."""
+
+    video: str
+    duration_s: float
+    model: str
+    index: IndexRef
+    frames_sampled: int
+    frames_skipped: int
+    tags: list[ProductTagOut]
+
+
+class JobErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    video: str
+    created: str
+    updated: str
+    result: TagsOut | None = None
+    error: JobErrorOut | None = None
+
+
+class ImageOut(BaseModel):
+    id: int
+    ref: str
+    sha256: str
+
+
+class ProductOut(BaseModel):
+    product_id: str
+    title: str
+    url: str | None
+    metadata: dict
+    images: list[ImageOut]
+
+
+class ProductResponse(BaseModel):
+    product: ProductOut
+    index_version: str
+
+
+class DeletedResponse(BaseModel):
+    product_id: str
+    deleted: bool
+    index_version: str

@@ -1,0 +1,63 @@
+"""The SQLite job store: ownership, idempotency, order, failure, and surviving a restart."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from shoptag.api.jobs import JobStore
+from shoptag.errors import ConfigError, IdempotencyConflictError, NotFoundError
+
+
+def test_jobs_are_claimed_oldest_first_and_finish(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    first, created = store.create("alice", None, "fp1", "a.mp4", Path("/x/a"), {"fps": 2})
+    second, _ = store.create("alice", None, "fp2", "b.mp4", Path("/x/b"), {})
+    assert created and first.status == "queued" and store.count("queued") == 2
+    assert store.claim_next().id == first.id
+    assert store.claim_next().id == second.id
+    assert store.claim_next() is None
+    store.succeed(first.id, {"tags": []})
+    store.fail(second.id, "undecodable_video", "broken")
+    assert store.get(first.id, "alice").as_json()["result"] == {"tags": []}
+    failed = store.get(second.id, "alice").as_json()
+    assert failed["status"] == "failed"
+    assert failed["error"] == {"code": "undecodable_video", "message": "broken"}
+    assert store.get(first.id, "alice").params == {"fps": 2}
+
+
+def test_another_owner_cannot_see_a_job(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    job, _ = store.create("alice", None, "fp", "a.mp4", Path("/x/a"), {})
+    with pytest.raises(NotFoundError):
+        store.get(job.id, "bob")
+
+
+def test_idempotency_keys_are_per_owner_and_bound_to_the_request(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    job, created = store.create("alice", "k1", "fp", "a.mp4", Path("/x/a"), {})
+    again, created_again = store.create("alice", "k1", "fp", "a.mp4", Path("/x/b"), {})
+    assert created and not created_again and again.id == job.id and again.upload == Path("/x/a")
+    assert store.create("bob", "k1", "fp", "a.mp4", Path("/x/c"), {})[1]
+    with pytest.raises(IdempotencyConflictError):
+        store.create("alice", "k1", "other", "a.mp4", Path("/x/d"), {})
+    assert store.count("queued") == 2
+
+
+def test_jobs_survive_a_restart_and_interrupted_ones_run_again(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    job, _ = store.create("alice", None, "fp", "a.mp4", Path("/x/a"), {})
+    store.claim_next()  # the service stops while this job runs
+    reopened = JobStore(tmp_path / "jobs.db")
+    assert reopened.get(job.id, "alice").status == "running"
+    assert reopened.requeue_interrupted() == 1
+    assert reopened.claim_next().id == job.id
+
+
+def test_a_newer_database_schema_is_refused(tmp_path):
+    path = tmp_path / "jobs.db"
+    JobStore(path)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(ConfigError, match="schema 99"):
+        JobStore(path)
