@@ -1,4 +1,9 @@
-# Slim CPU image for the ShopTag CLI and service.
+# Slim CPU image for the ShopTag service (and CLI).
+#   docker build -t shoptag .
+#   docker run -p 8000:8000 -v shoptag-cache:/cache -v $PWD/data:/data \
+#     -e SHOPTAG_SERVICE__API_KEYS='[{"key": "...", "role": "merchant"}]' shoptag
+# /data/index must hold an index from `shoptag index build`; jobs and product images are
+# kept next to it in /data/index.state.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
@@ -19,7 +24,11 @@ RUN pip install . && useradd --create-home --uid 10001 shoptag && mkdir -p /cach
     && chown shoptag /cache /data
 
 USER shoptag
-# Model weights (Hugging Face / open_clip cache) and indexes live on volumes.
+# Model weights (Hugging Face / open_clip cache), indexes and service state live on volumes.
 VOLUME ["/cache", "/data"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz')"]
 ENTRYPOINT ["shoptag"]
-CMD ["demo", "--out", "/data/demo"]
+# Binding 0.0.0.0 needs API keys (SHOPTAG_SERVICE__API_KEYS): without them serve refuses to start.
+CMD ["serve", "--index", "/data/index", "--host", "0.0.0.0", "--port", "8000"]

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from shoptag.api.auth import Authenticate
 from shoptag.api.errors import install_error_handlers
 from shoptag.api.limits import BodySizeLimit
 from shoptag.api.metrics import MetricsMiddleware
@@ -54,7 +55,9 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     install_error_handlers(app, settings.service.retry_after_s)
     for router in (health.router, tags.router, jobs.router, products.router):
         app.include_router(router)
-    # Added last = outermost: metrics see the 413 that the size limit answers.
+    # Added last = outermost: metrics see every answer, and no body is read before the
+    # caller is authenticated.
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_upload_bytes)
+    app.add_middleware(Authenticate, keys=settings.service.api_keys)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     return app

@@ -13,7 +13,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shoptag.api.errors import error_response
 from shoptag.settings import ApiKey
 
 _RANK = {"creator": 0, "merchant": 1}
@@ -46,15 +48,37 @@ def authenticate(keys: tuple[ApiKey, ...], token: str | None) -> Principal:
     return Principal(owner, match.role)
 
 
+class Authenticate:
+    """Authenticates every ``/v1`` request before its body is read, so a caller without a
+    valid key cannot make the service receive and store an upload. Roles are checked per
+    route by ``require``."""
+
+    def __init__(self, app: ASGIApp, keys: tuple[ApiKey, ...]) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            try:
+                principal = authenticate(self.keys, token.strip() if scheme.lower() == "bearer" else None)
+            except HTTPException as exc:
+                response = error_response(exc.status_code, "unauthorized", exc.detail, exc.headers)
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
 def require(role: str):
-    """A dependency that authenticates the caller and checks it has at least ``role``."""
+    """A dependency that checks the caller (authenticated by ``Authenticate``) has ``role``."""
 
     def dependency(
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],  # documents the scheme
     ) -> Principal:
-        keys = request.app.state.service.settings.service.api_keys
-        principal = authenticate(keys, credentials.credentials if credentials else None)
+        principal: Principal = request.state.principal
         if _RANK[principal.role] < _RANK[role]:
             raise HTTPException(403, f"this API key has role {principal.role!r}; {role!r} is needed")
         return principal

@@ -13,7 +13,7 @@ def ready_service(request: Request) -> Service:
     service: Service = request.app.state.service
     if not service.ready:
         raise HTTPException(503, service.load_error or "the model and index are still loading",
-                            headers={"Retry-After": "5"})
+                            headers={"Retry-After": str(service.settings.service.retry_after_s)})
     return service
 
 

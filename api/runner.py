@@ -26,6 +26,15 @@ class JobRunner:
         self._wake.set()
 
     async def run_forever(self) -> None:
+        try:
+            await self._claim_and_start()
+        finally:
+            # On shutdown the jobs in flight stay 'running' in the store and are queued again
+            # at the next start.
+            for task in list(self._running):
+                task.cancel()
+
+    async def _claim_and_start(self) -> None:
         pool = self._service.pool
         while True:
             if not pool.try_acquire():

@@ -19,8 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shoptag.errors import (ImageLoadError, IndexBuildError, IndexLoadError, IndexModelMismatchError,
-                            NotFoundError)
+from shoptag.errors import ImageLoadError, IndexBuildError, IndexLoadError, IndexModelMismatchError, NotFoundError
 from shoptag.indexing.catalog import Catalog, Product, Skipped
 from shoptag.indexing.images import load_image
 from shoptag.indexing.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest, file_sha256

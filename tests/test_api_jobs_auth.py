@@ -2,8 +2,17 @@
 
 import pytest
 
-from api_support import (API_KEYS, CREATOR_KEY, MERCHANT_KEY, OTHER_CREATOR_KEY, bearer, make_index,
-                         running_app, service_settings, wait_for_job)
+from api_support import (
+    API_KEYS,
+    CREATOR_KEY,
+    MERCHANT_KEY,
+    OTHER_CREATOR_KEY,
+    bearer,
+    make_index,
+    running_app,
+    service_settings,
+    wait_for_job,
+)
 from conftest import write_test_video
 
 
@@ -78,3 +87,26 @@ def test_idempotency_key_returns_the_same_job(client, video):
     assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "idempotency_conflict"
     for job_id, key in ((first.json()["id"], CREATOR_KEY), (other.json()["id"], OTHER_CREATOR_KEY)):
         assert wait_for_job(client, job_id, bearer(key))["status"] == "succeeded"
+
+
+def test_an_unauthenticated_upload_is_refused_before_its_body_is_read():
+    import asyncio
+
+    from shoptag.api.auth import Authenticate
+    from shoptag.settings import ApiKey
+
+    async def app(scope, receive, send):
+        raise AssertionError("the app must not run")
+
+    async def receive():
+        raise AssertionError("the body must not be read")
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/tags", "headers": [(b"content-length", b"99999999")]}
+    keys = (ApiKey(key=CREATOR_KEY, role="creator"),)
+    asyncio.run(Authenticate(app, keys)(scope, receive, send))
+    assert sent[0]["status"] == 401

@@ -2,6 +2,7 @@ import json
 import shutil
 
 import pytest
+from test_openclip_hf import tiny_openclip_dir
 
 from shoptag.demo import write_demo_catalog
 from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchError
@@ -11,7 +12,6 @@ from shoptag.indexing.store import CatalogIndex, build_index
 from shoptag.settings import ImageLimits
 
 from conftest import bundled_rgb
-from test_openclip_hf import tiny_openclip_dir
 
 
 @pytest.fixture

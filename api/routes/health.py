@@ -25,7 +25,7 @@ async def readyz(request: Request) -> JSONResponse:
         if service.load_error:
             return error_response(503, "load_failed", service.load_error)
         return error_response(503, "not_ready", "the model and index are still loading",
-                              {"Retry-After": "5"})
+                              {"Retry-After": str(service.settings.service.retry_after_s)})
     index = service.live_index.current
     return JSONResponse({"status": "ready", "model": service.embedder.identity,
                          "index_version": index.version, "products": len(index.products)})

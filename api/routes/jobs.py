@@ -68,7 +68,7 @@ def _job_response(job: Job, status: int) -> JSONResponse:
 
 
 @router.post("/v1/jobs", status_code=202, response_model=JobOut,
-             responses=error_responses(401, 403, 409, 413, 415, 422, 429, 503))
+             responses=error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503))
 async def create_job(request: Request, service: ReadyService, principal: Creator, file: VideoFile,
                      overrides: TaggingOverrides, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Queue a video for tagging; poll `GET /v1/jobs/{id}` for the result."""

@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path as PathParam, Response, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import Path as PathParam
 
 from shoptag.api.auth import Creator, Merchant
 from shoptag.api.deps import ReadyService
@@ -36,7 +37,7 @@ async def get_product(service: ReadyService, _: Creator, product_id: ProductId) 
 
 @router.post("/v1/products", response_model=ProductResponse, status_code=201,
              responses={200: {"model": ProductResponse, "description": "An existing product was replaced."},
-                        **error_responses(401, 403, 409, 413, 422, 429, 503)})
+                        **error_responses(400, 401, 403, 409, 413, 422, 429, 503)})
 async def put_product(
     response: Response,
     service: ReadyService,
@@ -58,8 +59,9 @@ async def put_product(
         refs.append(str(await asyncio.to_thread(_keep_image, service, upload)))
     product = Product(product_id, title, tuple(dict.fromkeys(refs)), url, _metadata(metadata),
                       source=f"product {product_id!r}")
-    indexed, version, created = await service.pool.run(
-        service.live_index.upsert, product, service.settings.service.image_root or Path.cwd())
+    # Every ref is a URL or an absolute path by now, so the base folder is never used.
+    indexed, version, created = await service.pool.run(service.live_index.upsert, product,
+                                                       service.product_images)
     response.status_code = 201 if created else 200
     return {"product": indexed.as_json(), "index_version": version.version}
 

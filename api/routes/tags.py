@@ -15,7 +15,7 @@ router = APIRouter(tags=["tags"])
 
 @router.post("/v1/tags", response_model=TagsOut,
              responses={202: {"model": JobOut, "description": "Too long to answer now: a job."},
-                        **error_responses(401, 403, 409, 413, 415, 422, 429, 503)})
+                        **error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503)})
 async def tag_video(request: Request, service: ReadyService, principal: Creator, file: VideoFile,
                     overrides: TaggingOverrides, idempotency_key: IdempotencyKey = None):
     """Suggest product tags for one video (same JSON as `shoptag tag`). Videos longer than

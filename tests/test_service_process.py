@@ -1,0 +1,111 @@
+"""A real `shoptag serve` process: start, refuse unsafe binds, answer 429 under load, and
+keep jobs across a hard kill and restart."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from shoptag.demo import write_demo_video
+
+from api_support import make_index
+from conftest import write_test_video
+
+pytestmark = pytest.mark.model
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def served(index, tmp_path, **env):
+    port = free_port()
+    environment = {**os.environ, "SHOPTAG_SERVICE__STATE_DIR": str(tmp_path / "state"),
+                   **{f"SHOPTAG_SERVICE__{k.upper()}": str(v) for k, v in env.items()}}
+    log = (tmp_path / f"serve-{port}.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shoptag.cli", "serve", "--index", str(index), "--port", str(port),
+         "--threads", "1"], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, (tmp_path / f"serve-{port}.log").read_text()
+            assert time.monotonic() < deadline, "service did not become ready"
+            time.sleep(0.2)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, effnet):
+    return make_index(tmp_path_factory.mktemp("served"), effnet)
+
+
+def test_it_says_it_has_no_auth_and_refuses_a_public_bind_without_keys(index, tmp_path):
+    with served(index, tmp_path) as (base, _):
+        assert httpx.get(f"{base}/livez").json() == {"status": "ok"}
+    assert "no API keys configured" in next(tmp_path.glob("serve-*.log")).read_text()
+    refused = subprocess.run([sys.executable, "-m", "shoptag.cli", "serve", "--index", str(index),
+                              "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    assert "refusing to serve on 0.0.0.0 without API keys" in refused.stderr
+
+
+def test_a_full_pool_answers_429_with_retry_after(index, tmp_path):
+    video = write_test_video(tmp_path / "v.mp4", seconds=3).read_bytes()
+    with served(index, tmp_path, workers=1, queue_size=1, retry_after_s=7) as (base, _):
+        def post(_):
+            return httpx.post(f"{base}/v1/tags", files={"file": ("v.mp4", video)}, data={"fps": "4"},
+                              timeout=120)
+
+        with ThreadPoolExecutor(6) as threads:
+            responses = list(threads.map(post, range(6)))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses.count(200) >= 2 and 429 in statuses and set(statuses) <= {200, 429}, statuses
+        busy = next(r for r in responses if r.status_code == 429)
+        assert busy.headers["Retry-After"] == "7" and busy.json()["error"]["code"] == "busy"
+        # Refused work was never queued: once the others finish, the service is idle and answers.
+        assert post(0).status_code == 200
+
+
+def test_jobs_survive_a_hard_kill_and_restart(index, tmp_path):
+    video = tmp_path / "demo.mp4"
+    write_demo_video(video)
+    with served(index, tmp_path) as (base, process):
+        ids = [httpx.post(f"{base}/v1/jobs", files={"file": ("demo.mp4", video.read_bytes())},
+                          timeout=60).json()["id"] for _ in range(2)]
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{base}/v1/jobs/{ids[0]}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    with served(index, tmp_path) as (base, _):
+        for job_id in ids:
+            deadline = time.monotonic() + 120
+            while (job := httpx.get(f"{base}/v1/jobs/{job_id}").json())["status"] not in ("succeeded", "failed"):
+                assert time.monotonic() < deadline, job
+                time.sleep(0.2)
+            assert job["status"] == "succeeded", job
+            assert {t["product_id"] for t in job["result"]["tags"]} == {"espresso-cup", "astronaut-poster"}
+    assert list((tmp_path / "state" / "job-videos").iterdir()) == []
