@@ -104,14 +104,23 @@ class JobStore:
                      json.dumps(params), now, now))
                 created = True
             except sqlite3.IntegrityError:
-                row = db.execute("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?",
-                                 (owner, idempotency_key)).fetchone()
-                if row["fingerprint"] != fingerprint:
+                existing, existing_fingerprint = self._by_key(db, owner, idempotency_key)
+                if existing_fingerprint != fingerprint:
                     raise IdempotencyConflictError(
                         f"Idempotency-Key {idempotency_key!r} was already used for a different "
                         "request") from None
-                return _job(row), False
+                return existing, False
             return self.get(job_id, owner, db), created
+
+    def find(self, owner: str, idempotency_key: str) -> Job | None:
+        """The job this owner already created with this idempotency key, if any."""
+        with self._connect() as db:
+            return self._by_key(db, owner, idempotency_key)[0]
+
+    @staticmethod
+    def _by_key(db: sqlite3.Connection, owner: str, key: str) -> tuple[Job | None, str | None]:
+        row = db.execute("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, key)).fetchone()
+        return (_job(row), row["fingerprint"]) if row else (None, None)
 
     def get(self, job_id: str, owner: str, db: sqlite3.Connection | None = None) -> Job:
         if db is None:

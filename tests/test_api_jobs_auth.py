@@ -110,3 +110,23 @@ def test_an_unauthenticated_upload_is_refused_before_its_body_is_read():
     keys = (ApiKey(key=CREATOR_KEY, role="creator"),)
     asyncio.run(Authenticate(app, keys)(scope, receive, send))
     assert sent[0]["status"] == 401
+
+
+def test_too_many_queued_jobs_answer_429_but_a_retry_still_gets_its_job(tmp_path, effnet, video):
+    settings = service_settings(make_index(tmp_path, effnet), workers=1, queue_size=0, max_queued_jobs=1,
+                                retry_after_s=9)
+    with running_app(settings, effnet) as client:
+        # One worker runs a job for seconds, one job may wait: of three quick submissions,
+        # at least one finds the queue full.
+        answers = [client.post("/v1/jobs", files={"file": ("v.mp4", video)}, headers={"Idempotency-Key": f"k{i}"})
+                   for i in range(3)]
+        statuses = [a.status_code for a in answers]
+        assert statuses.count(202) >= 1 and 429 in statuses, statuses
+        busy = next(a for a in answers if a.status_code == 429)
+        assert busy.headers["Retry-After"] == "9" and busy.json()["error"]["code"] == "busy"
+        accepted = next(i for i, a in enumerate(answers) if a.status_code == 202)
+        retry = client.post("/v1/jobs", files={"file": ("v.mp4", video)}, headers={"Idempotency-Key": f"k{accepted}"})
+        assert retry.status_code == 202 and retry.json()["id"] == answers[accepted].json()["id"]
+        for answer in answers:
+            if answer.status_code == 202:
+                wait_for_job(client, answer.json()["id"])

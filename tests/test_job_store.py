@@ -61,3 +61,10 @@ def test_a_newer_database_schema_is_refused(tmp_path):
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(ConfigError, match="schema 99"):
         JobStore(path)
+
+
+def test_find_returns_the_job_of_an_idempotency_key(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    job, _ = store.create("alice", "k1", "fp", "a.mp4", Path("/x/a"), {})
+    assert store.find("alice", "k1").id == job.id
+    assert store.find("bob", "k1") is None and store.find("alice", "k2") is None

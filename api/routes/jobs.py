@@ -42,8 +42,12 @@ async def receive_video(service: Service, file: UploadFile) -> SavedUpload:
 async def queue_job(request: Request, service: Service, principal: Principal, saved: SavedUpload,
                     video_name: str, overrides: dict, idempotency_key: str | None) -> JSONResponse:
     """Move ``saved`` into job storage and queue it; answers 202 with the job."""
-    if await asyncio.to_thread(service.jobs.count, "queued") >= service.settings.service.max_queued_jobs:
-        raise ServiceBusyError(f"{service.settings.service.max_queued_jobs} jobs are already queued")
+    limit = service.settings.service.max_queued_jobs
+    # A retry of a job that exists is answered even when the queue is full.
+    retry = idempotency_key is not None and await asyncio.to_thread(
+        service.jobs.find, principal.owner, idempotency_key) is not None
+    if not retry and await asyncio.to_thread(service.jobs.count, "queued") >= limit:
+        raise ServiceBusyError(f"{limit} jobs are already queued")
     fingerprint = hashlib.sha256(
         (saved.sha256 + json.dumps(overrides, sort_keys=True)).encode()).hexdigest()
     stored = service.job_uploads / saved.path.name
