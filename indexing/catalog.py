@@ -6,39 +6,18 @@ catalog; only a file that cannot be read at all raises ``CatalogError``.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shoptag.errors import CatalogError
+from shoptag.indexing.records import Product, Skipped
+from shoptag.indexing.shopify import DEFAULT_STATUSES, read_shopify_csv
 
 logger = logging.getLogger(__name__)
-
-SHOPIFY_REQUIRED = ("Handle",)
-SHOPIFY_IMAGE_COLUMNS = ("Image Src", "Variant Image")
-# Shopify columns worth keeping as product metadata, under friendlier names.
-SHOPIFY_METADATA = {"Vendor": "vendor", "Type": "product_type", "Tags": "tags", "Variant SKU": "sku",
-                    "Variant Price": "price", "Status": "status"}
-
-
-@dataclass(frozen=True)
-class Product:
-    product_id: str
-    title: str
-    images: tuple[str, ...]
-    url: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    source: str = ""  # where it came from, e.g. "catalog.jsonl line 3", for messages
-
-
-@dataclass(frozen=True)
-class Skipped:
-    where: str
-    reason: str
 
 
 @dataclass
@@ -53,7 +32,11 @@ class Catalog:
         return self.path.parent
 
 
-def read_catalog(path: Path) -> Catalog:
+def read_catalog(path: Path, shop_url: str | None = None,
+                 statuses: tuple[str, ...] = DEFAULT_STATUSES) -> Catalog:
+    """Read a JSONL catalog or a Shopify CSV export. For Shopify, ``shop_url`` makes each
+    product's url its storefront page, and only products whose status is in ``statuses``
+    are read."""
     path = Path(path)
     if not path.is_file():
         raise CatalogError(f"catalog {path} does not exist or is not a file")
@@ -61,7 +44,7 @@ def read_catalog(path: Path) -> Catalog:
     if suffix in (".jsonl", ".ndjson"):
         products, skipped = _read_jsonl(path)
     elif suffix == ".csv":
-        products, skipped = _read_shopify_csv(path)
+        products, skipped = read_shopify_csv(path, shop_url, statuses)
     else:
         raise CatalogError(f"catalog {path}: unsupported format {suffix!r} (use .jsonl or a Shopify .csv)")
     products, duplicates = _drop_duplicates(products)
@@ -119,54 +102,3 @@ def _product_from_json(row: Any, where: str) -> Product:
         raise ValueError("'url' must be a string")
     metadata = {k: v for k, v in row.items() if k not in ("product_id", "title", "images", "url")}
     return Product(product_id.strip(), title, tuple(dict.fromkeys(images)), url, metadata, where)
-
-
-def _read_shopify_csv(path: Path) -> tuple[list[Product], list[Skipped]]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
-            missing = [c for c in SHOPIFY_REQUIRED if c not in header]
-            if missing or not any(c in header for c in SHOPIFY_IMAGE_COLUMNS):
-                need = missing or [" or ".join(SHOPIFY_IMAGE_COLUMNS)]
-                raise CatalogError(f"Shopify CSV {path.name} lacks required column(s): {', '.join(need)}")
-            rows = [(reader.line_num, row) for row in reader]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CatalogError(f"catalog {path} cannot be read as CSV: {exc}") from exc
-
-    groups: dict[str, list[tuple[int, dict[str, str]]]] = {}
-    skipped = []
-    for line, row in rows:
-        handle_value = (row.get("Handle") or "").strip()
-        if not handle_value:
-            skipped.append(Skipped(f"{path.name} line {line}", "empty 'Handle'"))
-            continue
-        groups.setdefault(handle_value, []).append((line, row))
-
-    products = []
-    for handle_value, group in groups.items():
-        where = f"{path.name} line {group[0][0]} (handle {handle_value!r})"
-        images = _shopify_images([row for _, row in group])
-        if not images:
-            skipped.append(Skipped(where, "no 'Image Src' or 'Variant Image' in any row"))
-            continue
-        first = group[0][1]
-        title = next((r["Title"].strip() for _, r in group if (r.get("Title") or "").strip()), handle_value)
-        metadata = {name: first[col] for col, name in SHOPIFY_METADATA.items() if first.get(col)}
-        products.append(Product(handle_value, title, images, None, metadata, where))
-    return products, skipped
-
-
-def _shopify_images(rows: list[dict[str, str]]) -> tuple[str, ...]:
-    positioned = []
-    for order, row in enumerate(rows):
-        src = (row.get("Image Src") or "").strip()
-        if src:
-            try:
-                position = int(row.get("Image Position") or 0) or 10**6
-            except ValueError:
-                position = 10**6  # unnumbered images go after numbered ones, in row order
-            positioned.append((position, order, src))
-    ordered = [src for _, _, src in sorted(positioned)]
-    ordered += [(row.get("Variant Image") or "").strip() for row in rows]
-    return tuple(dict.fromkeys(src for src in ordered if src))
