@@ -1,4 +1,4 @@
-"""Read one catalog image (local path or http(s) URL) into an RGB array, safely.
+"""Read one catalog image (local path, or http(s) URL through `fetch`) into an RGB array, safely.
 
 Sizes are checked before decoding: the byte count while reading, the pixel count from the
 header, so a decompression bomb is refused before it can take the memory.
@@ -8,22 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import ipaddress
-import socket
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from shoptag.errors import ImageLoadError
-from shoptag.settings import ImageLimits
-
-FETCH_TIMEOUT_S = 15.0
+from shoptag.errors import FetchError, ImageLoadError
+from shoptag.indexing.fetch import HttpFetcher
+from shoptag.settings import FetchSettings, ImageLimits
 
 
 @dataclass(frozen=True)
@@ -32,9 +26,39 @@ class LoadedImage:
     sha256: str  # of the encoded bytes, so a changed image can be told from an unchanged one
 
 
+@dataclass(frozen=True)
+class ImageBytes:
+    data: bytes
+    sha256: str
+
+
+class ImageReader:
+    """Reads catalog images: local paths (relative ones against a base folder) and http(s)
+    URLs through an ``HttpFetcher`` (its cache, retries and address checks)."""
+
+    def __init__(self, limits: ImageLimits, fetch: FetchSettings | None = None) -> None:
+        self.limits = limits
+        self.fetcher = HttpFetcher(fetch or FetchSettings(), limits.max_bytes)
+
+    def read(self, ref: str, base_dir: Path) -> ImageBytes:
+        """The encoded bytes and their sha256, without decoding."""
+        if not _is_url(ref):
+            data = _read_file(ref, base_dir, self.limits)
+            return ImageBytes(data, hashlib.sha256(data).hexdigest())
+        try:
+            fetched = self.fetcher.get(ref)
+        except FetchError as exc:
+            raise ImageLoadError(exc.message) from exc
+        return ImageBytes(fetched.data, fetched.sha256)
+
+    def load(self, ref: str, base_dir: Path) -> LoadedImage:
+        image = self.read(ref, base_dir)
+        return LoadedImage(decode_image(image.data, self.limits, ref), image.sha256)
+
+
 def load_image(ref: str, base_dir: Path, limits: ImageLimits) -> LoadedImage:
-    data = _fetch(ref, limits) if _is_url(ref) else _read_file(ref, base_dir, limits)
-    return LoadedImage(decode_image(data, limits, ref), hashlib.sha256(data).hexdigest())
+    """Read one image with default fetch settings (no cache)."""
+    return ImageReader(limits).load(ref, base_dir)
 
 
 def decode_image(data: bytes, limits: ImageLimits, name: str) -> np.ndarray:
@@ -71,42 +95,3 @@ def _read_file(ref: str, base_dir: Path, limits: ImageLimits) -> bytes:
         raise ImageLoadError(f"{ref}: file not found at {path}") from exc
     except OSError as exc:
         raise ImageLoadError(f"{ref}: cannot be read ({exc.strerror or exc})") from exc
-
-
-def _refuse_private_host(host: str) -> None:
-    """Keep a catalog from making the indexer reach internal services."""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror as exc:
-        raise ImageLoadError(f"host {host!r} cannot be resolved ({exc.strerror})") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            raise ImageLoadError(f"host {host!r} resolves to non-public address {address}; refused")
-
-
-def _check_url(url: str) -> None:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise ImageLoadError(f"{url}: only http(s) URLs are fetched")
-    _refuse_private_host(parsed.hostname)
-
-
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
-        _check_url(newurl)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-def _fetch(url: str, limits: ImageLimits) -> bytes:
-    _check_url(url)
-    opener = urllib.request.build_opener(_CheckedRedirects)
-    request = urllib.request.Request(url, headers={"User-Agent": "shoptag-indexer"})
-    try:
-        with opener.open(request, timeout=FETCH_TIMEOUT_S) as response:
-            data = response.read(limits.max_bytes + 1)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise ImageLoadError(f"{url}: download failed ({exc})") from exc
-    if len(data) > limits.max_bytes:
-        raise ImageLoadError(f"{url}: more than {limits.max_bytes} bytes; refused")
-    return data

@@ -104,3 +104,9 @@ class IdempotencyConflictError(ShopTagError):
     """An idempotency key was reused for a different request."""
 
     code = "idempotency_conflict"
+
+
+class FetchError(ShopTagError):
+    """A URL could not be downloaded, or was refused (scheme, private address, size)."""
+
+    code = "fetch_failed"

@@ -1,0 +1,213 @@
+"""Download over http(s) safely, with retries and a content-addressed cache.
+
+- Only http and https. The host is resolved once, every address is checked (loopback,
+  private, link-local — cloud metadata at 169.254.169.254 among them — are refused unless the
+  host is explicitly allowed), and the connection goes to the checked address, so a second DNS
+  answer cannot point it elsewhere (DNS rebinding). Every redirect is checked the same way.
+- A size cap (Content-Length, then the bytes actually read) and a deadline per download
+  (a server that trickles bytes is cut off).
+- Timeouts, dropped connections, 429 and 5xx are retried with exponential backoff
+  (Retry-After honoured up to a cap); other errors fail at once.
+- With a cache folder, a body is stored once under its sha256, and each URL remembers its
+  validators (ETag, Last-Modified): a re-run asks "changed?" and downloads nothing that did not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import ipaddress
+import json
+import logging
+import os
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+from shoptag.errors import FetchError
+from shoptag.settings import FetchSettings
+
+logger = logging.getLogger(__name__)
+
+_USER_AGENT = "shoptag-indexer"
+_MAX_RETRY_AFTER_S = 30.0
+_RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    sha256: str
+    from_cache: bool  # True when the server said "not modified" and no body was downloaded
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to an address checked beforehand, whatever DNS says now."""
+
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        # The certificate is checked against the host name, not the pinned address.
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class HttpFetcher:
+    def __init__(self, settings: FetchSettings, max_bytes: int,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._settings = settings
+        self._max_bytes = max_bytes
+        self._allowed = {host.lower() for host in settings.allow_hosts}
+        self._sleep = sleep
+        self._cache = settings.cache_dir
+        self.downloads = 0  # bodies actually transferred, for reports and tests
+
+    def get(self, url: str) -> Fetched:
+        cached = self._cached(url)
+        attempt = 0
+        while True:
+            try:
+                return self._get_once(url, cached)
+            except _Retryable as exc:
+                if attempt >= self._settings.retries:
+                    raise FetchError(f"{url}: {exc} (after {attempt + 1} attempts)") from None
+                delay = self._settings.backoff_s * 2**attempt
+                if exc.retry_after_s is not None:
+                    delay = max(delay, min(exc.retry_after_s, _MAX_RETRY_AFTER_S))
+                logger.info("%s: %s; retrying in %.1f s", url, exc, delay)
+                self._sleep(delay)
+                attempt += 1
+
+    def _get_once(self, url: str, cached: dict | None) -> Fetched:
+        deadline = time.monotonic() + self._settings.timeout_s
+        current = url
+        for _ in range(self._settings.max_redirects + 1):
+            parsed, address = self._checked(current)
+            connection_class = _PinnedHTTPSConnection if parsed.scheme == "https" else _PinnedHTTPConnection
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+            connection = connection_class(parsed.hostname, address, port, self._settings.timeout_s)
+            headers = {"User-Agent": _USER_AGENT, "Accept": "image/*,text/csv,*/*;q=0.5"}
+            if cached and current == url:
+                if cached.get("etag"):
+                    headers["If-None-Match"] = cached["etag"]
+                if cached.get("last_modified"):
+                    headers["If-Modified-Since"] = cached["last_modified"]
+            try:
+                target = parsed.path or "/"
+                connection.request("GET", target + (f"?{parsed.query}" if parsed.query else ""), headers=headers)
+                response = connection.getresponse()
+                if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                    current = urljoin(current, response.getheader("Location"))
+                    continue
+                if response.status == 304 and cached:
+                    return Fetched(self._blob(cached["sha256"]).read_bytes(), cached["sha256"], True)
+                if response.status in _RETRY_STATUSES:
+                    raise _Retryable(f"HTTP {response.status}", _retry_after(response.getheader("Retry-After")))
+                if response.status != 200:
+                    raise FetchError(f"{url}: HTTP {response.status} {response.reason}")
+                data = self._read_body(url, response, deadline)
+            except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+                if isinstance(exc, ssl.SSLCertVerificationError):
+                    raise FetchError(f"{url}: TLS certificate not valid ({exc.verify_message})") from exc
+                raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+            finally:
+                connection.close()
+            self.downloads += 1
+            digest = hashlib.sha256(data).hexdigest()
+            self._remember(url, data, digest, response)
+            return Fetched(data, digest, False)
+        raise FetchError(f"{url}: more than {self._settings.max_redirects} redirects")
+
+    def _checked(self, url: str):
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise FetchError(f"{url}: only http(s) URLs are fetched")
+        host = parsed.hostname.lower()
+        try:
+            infos = socket.getaddrinfo(host, parsed.port or 0, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise FetchError(f"host {host!r} cannot be resolved ({exc.strerror})") from exc
+        addresses = [info[4][0] for info in infos]
+        if host not in self._allowed:
+            for address in addresses:
+                ip = ipaddress.ip_address(address.split("%")[0])
+                if not ip.is_global or ip.is_multicast:
+                    raise FetchError(f"host {host!r} resolves to non-public address {ip}; refused "
+                                     "(allow it explicitly with --allow-host)")
+        return parsed, addresses[0]
+
+    def _read_body(self, url: str, response: http.client.HTTPResponse, deadline: float) -> bytes:
+        declared = response.getheader("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self._max_bytes:
+            raise FetchError(f"{url}: {declared} bytes is over the limit of {self._max_bytes}")
+        chunks, size = [], 0
+        while chunk := response.read(64 * 1024):
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise FetchError(f"{url}: more than {self._max_bytes} bytes; refused")
+            if time.monotonic() > deadline:
+                raise _Retryable(f"download took longer than {self._settings.timeout_s:.0f} s")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # --- cache -------------------------------------------------------------------------------
+    def _entry(self, url: str) -> Path:
+        return self._cache / "urls" / f"{hashlib.sha256(url.encode()).hexdigest()}.json"
+
+    def _blob(self, digest: str) -> Path:
+        return self._cache / "blobs" / digest[:2] / digest
+
+    def _cached(self, url: str) -> dict | None:
+        if self._cache is None or not self._entry(url).is_file():
+            return None
+        try:
+            entry = json.loads(self._entry(url).read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return entry if self._blob(entry["sha256"]).is_file() else None
+
+    def _remember(self, url: str, data: bytes, digest: str, response: http.client.HTTPResponse) -> None:
+        if self._cache is None:
+            return
+        blob = self._blob(digest)
+        if not blob.is_file():
+            _write_atomically(blob, data)
+        entry = {"url": url, "sha256": digest, "etag": response.getheader("ETag"),
+                 "last_modified": response.getheader("Last-Modified")}
+        _write_atomically(self._entry(url), json.dumps(entry).encode())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

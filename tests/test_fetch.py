@@ -1,0 +1,172 @@
+"""Image fetching against a local HTTP server on 127.0.0.1 (allowed explicitly): cache and
+conditional requests, retries, slow, huge, redirecting and non-image answers, and the
+refusals that keep a catalog from reaching internal addresses."""
+
+import io
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from PIL import Image
+
+from shoptag.errors import FetchError, ImageLoadError
+from shoptag.indexing.fetch import HttpFetcher
+from shoptag.indexing.images import ImageReader
+from shoptag.settings import FetchSettings, ImageLimits
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 200, 10)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+PNG = png()
+LIMIT = 200_000
+
+
+class Handler(BaseHTTPRequestHandler):
+    hits: dict = {}
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+    def _send(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if not any(name == "Content-Length" for name, _ in headers):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802
+        path = self.path.split("?")[0]
+        self.hits[path] = self.hits.get(path, 0) + 1
+        match path:
+            case "/img.png":
+                if self.headers.get("If-None-Match") == '"v1"':
+                    return self._send(304, headers=[("ETag", '"v1"')])
+                return self._send(200, PNG, [("ETag", '"v1"'), ("Content-Type", "image/png")])
+            case "/flaky.png":
+                if self.hits[path] < 3:
+                    return self._send(503, b"busy", [("Retry-After", "0")])
+                return self._send(200, PNG)
+            case "/slow.png":
+                time.sleep(1.5)
+                return self._send(200, PNG)
+            case "/trickle.png":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(PNG)))
+                self.end_headers()
+                for byte in PNG[:40]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            case "/huge.png":
+                return self._send(200, b"", [("Content-Length", str(LIMIT * 10))])
+            case "/endless.png":
+                self.send_response(200)
+                self.end_headers()  # no Content-Length: read until close
+                try:
+                    for _ in range(100):
+                        self.wfile.write(bytes(10_000))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+            case "/page.html":
+                return self._send(200, b"<html>not an image</html>", [("Content-Type", "text/html")])
+            case "/to-img":
+                return self._send(302, headers=[("Location", "/img.png")])
+            case "/to-metadata":
+                return self._send(302, headers=[("Location", "http://169.254.169.254/latest/meta-data/")])
+            case "/to-private":
+                return self._send(301, headers=[("Location", "http://10.0.0.7/secret.png")])
+            case "/loop":
+                return self._send(302, headers=[("Location", "/loop")])
+            case _:
+                return self._send(404, b"no")
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def fetcher(tmp_path, **settings) -> HttpFetcher:
+    options = {"allow_hosts": ("127.0.0.1",), "cache_dir": tmp_path / "cache", "timeout_s": 1.0,
+               "backoff_s": 0.01, **settings}
+    return HttpFetcher(FetchSettings(**options), LIMIT, sleep=lambda s: None)
+
+
+def test_a_rerun_downloads_nothing_that_did_not_change(server, tmp_path):
+    first = fetcher(tmp_path)
+    got = first.get(f"{server}/img.png")
+    assert got.data == PNG and not got.from_cache and first.downloads == 1
+    again = fetcher(tmp_path)  # a new run, same cache
+    cached = again.get(f"{server}/img.png")
+    assert cached.data == PNG and cached.from_cache and again.downloads == 0
+    assert cached.sha256 == got.sha256
+
+
+def test_redirects_are_followed_and_checked(server, tmp_path):
+    assert fetcher(tmp_path).get(f"{server}/to-img").data == PNG
+    for path, message in (("/to-metadata", "169.254.169.254"), ("/to-private", "10.0.0.7")):
+        with pytest.raises(FetchError, match=f"non-public address {message}"):
+            fetcher(tmp_path).get(f"{server}{path}")
+    with pytest.raises(FetchError, match="redirects"):
+        fetcher(tmp_path).get(f"{server}/loop")
+
+
+def test_transient_errors_are_retried_with_backoff(server, tmp_path):
+    delays = []
+    flaky = HttpFetcher(FetchSettings(allow_hosts=("127.0.0.1",), backoff_s=0.5, retries=3), LIMIT,
+                        sleep=delays.append)
+    assert flaky.get(f"{server}/flaky.png").data == PNG
+    assert delays == [0.5, 1.0]  # two 503s, then success; Retry-After: 0 does not shorten backoff
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetcher(tmp_path).get(f"{server}/missing.png")
+    assert Handler.hits["/missing.png"] == 1  # a 404 is not retried
+
+
+def test_slow_trickling_huge_and_endless_answers_are_cut_off(server, tmp_path):
+    with pytest.raises(FetchError, match=r"TimeoutError.*after 2 attempts"):
+        fetcher(tmp_path, retries=1).get(f"{server}/slow.png")
+    with pytest.raises(FetchError, match="took longer"):
+        fetcher(tmp_path, retries=0).get(f"{server}/trickle.png")
+    with pytest.raises(FetchError, match="over the limit"):
+        fetcher(tmp_path).get(f"{server}/huge.png")
+    with pytest.raises(FetchError, match=f"more than {LIMIT} bytes"):
+        fetcher(tmp_path).get(f"{server}/endless.png")
+
+
+def test_a_page_that_is_not_an_image_is_a_clear_image_error(server, tmp_path):
+    reader = ImageReader(ImageLimits(max_bytes=LIMIT), FetchSettings(allow_hosts=("127.0.0.1",)))
+    assert reader.load(f"{server}/img.png", tmp_path).pixels.shape == (24, 32, 3)
+    with pytest.raises(ImageLoadError, match="not a decodable image"):
+        reader.load(f"{server}/page.html", tmp_path)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://127.0.0.1:9/a.png", "non-public address 127.0.0.1"),
+    ("http://localhost:9/a.png", "non-public address"),
+    ("http://10.1.2.3/a.png", "non-public address 10.1.2.3"),
+    ("http://169.254.169.254/latest/meta-data/", "non-public address 169.254.169.254"),
+    ("http://[::1]:9/a.png", "non-public address ::1"),
+    ("file:///etc/passwd", "only http"),
+    ("ftp://example.com/a.png", "only http"),
+    ("gopher://127.0.0.1/", "only http"),
+])
+def test_internal_addresses_and_other_schemes_are_refused_unless_allowed(tmp_path, url, message):
+    with pytest.raises(FetchError, match=message):
+        HttpFetcher(FetchSettings(), LIMIT).get(url)
+
+
+def test_the_local_server_is_refused_without_allow_host(server):
+    with pytest.raises(FetchError, match="--allow-host"):
+        HttpFetcher(FetchSettings(), LIMIT).get(f"{server}/img.png")
