@@ -14,6 +14,7 @@ from shoptag.api.metrics import Metrics
 from shoptag.api.pool import WorkerPool
 from shoptag.api.uploads import clear_folder, private_folder
 from shoptag.errors import ConfigError, ShopTagError
+from shoptag.indexing.images import ImageReader
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model import create_embedder
 from shoptag.model.base import Embedder
@@ -65,7 +66,8 @@ class Service:
             logger.error("service not ready: %s", exc.message)
             return
         self.embedder = embedder
-        self.live_index = LiveIndex(index, embedder, self.settings.images)
+        reader = ImageReader(self.settings.images, self.settings.fetch)
+        self.live_index = LiveIndex(index, embedder, reader, self.settings.index.keep)
         logger.info("ready: %d products, index version %s, model %s", len(index.products),
                     index.version, embedder.identity)
 

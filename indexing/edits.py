@@ -1,8 +1,8 @@
 """Change one product of an index: add or replace it, or remove it.
 
-Each change writes a new index version (the folder is replaced atomically) and returns it as a
-new ``CatalogIndex``; the one passed in is left as it was, so searches already running on it
-finish on a consistent version.
+Each change writes a new index version and returns it as a new ``CatalogIndex``; the one
+passed in is left as it was, so searches already running on it finish on a consistent
+version. Stored vectors of the other products are reused, not recomputed.
 """
 
 from __future__ import annotations
@@ -10,24 +10,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from shoptag.errors import ImageLoadError
-from shoptag.indexing.catalog import Product, Skipped
-from shoptag.indexing.store import CatalogIndex, embed_products
+from shoptag.indexing.images import ImageReader
+from shoptag.indexing.records import Product
+from shoptag.indexing.store import DEFAULT_KEEP, CatalogIndex, embed_entries, write_version
 from shoptag.model.base import Embedder
-from shoptag.settings import ImageLimits
 
 
-def upsert_product(index: CatalogIndex, product: Product, embedder: Embedder, limits: ImageLimits,
-                   base_dir: Path) -> CatalogIndex:
+def upsert_product(index: CatalogIndex, product: Product, embedder: Embedder, reader: ImageReader,
+                   base_dir: Path, keep: int = DEFAULT_KEEP) -> CatalogIndex:
     """Add ``product``, or replace the product with its id. Every image must load: a product
     is never half-indexed, and on any failure the index stays as it was."""
-    skipped: list[Skipped] = []
-    vectors, indexed = embed_products([product], base_dir, embedder, limits, skipped,
-                                      first_id=index.next_image_id)
-    if skipped:
-        raise ImageLoadError("; ".join(f"{s.where}: {s.reason}" for s in skipped))
-    return index.with_changes(remove=set(), add=indexed, vectors=vectors)
+    entries, stats = embed_entries([product], base_dir, embedder, reader, known=index.known_vectors())
+    if stats.skipped:
+        raise ImageLoadError("; ".join(f"{s.where}: {s.reason}" for s in stats.skipped))
+    return _rewrite(index, index.entries(exclude={product.product_id}) + entries, keep)
 
 
-def remove_product(index: CatalogIndex, product_id: str) -> CatalogIndex:
+def remove_product(index: CatalogIndex, product_id: str, keep: int = DEFAULT_KEEP) -> CatalogIndex:
     index.product(product_id)  # raises NotFoundError for an unknown id
-    return index.with_changes(remove={product_id}, add=[], vectors=None)
+    return _rewrite(index, index.entries(exclude={product_id}), keep)
+
+
+def _rewrite(index: CatalogIndex, entries, keep: int) -> CatalogIndex:
+    m = index.manifest
+    return write_version(index.path, m.model_spec, m.model_identity, m.dim, entries, m.index_type, keep)

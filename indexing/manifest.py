@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from shoptag.errors import IndexLoadError
 
-FORMAT_VERSION = 1
+# 2: versioned folders with a `current` pointer, stored embeddings, index types.
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 
 
@@ -24,12 +26,16 @@ class Manifest:
     images: int
     created: str
     files: dict[str, str]  # file name -> sha256
-    # Unique per written folder; responses name the version they searched. Older
-    # manifests lack it, hence the default.
-    version: str = ""
+    version: str  # unique per written version; responses name the version they searched
+    parent: str | None  # the version that was current when this one was written
+    index_type: str  # flat | hnsw | ivfpq
 
     def write(self, folder: Path) -> None:
-        (folder / MANIFEST_NAME).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        path = folder / MANIFEST_NAME
+        with path.open("w") as handle:
+            handle.write(json.dumps(asdict(self), indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
@@ -40,15 +46,13 @@ class Manifest:
             raise IndexLoadError(f"{folder} is not a ShopTag index (no {MANIFEST_NAME})")
         try:
             raw = json.loads(path.read_text())
-            manifest = cls(**raw)
+            if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
+                raise IndexLoadError(
+                    f"{folder} has index format {raw.get('format_version')}; this ShopTag reads "
+                    f"format {FORMAT_VERSION}: rebuild it with `shoptag index build`")
+            return cls(**raw)
         except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
             raise IndexLoadError(f"{path} is unreadable or incomplete: {exc}") from exc
-        if manifest.format_version != FORMAT_VERSION:
-            raise IndexLoadError(
-                f"{folder} has index format {manifest.format_version}; this ShopTag reads "
-                f"format {FORMAT_VERSION}: rebuild it with `shoptag index build`"
-            )
-        return manifest
 
     def verify_files(self, folder: Path) -> None:
         for name, expected in self.files.items():

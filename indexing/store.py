@@ -1,17 +1,17 @@
-"""Build an index folder from a catalog, and load one back for search.
+"""Write index versions from catalogs, and load the current version back for search.
 
-An index folder holds ``vectors.faiss`` (one vector per catalog image, id = image id),
-``products.jsonl`` (product metadata and its image ids) and ``manifest.json``. A build is
-written to a temporary sibling folder and renamed into place, so a failed build never leaves
-a half-written index where a good one was.
+A version holds ``vectors.faiss`` (the search index, one id per catalog image),
+``embeddings.npy`` and ``image_ids.npy`` (the raw vectors, so that an update reuses them and any
+index type can be rebuilt), ``products.jsonl`` (product metadata and its images: id, ref,
+sha256) and ``manifest.json``. See ``indexing.versions`` for the folder layout and why a
+crash never leaves a half-written version current.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
-import uuid
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,27 +20,23 @@ from pathlib import Path
 import numpy as np
 
 from shoptag.errors import ImageLoadError, IndexBuildError, IndexLoadError, IndexModelMismatchError, NotFoundError
-from shoptag.indexing.catalog import Catalog, Product, Skipped
-from shoptag.indexing.images import load_image
-from shoptag.indexing.manifest import FORMAT_VERSION, MANIFEST_NAME, Manifest, file_sha256
-from shoptag.indexing.vectors import METRIC, VectorIndex
+from shoptag.indexing.catalog import Catalog
+from shoptag.indexing.images import ImageReader, decode_image
+from shoptag.indexing.manifest import FORMAT_VERSION, Manifest, file_sha256
+from shoptag.indexing.records import Product, Skipped
+from shoptag.indexing.vectors import METRIC, VectorIndex, resolve_type
+from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
-from shoptag.settings import ImageLimits
 
 logger = logging.getLogger(__name__)
 
 VECTORS_NAME = "vectors.faiss"
 PRODUCTS_NAME = "products.jsonl"
+EMBEDDINGS_NAME = "embeddings.npy"
+IMAGE_IDS_NAME = "image_ids.npy"
+DEFAULT_KEEP = 3
 # Images are embedded in small groups so that memory stays bounded for large photos.
 _EMBED_GROUP = 16
-
-
-@dataclass
-class BuildReport:
-    path: Path
-    products: int
-    images: int
-    skipped: list[Skipped] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,161 +73,205 @@ class IndexedProduct:
         return cls(row["product_id"], row["title"], row.get("url"), row.get("metadata", {}), images)
 
 
-def build_index(
-    catalog: Catalog,
-    embedder: Embedder,
-    out: Path,
-    limits: ImageLimits,
-    on_image: Callable[[], None] | None = None,
-) -> BuildReport:
-    out = Path(out)
-    _check_replaceable(out)
-    skipped = list(catalog.skipped)
-    vectors, products = embed_products(catalog.products, catalog.base_dir, embedder, limits, skipped,
-                                       first_id=0, on_image=on_image)
-    if not products:
-        raise IndexBuildError(
-            f"nothing could be indexed from {catalog.path}: {len(skipped)} item(s) skipped"
-            + (f", first: {skipped[0].where}: {skipped[0].reason}" if skipped else "")
-        )
-    ids = np.array([i for p in products for i in p.image_ids], dtype=np.int64)
-    index = write_index(out, embedder.spec, embedder.identity, VectorIndex.build(vectors, ids), products)
-    logger.info("indexed %d products (%d images) into %s; skipped %d", len(products), len(ids), out,
-                len(skipped))
-    return BuildReport(out, len(products), index.manifest.images, skipped)
+@dataclass(frozen=True)
+class ImageVector:
+    ref: str
+    sha256: str
+    vector: np.ndarray
 
 
-def write_index(out: Path, model_spec: str, model_identity: str, vectors: VectorIndex,
-                products: list[IndexedProduct]) -> CatalogIndex:
-    """Write a complete index folder next to ``out`` and rename it into place."""
-    staging = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True)
-    try:
-        vectors.write(staging / VECTORS_NAME)
-        with (staging / PRODUCTS_NAME).open("w", encoding="utf-8") as handle:
-            for product in products:
-                handle.write(json.dumps(product.as_json(), ensure_ascii=False) + "\n")
-        now = datetime.now(timezone.utc)
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            model_spec=model_spec,
-            model_identity=model_identity,
-            dim=vectors.dim,
-            metric=METRIC,
-            products=len(products),
-            images=vectors.size,
-            created=now.isoformat(timespec="seconds"),
-            files={name: file_sha256(staging / name) for name in (VECTORS_NAME, PRODUCTS_NAME)},
-            version=f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}",
-        )
-        manifest.write(staging)
-        _swap_into_place(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return CatalogIndex(out, manifest, vectors, products)
+@dataclass(frozen=True)
+class Entry:
+    """One product of a version being written, with its image vectors."""
+
+    product: Product | IndexedProduct
+    images: tuple[ImageVector, ...]
 
 
-def embed_products(
+@dataclass
+class EmbedStats:
+    embedded: int = 0
+    reused: int = 0
+    failed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def embed_entries(
     products: Iterable[Product],
     base_dir: Path,
     embedder: Embedder,
-    limits: ImageLimits,
-    skipped: list[Skipped],
-    first_id: int,
+    reader: ImageReader,
+    known: dict[str, np.ndarray] | None = None,
     on_image: Callable[[], None] | None = None,
-) -> tuple[np.ndarray, list[IndexedProduct]]:
-    """Load and embed every image of ``products``; unloadable images (and products left with
-    none) are appended to ``skipped``. Image ids count up from ``first_id``."""
-    indexed: list[IndexedProduct] = []
-    chunks: list[np.ndarray] = []
-    pending: list[np.ndarray] = []
-    next_id = first_id
+) -> tuple[list[Entry], EmbedStats]:
+    """Read every image of ``products``; an image whose content hash is in ``known`` reuses
+    that vector (not even decoded), the others are decoded and embedded. Unreadable images,
+    and products left without any, are reported in the stats and skipped."""
+    known = known or {}
+    stats = EmbedStats()
+    pending: list[tuple[list, int, np.ndarray]] = []  # (slots, position, pixels)
+    drafts: list[tuple[Product, list]] = []
+
+    def flush() -> None:
+        vectors = embedder.embed_images([pixels for _, _, pixels in pending])
+        for (slots, position, _), vector in zip(pending, vectors, strict=True):
+            slots[position] = ImageVector(slots[position][0], slots[position][1], vector)
+        pending.clear()
+
     for product in products:
-        images = []
+        slots: list = []
         for ref in product.images:
             try:
-                image = load_image(ref, base_dir, limits)
+                image = reader.read(ref, base_dir)
+                if image.sha256 in known:
+                    slots.append(ImageVector(ref, image.sha256, known[image.sha256]))
+                    stats.reused += 1
+                else:
+                    pixels = decode_image(image.data, reader.limits, ref)
+                    slots.append((ref, image.sha256))
+                    pending.append((slots, len(slots) - 1, pixels))
+                    stats.embedded += 1
             except ImageLoadError as exc:
-                skipped.append(Skipped(f"{product.source} image {ref}", exc.message))
+                stats.failed += 1
+                stats.skipped.append(Skipped(f"{product.source} image {ref}", exc.message))
                 logger.warning("skipped %s image %s: %s", product.source, ref, exc.message)
-                continue
             finally:
                 if on_image:
                     on_image()
-            pending.append(image.pixels)
-            images.append(IndexedImage(next_id, ref, image.sha256))
-            next_id += 1
             if len(pending) >= _EMBED_GROUP:
-                chunks.append(embedder.embed_images(pending))
-                pending = []
-        if images:
-            indexed.append(IndexedProduct(product.product_id, product.title, product.url,
-                                          product.metadata, tuple(images)))
-        else:
-            skipped.append(Skipped(product.source, f"product {product.product_id!r} has no loadable image"))
+                flush()
+        drafts.append((product, slots))
     if pending:
-        chunks.append(embedder.embed_images(pending))
-    vectors = np.concatenate(chunks) if chunks else np.zeros((0, embedder.dim), np.float32)
-    return vectors, indexed
+        flush()
+    entries = []
+    for product, slots in drafts:
+        if slots:
+            entries.append(Entry(product, tuple(slots)))
+        else:
+            stats.skipped.append(Skipped(product.source, f"product {product.product_id!r} has no loadable image"))
+    return entries, stats
 
 
-def _check_replaceable(out: Path) -> None:
-    if out.exists() and not (out.is_dir() and ((out / MANIFEST_NAME).is_file() or not any(out.iterdir()))):
-        raise IndexBuildError(f"{out} exists and is not a ShopTag index; refusing to replace it")
+@dataclass
+class BuildReport:
+    path: Path
+    version: str
+    products: int
+    images: int
+    index_type: str
+    skipped: list[Skipped] = field(default_factory=list)
 
 
-def _swap_into_place(staging: Path, out: Path) -> None:
-    if not out.exists():
-        staging.rename(out)
-        return
-    retired = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-    out.rename(retired)
-    try:
-        staging.rename(out)
-    except OSError:
-        retired.rename(out)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
+def build_index(catalog: Catalog, embedder: Embedder, out: Path, reader: ImageReader,
+                index_type: str = "auto", keep: int = DEFAULT_KEEP,
+                on_image: Callable[[], None] | None = None) -> BuildReport:
+    """Embed every catalog image and write a new version of the index at ``out``."""
+    IndexFolder(out).check_writable()  # before spending minutes embedding
+    entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader, on_image=on_image)
+    skipped = list(catalog.skipped) + stats.skipped
+    if not entries:
+        raise IndexBuildError(
+            f"nothing could be indexed from {catalog.path}: {len(skipped)} item(s) skipped"
+            + (f", first: {skipped[0].where}: {skipped[0].reason}" if skipped else ""))
+    index = write_version(out, embedder.spec, embedder.identity, embedder.dim, entries, index_type, keep)
+    m = index.manifest
+    logger.info("indexed %d products (%d images) into %s version %s; skipped %d", m.products, m.images, out,
+                m.version, len(skipped))
+    return BuildReport(Path(out), m.version, m.products, m.images, m.index_type, skipped)
+
+
+def write_version(root: Path, model_spec: str, model_identity: str, dim: int, entries: list[Entry],
+                  index_type: str, keep: int = DEFAULT_KEEP) -> CatalogIndex:
+    """Write ``entries`` as a new version of the index at ``root`` and make it current.
+    Image ids are numbered afresh; vectors are matched to images by content, not by id."""
+    if not entries:
+        raise IndexBuildError("an index cannot be left without products")
+    products, rows = [], []
+    for entry in entries:
+        images = []
+        for image in entry.images:
+            images.append(IndexedImage(len(rows), image.ref, image.sha256))
+            rows.append(image.vector)
+        p = entry.product
+        products.append(IndexedProduct(p.product_id, p.title, p.url, p.metadata, tuple(images)))
+    embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32).reshape(len(rows), dim)
+    ids = np.arange(len(rows), dtype=np.int64)
+    kind = resolve_type(index_type, len(rows))
+    vectors = VectorIndex.build(embeddings, ids, kind)
+    folder = IndexFolder(root)
+    parent = folder.current_name()
+    with folder.writing() as (staging, name):
+        vectors.write(staging / VECTORS_NAME)
+        np.save(staging / EMBEDDINGS_NAME, embeddings)
+        np.save(staging / IMAGE_IDS_NAME, ids)
+        with (staging / PRODUCTS_NAME).open("w", encoding="utf-8") as handle:
+            for product in products:
+                handle.write(json.dumps(product.as_json(), ensure_ascii=False) + "\n")
+        files = (VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME)
+        for file_name in files:
+            _fsync_file(staging / file_name)
+        manifest = Manifest(
+            format_version=FORMAT_VERSION, model_spec=model_spec, model_identity=model_identity, dim=dim,
+            metric=METRIC, products=len(products), images=len(rows),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            files={file_name: file_sha256(staging / file_name) for file_name in files},
+            version=name, parent=parent, index_type=kind)
+        manifest.write(staging)
+    folder.prune(keep)
+    return CatalogIndex(Path(root), folder.versions / name, manifest, vectors, products,
+                        np.load(folder.versions / name / EMBEDDINGS_NAME, mmap_mode="r"))
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
 
 
 class CatalogIndex:
-    """A loaded index: FAISS vectors plus the products they belong to. Treated as immutable:
-    a change makes a new ``CatalogIndex`` (see ``indexing.edits``), so a search that holds
-    one sees a single consistent version."""
+    """A loaded index version: FAISS vectors plus the products they belong to. Immutable: a
+    change writes a new version and returns a new ``CatalogIndex``, so a search that holds one
+    sees a single consistent version."""
 
-    def __init__(self, path: Path, manifest: Manifest, vectors: VectorIndex,
-                 products: list[IndexedProduct]) -> None:
+    def __init__(self, path: Path, version_dir: Path, manifest: Manifest, vectors: VectorIndex,
+                 products: list[IndexedProduct], embeddings: np.ndarray) -> None:
         self.path = path
+        self.version_dir = version_dir
         self.manifest = manifest
         self.products = products
+        self.embeddings = embeddings  # memory-mapped; row i is image id i
         self._vectors = vectors
         self._position = {product.product_id: i for i, product in enumerate(products)}
-        self.next_image_id = 1 + max((i for p in products for i in p.image_ids), default=-1)
-        self._product_of_image = np.full(self.next_image_id, -1, dtype=np.int64)
+        self._product_of_image = np.full(manifest.images, -1, dtype=np.int64)
         for position, product in enumerate(products):
             self._product_of_image[list(product.image_ids)] = position
 
     @classmethod
     def load(cls, path: Path, embedder: Embedder) -> CatalogIndex:
-        path = Path(path)
-        manifest = Manifest.read(path)
-        if manifest.model_identity != embedder.identity:
+        index = cls.read(path)
+        if index.manifest.model_identity != embedder.identity:
             raise IndexModelMismatchError(
-                f"index {path} was built with {manifest.model_identity} but the model in use is "
-                f"{embedder.identity}; rebuild the index or pass --model {manifest.model_spec}"
-            )
-        manifest.verify_files(path)
-        vectors = VectorIndex.read(path / VECTORS_NAME)
+                f"index {path} was built with {index.manifest.model_identity} but the model in use is "
+                f"{embedder.identity}; rebuild the index or pass --model {index.manifest.model_spec}")
+        return index
+
+    @classmethod
+    def read(cls, path: Path) -> CatalogIndex:
+        """Load the current version, checking its files against the manifest (no model check)."""
+        path = Path(path)
+        version_dir = IndexFolder(path).current_dir()
+        manifest = Manifest.read(version_dir)
+        manifest.verify_files(version_dir)
+        vectors = VectorIndex.read(version_dir / VECTORS_NAME)
         products = [IndexedProduct.from_json(json.loads(line))
-                    for line in (path / PRODUCTS_NAME).read_text(encoding="utf-8").splitlines()]
-        if vectors.dim != manifest.dim or vectors.size != manifest.images:
+                    for line in (version_dir / PRODUCTS_NAME).read_text(encoding="utf-8").splitlines()]
+        embeddings = np.load(version_dir / EMBEDDINGS_NAME, mmap_mode="r")
+        if vectors.dim != manifest.dim or vectors.size != manifest.images or len(embeddings) != manifest.images:
             raise IndexLoadError(f"index {path}: vectors do not match the manifest's dim/count")
-        return cls(path, manifest, vectors, products)
+        return cls(path, version_dir, manifest, vectors, products, embeddings)
 
     @property
     def version(self) -> str:
-        return self.manifest.version or self.manifest.created
+        return self.manifest.version
 
     def __contains__(self, product_id: str) -> bool:
         return product_id in self._position
@@ -242,26 +282,23 @@ class CatalogIndex:
             raise NotFoundError(f"product {product_id!r} is not in the index")
         return self.products[position]
 
-    def with_changes(self, remove: set[str], add: list[IndexedProduct],
-                     vectors: np.ndarray | None) -> CatalogIndex:
-        """Write a new version without the products in ``remove`` and with ``add`` (whose image
-        ids must be new, from ``next_image_id`` up), and return it. This object is unchanged."""
-        remove = remove | {p.product_id for p in add}
-        kept = [p for p in self.products if p.product_id not in remove]
-        dropped = [i for p in self.products if p.product_id in remove for i in p.image_ids]
-        updated = self._vectors.clone()
-        updated.remove(np.array(dropped, dtype=np.int64))
-        if add:
-            updated.add(vectors, np.array([i for p in add for i in p.image_ids], dtype=np.int64))
-        if not kept and not add:
-            raise IndexBuildError("an index cannot be left without products")
-        m = self.manifest
-        return write_index(self.path, m.model_spec, m.model_identity, updated, kept + add)
+    def entries(self, exclude: set[str] = frozenset()) -> list[Entry]:
+        """The stored products and vectors, to write into a new version."""
+        return [Entry(p, tuple(ImageVector(i.ref, i.sha256, np.asarray(self.embeddings[i.id])) for i in p.images))
+                for p in self.products if p.product_id not in exclude]
+
+    def known_vectors(self) -> dict[str, np.ndarray]:
+        """Stored vector per image content hash, for reuse by an update."""
+        return {image.sha256: self.embeddings[image.id] for product in self.products for image in product.images}
+
+    def nearest_images(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, image ids), each (n, k), from the version's search index."""
+        return self._vectors.search(queries, k)
 
     def search(self, queries: np.ndarray, top_k: int) -> list[list[tuple[int, float]]]:
         """For each query, up to ``top_k`` (product position, best image similarity), best first."""
         # Several images may belong to one product: over-fetch, then keep each product once.
-        scores, ids = self._vectors.search(queries, top_k * 4)
+        scores, ids = self.nearest_images(queries, top_k * 4)
         results = []
         for row_scores, row_ids in zip(scores, ids, strict=True):
             best: dict[int, float] = {}

@@ -29,7 +29,7 @@ import cv2
 import httpx
 
 from shoptag.demo import DEMO_APPEARANCES, DEMO_PRODUCTS, media_path, write_demo_catalog
-from shoptag.indexing import CatalogIndex, build_index, read_catalog
+from shoptag.indexing import CatalogIndex, ImageReader, build_index, read_catalog
 from shoptag.model import create_embedder
 from shoptag.settings import ModelSettings, Settings
 from shoptag.tagging import Tagger
@@ -128,7 +128,8 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="shoptag-bench-"))
     settings = Settings(model=ModelSettings(spec="effnet-lite0"))
     embedder = create_embedder(settings.model)
-    build_index(read_catalog(write_demo_catalog(folder / "catalog")), embedder, folder / "index", settings.images)
+    build_index(read_catalog(write_demo_catalog(folder / "catalog")), embedder, folder / "index",
+                ImageReader(settings.images))
     clip = make_clip(folder, args.clip_s)
     tagger = Tagger(embedder, CatalogIndex.load(folder / "index", embedder), settings.tagging, settings.video)
     tagger.tag(clip)  # warm-up

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from shoptag.indexing.catalog import read_catalog
-from shoptag.indexing.images import load_image
+from shoptag.indexing.images import ImageReader, load_image
 from shoptag.indexing.store import CatalogIndex, build_index
 from shoptag.model import create_embedder
 from shoptag.settings import ModelSettings, Settings
@@ -47,7 +47,8 @@ def main() -> int:
     tagging = settings.tagging.model_copy(update={"threshold": -1.0, "fps": args.fps})
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        index = CatalogIndex.load(build_index(catalog, embedder, work / "index", settings.images).path, embedder)
+        report = build_index(catalog, embedder, work / "index", ImageReader(settings.images))
+        index = CatalogIndex.load(report.path, embedder)
         tagger = Tagger(embedder, index, tagging, settings.video)
         negatives = []
         for background in args.background:

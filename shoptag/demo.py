@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 
 from shoptag.indexing.catalog import read_catalog
+from shoptag.indexing.images import ImageReader
 from shoptag.indexing.store import CatalogIndex, build_index
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings
@@ -71,7 +72,7 @@ def write_demo_video(path: Path) -> dict[str, Appearance]:
 def run_demo(out: Path, embedder: Embedder, settings: Settings) -> DemoRun:
     out.mkdir(parents=True, exist_ok=True)
     catalog = read_catalog(write_demo_catalog(out / "catalog"))
-    report = build_index(catalog, embedder, out / "index", settings.images)
+    report = build_index(catalog, embedder, out / "index", ImageReader(settings.images, settings.fetch))
     video = out / "demo.mp4"
     truth = write_demo_video(video)
     index = CatalogIndex.load(report.path, embedder)

@@ -38,6 +38,17 @@ class ImageLimits(_Strict):
     max_pixels: int = Field(40_000_000, ge=1)
 
 
+class FetchSettings(_Strict):
+    timeout_s: float = Field(15.0, gt=0, description="Connect/read timeout, and the most one download may take.")
+    retries: int = Field(3, ge=0, le=10, description="Retries after a timeout, a dropped connection, 429 or 5xx.")
+    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles on each retry.")
+    max_redirects: int = Field(5, ge=0, le=20)
+    allow_hosts: tuple[str, ...] = Field(
+        (), description="Hosts fetched even though they resolve to private or loopback addresses.")
+    cache_dir: Path | None = Field(
+        None, description="Content-addressed download cache; None keeps no cache.")
+
+
 class VideoLimits(_Strict):
     max_duration_s: float = Field(600.0, gt=0)
     max_frames: int = Field(60_000, ge=1)
@@ -65,6 +76,12 @@ class ApiKey(_Strict):
     role: Literal["creator", "merchant"] = Field(
         description="creator: tagging and jobs; merchant: also product changes.")
     name: str = Field("", description="Who holds the key, for logs.")
+
+
+class IndexSettings(_Strict):
+    type: Literal["auto", "flat", "hnsw", "ivfpq"] = Field(
+        "auto", description="FAISS index type; auto: exact below 25,000 images, HNSW above.")
+    keep: int = Field(3, ge=1, le=100, description="Index versions kept for rollback.")
 
 
 class ServiceSettings(_Strict):
@@ -105,6 +122,8 @@ class Settings(BaseSettings):
 
     model: ModelSettings = ModelSettings()
     images: ImageLimits = ImageLimits()
+    fetch: FetchSettings = FetchSettings()
+    index: IndexSettings = IndexSettings()
     video: VideoLimits = VideoLimits()
     tagging: TaggingSettings = TaggingSettings()
     service: ServiceSettings = ServiceSettings()

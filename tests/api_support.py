@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from shoptag.api import create_app
 from shoptag.demo import write_demo_catalog
 from shoptag.indexing.catalog import read_catalog
+from shoptag.indexing.images import ImageReader
 from shoptag.indexing.store import build_index
 from shoptag.settings import ModelSettings, Settings
 
@@ -32,7 +33,7 @@ def make_index(folder: Path, embedder, leave_out: tuple[str, ...] = ()) -> Path:
     lines = [line for line in catalog.read_text().splitlines()
              if json.loads(line)["product_id"] not in leave_out]
     catalog.write_text("\n".join(lines) + "\n")
-    build_index(read_catalog(catalog), embedder, folder / "index", Settings().images)
+    build_index(read_catalog(catalog), embedder, folder / "index", ImageReader(Settings().images))
     return folder / "index"
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from shoptag.api.live_index import LiveIndex
 from shoptag.demo import media_path, write_demo_video
-from shoptag.indexing.catalog import Product
+from shoptag.indexing.images import ImageReader
+from shoptag.indexing.records import Product
 from shoptag.indexing.store import CatalogIndex
 from shoptag.settings import ImageLimits
 
@@ -108,7 +109,7 @@ def test_the_last_product_cannot_be_deleted(tmp_path, effnet):
 
 
 def test_a_search_keeps_the_index_version_it_started_with(index, effnet):
-    live = LiveIndex(CatalogIndex.load(index, effnet), effnet, ImageLimits())
+    live = LiveIndex(CatalogIndex.load(index, effnet), effnet, ImageReader(ImageLimits()), keep=3)
     before = live.current
     _, after, created = live.upsert(Product("poster", "Poster", (str(media_path("astronaut.jpg")),)), index)
     assert created and live.current is after and after.version != before.version

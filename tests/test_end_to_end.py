@@ -8,6 +8,7 @@ import pytest
 
 from shoptag.demo import media_path, write_demo_catalog
 from shoptag.indexing.catalog import read_catalog
+from shoptag.indexing.images import ImageReader
 from shoptag.indexing.store import CatalogIndex, build_index
 from shoptag.settings import Settings
 from shoptag.tagging import Tagger
@@ -29,7 +30,7 @@ def tagger(tmp_path_factory, effnet, fetched_media):
         lines.append(json.dumps({"product_id": photo.stem, "title": photo.stem, "images": [photo.name]}))
     catalog.write_text("\n".join(lines) + "\n")
     settings = Settings()
-    report = build_index(read_catalog(catalog), effnet, folder.parent / "index", settings.images)
+    report = build_index(read_catalog(catalog), effnet, folder.parent / "index", ImageReader(settings.images))
     return Tagger(effnet, CatalogIndex.load(report.path, effnet), settings.tagging, settings.video)
 
 

@@ -7,8 +7,10 @@ from test_openclip_hf import tiny_openclip_dir
 from shoptag.demo import write_demo_catalog
 from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchError
 from shoptag.indexing.catalog import read_catalog
+from shoptag.indexing.images import ImageReader
 from shoptag.indexing.manifest import Manifest
 from shoptag.indexing.store import CatalogIndex, build_index
+from shoptag.indexing.versions import IndexFolder
 from shoptag.settings import ImageLimits
 
 from conftest import bundled_rgb
@@ -25,12 +27,13 @@ def catalog_path(tmp_path):
 
 
 def test_build_then_search_finds_each_product_from_its_own_photo(tmp_path, catalog_path, effnet):
-    report = build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageLimits())
+    report = build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageReader(ImageLimits()))
     assert (report.products, report.images) == (4, 4)
     assert any("broken.jpg" in s.where and "not a decodable image" in s.reason for s in report.skipped)
-    manifest = Manifest.read(tmp_path / "index")
+    manifest = Manifest.read(IndexFolder(tmp_path / "index").current_dir())
     assert manifest.model_identity == effnet.identity and manifest.dim == 1280
-    assert set(manifest.files) == {"vectors.faiss", "products.jsonl"}
+    assert manifest.version == report.version and manifest.index_type == "flat" and manifest.parent is None
+    assert set(manifest.files) == {"vectors.faiss", "products.jsonl", "embeddings.npy", "image_ids.npy"}
     index = CatalogIndex.load(tmp_path / "index", effnet)
     queries = effnet.embed_images([bundled_rgb("rocket.jpg"), bundled_rgb("coffee.jpg")])
     results = index.search(queries, top_k=2)
@@ -39,15 +42,15 @@ def test_build_then_search_finds_each_product_from_its_own_photo(tmp_path, catal
 
 
 def test_failed_rebuild_keeps_the_previous_index(tmp_path, catalog_path, effnet):
-    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageLimits())
-    before = (tmp_path / "index" / "manifest.json").read_text()
+    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageReader(ImageLimits()))
+    before = IndexFolder(tmp_path / "index").current_name()
     only_broken = tmp_path / "catalog" / "broken.jsonl"
     only_broken.write_text(json.dumps({"product_id": "b", "title": "B", "images": ["broken.jpg"]}) + "\n")
     with pytest.raises(IndexBuildError, match="nothing could be indexed"):
-        build_index(read_catalog(only_broken), effnet, tmp_path / "index", ImageLimits())
-    assert (tmp_path / "index" / "manifest.json").read_text() == before
-    CatalogIndex.load(tmp_path / "index", effnet)
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+        build_index(read_catalog(only_broken), effnet, tmp_path / "index", ImageReader(ImageLimits()))
+    assert IndexFolder(tmp_path / "index").current_name() == before
+    assert CatalogIndex.load(tmp_path / "index", effnet).version == before
+    assert [p.name for p in (tmp_path / "index" / "versions").iterdir()] == [before]
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_an_index(tmp_path, catalog_path, effnet):
@@ -55,12 +58,12 @@ def test_refuses_to_overwrite_a_folder_that_is_not_an_index(tmp_path, catalog_pa
     precious.mkdir()
     (precious / "holiday.jpg").write_bytes(b"x")
     with pytest.raises(IndexBuildError, match="not a ShopTag index"):
-        build_index(read_catalog(catalog_path), effnet, precious, ImageLimits())
+        build_index(read_catalog(catalog_path), effnet, precious, ImageReader(ImageLimits()))
     assert (precious / "holiday.jpg").exists()
 
 
 def test_loading_with_another_model_is_refused(tmp_path, catalog_path, effnet):
-    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageLimits())
+    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageReader(ImageLimits()))
     from shoptag.model import create_embedder
     from shoptag.settings import ModelSettings
 
@@ -70,15 +73,15 @@ def test_loading_with_another_model_is_refused(tmp_path, catalog_path, effnet):
 
 
 def test_corrupted_or_missing_files_are_detected(tmp_path, catalog_path, effnet):
-    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageLimits())
+    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageReader(ImageLimits()))
     copy = tmp_path / "copy"
-    shutil.copytree(tmp_path / "index", copy)
-    with (copy / "vectors.faiss").open("r+b") as handle:
+    shutil.copytree(tmp_path / "index", copy, symlinks=True)
+    with (IndexFolder(copy).current_dir() / "vectors.faiss").open("r+b") as handle:
         handle.seek(200)
         handle.write(b"\x00\x01\x02\x03")
     with pytest.raises(IndexLoadError, match="checksum"):
         CatalogIndex.load(copy, effnet)
-    (tmp_path / "index" / "products.jsonl").unlink()
+    (IndexFolder(tmp_path / "index").current_dir() / "products.jsonl").unlink()
     with pytest.raises(IndexLoadError, match="missing products.jsonl"):
         CatalogIndex.load(tmp_path / "index", effnet)
     with pytest.raises(IndexLoadError, match="not a ShopTag index"):

@@ -15,51 +15,14 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from shoptag.cli.common import ModelOpt, ThreadsOpt, apply_threads, embedder_for, index_settings, settings_from
+from shoptag.cli.index import index_app
 from shoptag.errors import ConfigError, ShopTagError
-from shoptag.settings import OFFLINE_MODEL_SPEC, Settings
+from shoptag.settings import OFFLINE_MODEL_SPEC
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Suggest which catalog products appear in a video, and when.")
-index_app = typer.Typer(no_args_is_help=True, help="Build product indexes from catalogs.")
 app.add_typer(index_app, name="index")
-
-ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model spec (default: SHOPTAG_MODEL__SPEC).")]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=0, help="Torch CPU threads.")]
-
-
-def _settings(model: str | None = None, threads: int | None = None, **tagging) -> Settings:
-    base = Settings()
-    model_settings = base.model.model_copy(
-        update={k: v for k, v in {"spec": model, "threads": threads}.items() if v is not None})
-    tagging_settings = base.tagging.model_copy(update={k: v for k, v in tagging.items() if v is not None})
-    # Re-validate so that flag values meet the same bounds as environment values.
-    return Settings.model_validate(
-        {**base.model_dump(), "model": model_settings.model_dump(), "tagging": tagging_settings.model_dump()})
-
-
-def _index_settings(index: Path, model: str | None, threads: int | None, **tagging) -> Settings:
-    """Settings for commands that use an index: without --model, the index's own model."""
-    from shoptag.indexing.manifest import Manifest
-
-    settings = _settings(model, threads, **tagging)  # validate flags and env before touching disk
-    if model is None:
-        settings = _settings(Manifest.read(index).model_spec, threads, **tagging)
-    return settings
-
-
-def _apply_threads(settings: Settings) -> None:
-    if settings.model.threads:
-        import torch
-
-        torch.set_num_threads(settings.model.threads)
-
-
-def _embedder(settings: Settings):
-    from shoptag.model import create_embedder
-
-    _apply_threads(settings)
-    return create_embedder(settings.model)
-
 
 @app.callback()
 def _root(
@@ -68,26 +31,6 @@ def _root(
 ) -> None:
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-
-
-@index_app.command("build")
-def index_build(
-    catalog: Annotated[Path, typer.Argument(help="Catalog: .jsonl or Shopify product .csv export.")],
-    out: Annotated[Path, typer.Option("--out", help="Index folder to write (replaced atomically).")],
-    model: ModelOpt = None,
-    threads: ThreadsOpt = None,
-) -> None:
-    """Embed every catalog image and write a FAISS index folder."""
-    from shoptag.indexing.catalog import read_catalog
-    from shoptag.indexing.store import build_index
-
-    settings = _settings(model, threads)
-    products = read_catalog(catalog)
-    report = build_index(products, _embedder(settings), out, settings.images)
-    typer.echo(json.dumps({
-        "index": str(report.path), "products": report.products, "images": report.images,
-        "skipped": [{"where": s.where, "reason": s.reason} for s in report.skipped],
-    }, indent=2))
 
 
 @app.command("tag")
@@ -104,8 +47,8 @@ def tag(
     from shoptag.indexing.store import CatalogIndex
     from shoptag.tagging import Tagger
 
-    settings = _index_settings(index, model, threads, fps=fps, threshold=threshold, top_k=top_k)
-    embedder = _embedder(settings)
+    settings = index_settings(index, model, threads, tagging={"fps": fps, "threshold": threshold, "top_k": top_k})
+    embedder = embedder_for(settings)
     tagger = Tagger(embedder, CatalogIndex.load(index, embedder), settings.tagging, settings.video)
     typer.echo(json.dumps(tagger.tag(video).as_json(), indent=2))
 
@@ -124,14 +67,12 @@ def serve(
     """Serve the tagging API (uvicorn). Settings also come from SHOPTAG_* variables."""
     from shoptag.api.server import serve as run_server
 
-    base = Settings().service
-    flags = {"index": index, "host": host, "port": port, "workers": workers}
-    service = {**base.model_dump(), **{k: v for k, v in flags.items() if v is not None}}
-    if service["index"] is None:
+    service = {"index": index, "host": host, "port": port, "workers": workers}
+    index = settings_from(None, threads, service=service).service.index
+    if index is None:
         raise ConfigError("no index to serve: pass --index or set SHOPTAG_SERVICE__INDEX")
-    settings = _index_settings(Path(service["index"]), None, threads)
-    settings = Settings.model_validate({**settings.model_dump(), "service": service})
-    _apply_threads(settings)
+    settings = index_settings(index, None, threads, service=service)
+    apply_threads(settings)
     run_server(settings)
 
 
@@ -143,8 +84,8 @@ def demo(
     """Tag a real sample clip against a small real catalog, offline, with effnet-lite0."""
     from shoptag.demo import run_demo
 
-    settings = _settings(OFFLINE_MODEL_SPEC, threads)
-    run = run_demo(out, _embedder(settings), settings)
+    settings = settings_from(OFFLINE_MODEL_SPEC, threads)
+    run = run_demo(out, embedder_for(settings), settings)
     console = Console()
     table = Table(title=f"Products found in {run.video_path} ({run.result.duration_s:.1f} s)")
     for column in ("product", "start–end (s)", "score", "box [x, y, w, h]", "truth (s)"):
@@ -192,5 +133,3 @@ def run() -> None:
     sys.exit(main())
 
 
-if __name__ == "__main__":
-    run()

@@ -1,0 +1,82 @@
+"""Incremental re-index: bring an index up to date with a catalog, embedding only what changed.
+
+Products are compared by id, images by content hash: an image whose bytes the index already
+holds reuses its stored vector (it is read and hashed, never decoded or embedded), new and
+changed images are embedded, products gone from the catalog disappear. URL images go through
+the fetcher's cache, so an unchanged remote image costs one "not modified" answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoptag.indexing.catalog import Catalog
+from shoptag.indexing.images import ImageReader
+from shoptag.indexing.records import Skipped
+from shoptag.indexing.store import DEFAULT_KEEP, CatalogIndex, Entry, IndexedProduct, embed_entries, write_version
+from shoptag.model.base import Embedder
+
+
+@dataclass
+class UpdateReport:
+    path: Path
+    version: str
+    previous_version: str
+    added: int
+    changed: int
+    removed: int
+    unchanged: int
+    images_reused: int
+    images_embedded: int
+    images_failed: int
+    seconds: float
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {
+            "index": str(self.path), "version": self.version, "previous_version": self.previous_version,
+            "products": {"added": self.added, "changed": self.changed, "removed": self.removed,
+                         "unchanged": self.unchanged},
+            "images": {"reused": self.images_reused, "embedded": self.images_embedded,
+                       "failed": self.images_failed},
+            "seconds": round(self.seconds, 3),
+            "skipped": [{"where": s.where, "reason": s.reason} for s in self.skipped],
+        }
+
+
+def update_index(catalog: Catalog, embedder: Embedder, root: Path, reader: ImageReader,
+                 index_type: str | None = None, keep: int = DEFAULT_KEEP,
+                 on_image: Callable[[], None] | None = None) -> UpdateReport:
+    """Write a new version of ``root`` matching ``catalog`` (none if nothing changed).
+    ``index_type`` None keeps the current version's type."""
+    started = time.perf_counter()
+    old = CatalogIndex.load(root, embedder)
+    entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader,
+                                   known=old.known_vectors(), on_image=on_image)
+    new_ids = {entry.product.product_id for entry in entries}
+    added = changed = unchanged = 0
+    for entry in entries:
+        if entry.product.product_id not in old:
+            added += 1
+        elif _same(old.product(entry.product.product_id), entry):
+            unchanged += 1
+        else:
+            changed += 1
+    removed = sum(1 for p in old.products if p.product_id not in new_ids)
+    kind = index_type or old.manifest.index_type
+    version = old.version
+    if added or changed or removed or kind != old.manifest.index_type:
+        m = old.manifest
+        version = write_version(root, m.model_spec, m.model_identity, m.dim, entries, kind, keep).version
+    return UpdateReport(Path(root), version, old.version, added, changed, removed, unchanged, stats.reused,
+                        stats.embedded, stats.failed, time.perf_counter() - started,
+                        list(catalog.skipped) + stats.skipped)
+
+
+def _same(stored: IndexedProduct, entry: Entry) -> bool:
+    p = entry.product
+    return ((stored.title, stored.url, stored.metadata) == (p.title, p.url, p.metadata)
+            and [(i.ref, i.sha256) for i in stored.images] == [(i.ref, i.sha256) for i in entry.images])

@@ -1,0 +1,3 @@
+from shoptag.cli.main import run
+
+run()
