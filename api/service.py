@@ -84,7 +84,7 @@ class Service:
             if info.duration_s is None or info.duration_s > max_duration_s:
                 return None
         # One snapshot for the whole request: product changes made meanwhile do not mix in.
-        tagger = Tagger(self.embedder, self.live_index.current, tagging, self.settings.video)
+        tagger = Tagger(self.embedder, self.live_index.snapshot(), tagging, self.settings.video)
         result = tagger.tag(path)
         self.metrics.record_tagging(result.frames_sampled, result.stage_seconds)
         payload = result.as_json()

@@ -117,3 +117,23 @@ def test_a_search_keeps_the_index_version_it_started_with(index, effnet):
     query = effnet.embed_images([bundled_rgb("astronaut.jpg")])
     assert after.products[after.search(query, 1)[0][0][0]].product_id == "poster"
     assert before.products[before.search(query, 1)[0][0][0]].product_id != "poster"
+
+
+def test_a_version_switched_outside_is_served_and_kept_by_later_changes(index, effnet, tmp_path):
+    from shoptag.indexing import read_catalog, update_index
+
+    with running_app(service_settings(index), effnet) as client:
+        assert client.get("/v1/products/cat-print").status_code == 200
+        # cron runs `shoptag index update` with a catalog that no longer has the cat print
+        catalog = index.parent / "catalog" / "catalog.jsonl"
+        lines = [line for line in catalog.read_text().splitlines() if "cat-print" not in line]
+        catalog.write_text("\n".join(lines) + "\n")
+        external = update_index(read_catalog(catalog), effnet, index, ImageReader(ImageLimits()))
+        assert external.removed == 1
+        assert client.get("/v1/products/cat-print").status_code == 404
+        added = client.post("/v1/products", data={"product_id": "poster", "title": "Poster"},
+                            files=[("images", ("p.jpg", media_path("astronaut.jpg").read_bytes()))])
+        assert added.status_code == 201
+        assert client.get("/v1/products/cat-print").status_code == 404  # the external removal is kept
+    assert [p.product_id for p in CatalogIndex.load(index, effnet).products] == [
+        "espresso-cup", "rocket-poster", "poster"]

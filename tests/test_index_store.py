@@ -2,7 +2,6 @@ import json
 import shutil
 
 import pytest
-from test_openclip_hf import tiny_openclip_dir
 
 from shoptag.demo import write_demo_catalog
 from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchError
@@ -14,6 +13,7 @@ from shoptag.indexing.versions import IndexFolder
 from shoptag.settings import ImageLimits
 
 from conftest import bundled_rgb
+from test_openclip_hf import tiny_openclip_dir
 
 
 @pytest.fixture

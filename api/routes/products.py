@@ -31,7 +31,7 @@ ProductId = Annotated[str, PathParam(min_length=1, max_length=200)]
 @router.get("/v1/products/{product_id}", response_model=ProductResponse,
             responses=error_responses(401, 403, 404, 503))
 async def get_product(service: ReadyService, _: Creator, product_id: ProductId) -> dict:
-    index = service.live_index.current
+    index = await asyncio.to_thread(service.live_index.snapshot)
     return {"product": index.product(product_id).as_json(), "index_version": index.version}
 
 
