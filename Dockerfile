@@ -20,6 +20,7 @@ COPY indexing ./indexing
 COPY video ./video
 COPY tagging ./tagging
 COPY api ./api
+COPY evaluation ./evaluation
 RUN pip install . && useradd --create-home --uid 10001 shoptag && mkdir -p /cache /data \
     && chown shoptag /cache /data
 

@@ -112,11 +112,17 @@ class Tagger:
         return Scan(frames, sampler.duration_s, dict(stage))
 
     def tag(self, video: Path) -> TagResult:
-        scan = self.scan(video)
+        return self.tag_scan(self.scan(video), video)
+
+    def tag_scan(self, scan: Scan, video: Path, threshold: float | None = None) -> TagResult:
+        """Tags from a finished scan; ``threshold`` overrides the tagger's (evaluation sweeps
+        thresholds over one scan instead of decoding and embedding again)."""
+        threshold = self.threshold if threshold is None else threshold
+        started = time.perf_counter()
         hits: dict[int, list[Hit]] = defaultdict(list)
         for frame in scan.frames:
             for product, (score, box) in frame.matches.items():
-                if score >= self.threshold:
+                if score >= threshold:
                     hits[product].append(Hit(frame.time_s, score, box))
         skip_reasons = Counter(frame.defect for frame in scan.frames if frame.defect)
         if skip_reasons:
@@ -133,7 +139,7 @@ class Tagger:
             frames_skipped=sum(skip_reasons.values()),
             tags=self._tags(hits, scan.duration_s),
             skip_reasons=dict(skip_reasons),
-            stage_seconds=scan.stage_seconds,
+            stage_seconds={**scan.stage_seconds, "aggregate": time.perf_counter() - started},
         )
 
     def _match_frame(self, image: np.ndarray, stage: Counter) -> dict[int, tuple[float, Box]]:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shoptag.cli.common import ModelOpt, ThreadsOpt, apply_threads, embedder_for, index_settings, settings_from
+from shoptag.cli.evaluate import bench_app, evaluate
 from shoptag.cli.index import index_app
 from shoptag.errors import ConfigError, ShopTagError
 from shoptag.settings import OFFLINE_MODEL_SPEC
@@ -23,6 +24,8 @@ from shoptag.settings import OFFLINE_MODEL_SPEC
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Suggest which catalog products appear in a video, and when.")
 app.add_typer(index_app, name="index")
+app.add_typer(bench_app, name="bench")
+app.command("eval")(evaluate)
 
 @app.callback()
 def _root(
@@ -113,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     try:
         app(args=argv, prog_name="shoptag")
+    except SystemExit as exc:  # typer exits when a command ends; callers of main() get the code
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
     except ValidationError as exc:
         if debug:
             raise

@@ -1,0 +1,210 @@
+"""Generate a labelled benchmark: catalog product photos placed into real background footage
+for known intervals, with the changes real clips bring — motion, scale and perspective
+change, rotation, partial occlusion, blur, lighting change, compression. Some videos hold no
+product, some several. The same seed gives the same benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from shoptag.errors import ImageLoadError
+from shoptag.evaluation.annotations import AnnotationError, TruthAppearance, VideoAnnotation, write_annotations
+from shoptag.indexing.catalog import Catalog
+from shoptag.indexing.images import ImageReader
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+FRAME_SIZE = (640, 360)
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    videos: int = 24
+    duration_s: float = 8.0
+    fps: float = 12.0
+    seed: int = 0
+    product_free_share: float = 0.25
+    multi_product_share: float = 0.25
+
+
+@dataclass(frozen=True)
+class _Motion:
+    """How one product moves and changes during its appearance."""
+
+    photo: np.ndarray
+    start_s: float
+    end_s: float
+    path: tuple[tuple[float, float], tuple[float, float]]  # centre, as fractions of the frame
+    width: tuple[float, float]  # product width as a fraction of the frame, start -> end
+    angle: tuple[float, float]  # degrees, start -> end
+    corners: np.ndarray  # perspective jitter of the 4 corners, fractions of the size
+    occlusion: tuple[float, float, float, float] | None  # x, y, w, h as fractions of the product box
+    blur_sigma: float
+    gain: float
+
+
+def make_benchmark(catalog: Catalog, backgrounds: Path, out: Path, reader: ImageReader, spec: BenchSpec) -> Path:
+    """Write ``spec.videos`` MP4 clips and ``annotations.json`` into ``out``; returns its path."""
+    rng = np.random.default_rng(spec.seed)
+    photos = _product_photos(catalog, reader)
+    sources = _backgrounds(Path(backgrounds))
+    out.mkdir(parents=True, exist_ok=True)
+    frame_count = round(spec.duration_s * spec.fps)
+    videos = []
+    for number in range(spec.videos):
+        roll = rng.random()
+        multi_from = spec.product_free_share + spec.multi_product_share
+        count = 0 if roll < spec.product_free_share else 2 if roll < multi_from else 1
+        chosen = rng.choice(len(photos), size=min(count, len(photos)), replace=False)
+        motions = [_random_motion(photos[i][1], spec, rng) for i in chosen]
+        background = _background_frames(sources[int(rng.integers(len(sources)))], frame_count, rng)
+        quality = int(rng.integers(35, 90)) if rng.random() < 0.5 else None
+        path = out / f"bench_{number:03d}.mp4"
+        boxes = _render(path, background, motions, spec.fps, quality)
+        appearances = tuple(
+            TruthAppearance(photos[i][0], motion.start_s, motion.end_s, _union(boxes[j]))
+            for j, (i, motion) in enumerate(zip(chosen, motions, strict=True)))
+        videos.append(VideoAnnotation(path, appearances))
+    annotations = out / "annotations.json"
+    write_annotations(annotations, videos, {"generator": {
+        "seed": spec.seed, "videos": spec.videos, "duration_s": spec.duration_s, "fps": spec.fps,
+        "catalog": str(catalog.path), "backgrounds": [str(s) for s in sources]}})
+    return annotations
+
+
+def _product_photos(catalog: Catalog, reader: ImageReader) -> list[tuple[str, np.ndarray]]:
+    photos = []
+    for product in catalog.products:
+        try:
+            rgb = reader.load(product.images[0], catalog.base_dir).pixels
+        except ImageLoadError as exc:
+            logger.warning("benchmark skips %s: %s", product.product_id, exc.message)
+            continue
+        photos.append((product.product_id, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)))
+    if not photos:
+        raise AnnotationError(f"no product photo of {catalog.path} could be loaded")
+    return photos
+
+
+def _backgrounds(folder: Path) -> list[Path]:
+    sources = sorted(p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+    if not sources:
+        raise AnnotationError(f"no background videos or photos in {folder}")
+    return sources
+
+
+def _background_frames(source: Path, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` frames of real footage (looped if short), or a slow pan across a real photo."""
+    width, height = FRAME_SIZE
+    if source.suffix.lower() in VIDEO_SUFFIXES:
+        capture = cv2.VideoCapture(str(source))
+        frames = []
+        while len(frames) < 400 and (read := capture.read())[0]:
+            frames.append(cv2.resize(read[1], FRAME_SIZE))
+        capture.release()
+        if not frames:
+            raise AnnotationError(f"background {source} has no decodable frames")
+        offset = int(rng.integers(len(frames)))
+        return [frames[(offset + i) % len(frames)] for i in range(count)]
+    photo = cv2.imread(str(source))
+    if photo is None:
+        raise AnnotationError(f"background {source} is not a readable image")
+    scale = max(width * 1.3 / photo.shape[1], height * 1.3 / photo.shape[0])
+    photo = cv2.resize(photo, (int(photo.shape[1] * scale) + 1, int(photo.shape[0] * scale) + 1))
+    spare_x, spare_y = photo.shape[1] - width, photo.shape[0] - height
+    start, end = rng.random(2), rng.random(2)
+    frames = []
+    for i in range(count):
+        t = i / max(count - 1, 1)
+        x = int(spare_x * (start[0] + (end[0] - start[0]) * t))
+        y = int(spare_y * (start[1] + (end[1] - start[1]) * t))
+        frames.append(photo[y:y + height, x:x + width].copy())
+    return frames
+
+
+def _random_motion(photo: np.ndarray, spec: BenchSpec, rng: np.random.Generator) -> _Motion:
+    length = rng.uniform(2.0, min(4.0, spec.duration_s - 1.0))
+    start = rng.uniform(0.3, spec.duration_s - length - 0.2)
+    width = rng.uniform(0.22, 0.36)
+    return _Motion(
+        photo=photo, start_s=start, end_s=start + length,
+        path=((rng.uniform(0.25, 0.75), rng.uniform(0.3, 0.7)), (rng.uniform(0.25, 0.75), rng.uniform(0.3, 0.7))),
+        width=(width, width * rng.uniform(0.75, 1.3)),
+        angle=(rng.uniform(-12, 12), rng.uniform(-12, 12)),
+        corners=rng.uniform(-0.08, 0.08, (4, 2)),
+        occlusion=(tuple(rng.uniform([0.0, 0.0, 0.2, 0.3], [0.6, 0.6, 0.4, 0.6])) if rng.random() < 0.3 else None),
+        blur_sigma=rng.uniform(0.8, 2.0) if rng.random() < 0.3 else 0.0,
+        gain=rng.uniform(0.7, 1.3),
+    )
+
+
+def _render(path: Path, background: list[np.ndarray], motions: list[_Motion], fps: float,
+            quality: int | None) -> list[list[tuple[int, int, int, int]]]:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, FRAME_SIZE)
+    boxes: list[list] = [[] for _ in motions]
+    try:
+        for index, frame in enumerate(background):
+            frame = frame.copy()
+            time_s = index / fps
+            for motion, motion_boxes in zip(motions, boxes, strict=True):
+                if motion.start_s <= time_s < motion.end_s:
+                    t = (time_s - motion.start_s) / (motion.end_s - motion.start_s)
+                    motion_boxes.append(_paste(frame, motion, t))
+            if quality is not None:  # compression artefacts, as after an upload re-encode
+                frame = cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], 1)
+            writer.write(frame)
+    finally:
+        writer.release()
+    return boxes
+
+
+def _paste(frame: np.ndarray, motion: _Motion, t: float) -> tuple[int, int, int, int]:
+    height, width = frame.shape[:2]
+    photo = motion.photo
+    if motion.blur_sigma:
+        photo = cv2.GaussianBlur(photo, (0, 0), motion.blur_sigma)
+    photo = np.clip(photo.astype(np.float32) * motion.gain, 0, 255).astype(np.uint8)
+    h, w = photo.shape[:2]
+    out_w = width * (motion.width[0] + (motion.width[1] - motion.width[0]) * t)
+    out_h = out_w * h / w
+    (x0, y0), (x1, y1) = motion.path
+    centre = np.array([width * (x0 + (x1 - x0) * t), height * (y0 + (y1 - y0) * t)])
+    angle = np.radians(motion.angle[0] + (motion.angle[1] - motion.angle[0]) * t)
+    unit = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]) + motion.corners
+    scaled = unit * [out_w, out_h]
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    quad = (scaled @ rotation.T + centre).astype(np.float32)
+    source = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(source, quad)
+    warped = cv2.warpPerspective(photo, matrix, (width, height))
+    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), matrix, (width, height))
+    if motion.occlusion is not None:  # part of the product hidden behind the scene itself
+        ox, oy, ow, oh = motion.occlusion
+        hidden = np.zeros((h, w), np.uint8)
+        hidden[int(oy * h):int((oy + oh) * h), int(ox * w):int((ox + ow) * w)] = 255
+        mask[cv2.warpPerspective(hidden, matrix, (width, height)) > 0] = 0
+    visible = mask > 0
+    frame[visible] = warped[visible]
+    ys, xs = np.nonzero(visible)
+    if not len(xs):
+        return (0, 0, 0, 0)
+    return (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+
+
+def _union(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int] | None:
+    boxes = [b for b in boxes if b[2] and b[3]]
+    if not boxes:
+        return None
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[0] + b[2] for b in boxes)
+    y1 = max(b[1] + b[3] for b in boxes)
+    return (x0, y0, x1 - x0, y1 - y0)

@@ -1,0 +1,55 @@
+"""One evaluation run: the operating point, its precision-recall curve over the threshold,
+an optional sweep, optional comparison of other indexes (other models), and the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoptag.evaluation.annotations import VideoAnnotation
+from shoptag.evaluation.metrics import Counts, match_segments
+from shoptag.evaluation.report import write_report
+from shoptag.evaluation.run import Evaluation, Evaluator, predicted_intervals, truth_intervals
+from shoptag.evaluation.sweep import best_point, grid
+from shoptag.settings import TaggingSettings
+
+CURVE_THRESHOLDS = [round(0.30 + 0.01 * i, 2) for i in range(66)]
+
+
+@dataclass
+class RunOutcome:
+    main: Evaluation
+    best: dict | None
+    comparison: list[tuple[str, dict]]
+
+
+def run_evaluation(evaluators: list[tuple[str, Evaluator]], videos: list[VideoAnnotation],
+                   settings: TaggingSettings, sweeps: list[str], out: Path) -> RunOutcome:
+    """The first evaluator is the one reported in full; the others join the comparison table."""
+    label, evaluator = evaluators[0]
+    main = evaluator.evaluate(videos, settings)
+    curve = [_curve_point(evaluator, videos, settings, t) for t in CURVE_THRESHOLDS]
+    points = None
+    best = None
+    if sweeps:
+        points = []
+        for values in grid(sweeps):
+            point = evaluator.evaluate(videos, settings.model_copy(update=values))
+            points.append({"settings": point.settings, "metrics": point.metrics})
+        best = best_point(points)
+    comparison = [(label, main.metrics)] + [(other_label, other.evaluate(videos, settings).metrics)
+                                            for other_label, other in evaluators[1:]]
+    truth_by_video = {str(v.video): v.appearances for v in videos}
+    write_report(out, main, curve, points, comparison if len(evaluators) > 1 else None, truth_by_video)
+    return RunOutcome(main, best, comparison)
+
+
+def _curve_point(evaluator: Evaluator, videos: list[VideoAnnotation], settings: TaggingSettings,
+                 threshold: float) -> dict:
+    tagger = evaluator.tagger(settings)
+    counts = Counts()
+    for item in evaluator.scans(videos, settings):
+        result = tagger.tag_scan(item.scan, item.annotation.video, threshold)
+        counts += match_segments(truth_intervals(item.annotation), predicted_intervals(result), 0.5)
+    return {"threshold": threshold, "precision": round(counts.precision, 4), "recall": round(counts.recall, 4),
+            "f1": round(counts.f1, 4)}

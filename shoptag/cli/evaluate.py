@@ -1,0 +1,97 @@
+"""``shoptag eval`` and ``shoptag bench make``: measure matching accuracy on labelled videos."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from shoptag.cli.common import ThreadsOpt, embedder_for, index_settings, settings_from
+from shoptag.errors import ConfigError
+
+bench_app = typer.Typer(no_args_is_help=True, help="Labelled benchmarks for evaluation.")
+
+
+def evaluate(
+    annotations: Annotated[Path, typer.Option("--annotations", help="Annotation JSON (see shoptag.evaluation).")],
+    index: Annotated[Optional[list[Path]], typer.Option(
+        "--index", help="Index to evaluate; repeat to compare several (e.g. one per model).")] = None,
+    catalog: Annotated[Optional[Path], typer.Option(
+        "--catalog", help="With --model: build one index per model from this catalog, then compare.")] = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", help="Model spec to compare (with --catalog).")]
+    = None,
+    out: Annotated[Path, typer.Option("--out", help="Where metrics.json, report.md and plots go.")] = Path("eval-out"),
+    fps: Annotated[Optional[float], typer.Option("--fps")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold")] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k")] = None,
+    sweep: Annotated[Optional[list[str]], typer.Option(
+        "--sweep", help="threshold=0.5:0.9:0.05, fps=1,2 or top_k=5,10; repeat for a grid.")] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Tag every annotated video and report accuracy, speed and plots."""
+    from shoptag.evaluation.annotations import load_annotations
+    from shoptag.evaluation.evaluate import run_evaluation
+    from shoptag.evaluation.run import Evaluator
+    from shoptag.evaluation.sweep import grid
+    from shoptag.indexing import CatalogIndex
+
+    grid(sweep or [])  # a malformed --sweep fails before any work
+    tagging = {"fps": fps, "threshold": threshold, "top_k": top_k}
+    indexes = list(index or []) + _build_model_indexes(catalog, model or [], out, threads)
+    if not indexes:
+        raise ConfigError("nothing to evaluate: pass --index, or --catalog with --model")
+    videos = load_annotations(annotations)
+    evaluators = []
+    for path in indexes:
+        settings = index_settings(path, None, threads, tagging=tagging)
+        embedder = embedder_for(settings)
+        evaluators.append((f"{path.name} ({embedder.spec})",
+                           Evaluator(embedder, CatalogIndex.load(path, embedder), settings.video)))
+    outcome = run_evaluation(evaluators, videos, settings_from(None, threads, tagging=tagging).tagging,
+                             sweep or [], out)
+    from shoptag.evaluation.report import summary_table
+
+    typer.echo(summary_table(outcome.comparison))
+    if outcome.best:
+        typer.echo(f"best operating point: {json.dumps(outcome.best['settings'])} "
+                   f"(segment F1@0.5 {outcome.best['metrics']['segment@tIoU0.5']['f1']:.3f})")
+    typer.echo(f"report: {out / 'report.md'}")
+
+
+def _build_model_indexes(catalog: Path | None, models: list[str], out: Path, threads) -> list[Path]:
+    if not models:
+        return []
+    if catalog is None:
+        raise ConfigError("--model needs --catalog to build an index for each model")
+    from shoptag.indexing import ImageReader, build_index, read_catalog
+
+    paths = []
+    for spec in models:
+        settings = settings_from(spec, threads)
+        path = out / "indexes" / re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)
+        build_index(read_catalog(catalog), embedder_for(settings), path,
+                    ImageReader(settings.images, settings.fetch))
+        paths.append(path)
+    return paths
+
+
+@bench_app.command("make")
+def bench_make(
+    catalog: Annotated[Path, typer.Option("--catalog", help="Catalog whose products appear in the videos.")],
+    backgrounds: Annotated[Path, typer.Option("--backgrounds", help="Folder of real footage (videos or photos).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the videos and annotations.json.")],
+    videos: Annotated[int, typer.Option("--videos", min=1)] = 24,
+    duration: Annotated[float, typer.Option("--duration", min=4.0, help="Seconds per video.")] = 8.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Generate labelled videos: catalog photos moving through real footage for known intervals."""
+    from shoptag.evaluation.bench import BenchSpec, make_benchmark
+    from shoptag.indexing import ImageReader, read_catalog
+
+    settings = settings_from()
+    annotations = make_benchmark(read_catalog(catalog), backgrounds, out, ImageReader(settings.images, settings.fetch),
+                                 BenchSpec(videos=videos, duration_s=duration, seed=seed))
+    typer.echo(str(annotations))

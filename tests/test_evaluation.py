@@ -1,0 +1,141 @@
+"""The researcher toolkit through its real commands: annotations, the benchmark generator,
+sweeps, and `shoptag eval` on real footage with the real model."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from shoptag.demo import DEMO_APPEARANCES, media_path, write_demo_catalog, write_demo_video
+from shoptag.errors import ConfigError
+from shoptag.evaluation.annotations import AnnotationError, load_annotations
+from shoptag.evaluation.sweep import best_point, grid, parse_sweep
+
+
+def shoptag(*args):
+    return subprocess.run([sys.executable, "-m", "shoptag.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_annotation_errors_name_the_problem(tmp_path):
+    path = tmp_path / "a.json"
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    cases = [
+        ({"videos": []}, "at least one video"),
+        ({"videos": [{"video": "missing.mp4", "appearances": []}]}, "does not exist"),
+        ({"videos": [{"video": "v.mp4"}]}, "'appearances' must be a list"),
+        ({"videos": [{"video": "v.mp4", "appearances": [{"product_id": "a", "start_s": 3, "end_s": 1}]}]},
+         "start_s < end_s"),
+        ({"videos": [{"video": "v.mp4", "appearances": [{"product_id": "a", "start_s": 0, "end_s": 1,
+                                                         "bbox": [1, 2]}]}]}, "bbox"),
+    ]
+    for payload, message in cases:
+        path.write_text(json.dumps(payload))
+        with pytest.raises(AnnotationError, match=message):
+            load_annotations(path)
+    path.write_text(json.dumps({"videos": [{"video": "v.mp4", "appearances": []}]}))
+    (video,) = load_annotations(path)
+    assert video.product_free and video.video == tmp_path / "v.mp4"
+
+
+def test_sweeps_parse_ranges_and_lists():
+    assert parse_sweep("threshold=0.5:0.7:0.1") == ("threshold", [0.5, 0.6, 0.7])
+    assert parse_sweep("fps=1,2,4") == ("fps", [1.0, 2.0, 4.0])
+    assert parse_sweep("top_k=5,10") == ("top_k", [5, 10])
+    assert grid(["threshold=0.5,0.6", "fps=1,2"]) == [
+        {"fps": 1.0, "threshold": 0.5}, {"fps": 1.0, "threshold": 0.6},
+        {"fps": 2.0, "threshold": 0.5}, {"fps": 2.0, "threshold": 0.6}]
+    for bad in ("speed=1,2", "threshold", "threshold=0.9:0.5:0.1", "fps=a,b"):
+        with pytest.raises(ConfigError, match="bad --sweep"):
+            grid([bad])
+
+
+def test_the_best_point_is_the_best_f1_among_the_quietest():
+    def point(threshold, f1, false_rate):
+        return {"settings": {"threshold": threshold},
+                "metrics": {"segment@tIoU0.5": {"f1": f1}, "false_tags_per_minute": false_rate}}
+
+    points = [point(0.5, 0.9, 1.5), point(0.55, 0.6, 0.0), point(0.6, 0.6, 0.0), point(0.7, 0.3, 0.0)]
+    assert best_point(points)["settings"]["threshold"] == 0.6
+    assert best_point([point(0.5, 0.9, 2.0), point(0.6, 0.4, 1.0)])["settings"]["threshold"] == 0.6
+
+
+@pytest.fixture(scope="module")
+def bench_inputs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench")
+    catalog = write_demo_catalog(folder / "catalog")
+    backgrounds = folder / "backgrounds"
+    backgrounds.mkdir()
+    shutil.copyfile(media_path("city.mp4"), backgrounds / "city.mp4")
+    shutil.copyfile(media_path("chelsea.jpg"), backgrounds / "room.jpg")  # a photo background: a slow pan
+    return folder, catalog, backgrounds
+
+
+def frames_digest(path):
+    capture = cv2.VideoCapture(str(path))
+    digest = []
+    while (read := capture.read())[0]:
+        digest.append(int(read[1][::8, ::8].sum()))
+    capture.release()
+    return digest
+
+
+def test_bench_make_is_deterministic_and_labels_what_it_draws(bench_inputs):
+    folder, catalog, backgrounds = bench_inputs
+    runs = []
+    for name, seed in (("a", 2), ("b", 2), ("c", 4)):
+        done = shoptag("bench", "make", "--catalog", catalog, "--backgrounds", backgrounds, "--out", folder / name,
+                       "--videos", 6, "--duration", 5, "--seed", seed)
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads((folder / name / "annotations.json").read_text()))
+    assert runs[0]["videos"] == runs[1]["videos"] and runs[0]["videos"] != runs[2]["videos"]
+    assert frames_digest(folder / "a" / "bench_000.mp4") == frames_digest(folder / "b" / "bench_000.mp4")
+    videos = load_annotations(folder / "a" / "annotations.json")
+    counts = {len(v.appearances) for v in videos}
+    assert 0 in counts and 2 in counts, counts  # product-free and multi-product videos are both there
+    for video in videos:
+        capture = cv2.VideoCapture(str(video.video))
+        frame_count, fps = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+        capture.release()
+        assert frame_count / fps == pytest.approx(5.0, abs=0.1)
+        for appearance in video.appearances:
+            x, y, w, h = appearance.bbox
+            assert 0 <= appearance.start_s < appearance.end_s <= 5.0
+            assert 0 <= x and 0 <= y and x + w <= 640 and y + h <= 360 and w * h > 1000
+
+
+@pytest.mark.model
+def test_eval_reports_known_truth_as_found_and_writes_its_outputs(tmp_path, effnet):
+    catalog = write_demo_catalog(tmp_path / "catalog")
+    assert shoptag("index", "build", catalog, "--out", tmp_path / "index", "--model", "effnet-lite0").returncode == 0
+    write_demo_video(tmp_path / "demo.mp4")
+    shutil.copyfile(media_path("city.mp4"), tmp_path / "street.mp4")
+    truth = [{"product_id": pid, "start_s": start, "end_s": end} for pid, start, end, *_ in DEMO_APPEARANCES]
+    (tmp_path / "truth.json").write_text(json.dumps({"videos": [
+        {"video": "demo.mp4", "appearances": truth}, {"video": "street.mp4", "appearances": []}]}))
+    # The second row of the comparison is an index built here for a model named on the command line.
+    done = shoptag("eval", "--index", tmp_path / "index", "--catalog", catalog, "--model", "effnet-lite0",
+                   "--annotations", tmp_path / "truth.json", "--out", tmp_path / "out",
+                   "--sweep", "threshold=0.55:0.65:0.05")
+    assert done.returncode == 0, done.stderr
+    assert "best operating point" in done.stdout
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    m = metrics["metrics"]
+    assert m["segment@tIoU0.5"] == {"tp": 2, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert m["video_level"]["f1"] == 1.0 and m["false_tags_per_minute"] == 0.0
+    assert m["frame_retrieval"]["recall@10"] >= m["frame_retrieval"]["recall@1"] > 0.5
+    assert set(m["stage_seconds"]) == {"decode", "embed", "search", "aggregate"}
+    assert m["throughput_video_s_per_s"] > 0
+    assert [p["settings"]["threshold"] for p in metrics["sweep"]] == [0.55, 0.6, 0.65]
+    assert len(metrics["pr_curve"]) == 66 and len(metrics["comparison"]) == 2
+    assert metrics["comparison"][1]["label"] == "effnet-lite0 (effnet-lite0)"
+    assert metrics["comparison"][1]["metrics"]["segment@tIoU0.5"] == m["segment@tIoU0.5"]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Sweep" in report and "## Comparison" in report and "espresso-cup" in report
+    for plot in ("pr_curve.png", "timeline.png", "per_product.png"):
+        image = cv2.imread(str(tmp_path / "out" / plot))
+        assert image is not None and image.shape[0] > 100 and np.std(image) > 5
