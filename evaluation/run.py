@@ -55,7 +55,9 @@ class Evaluator:
         return Tagger(self.embedder, self.index, scan_settings, self.limits)
 
     def scans(self, videos: list[VideoAnnotation], settings: TaggingSettings) -> list[ScannedVideo]:
-        key = (settings.fps, max(settings.top_k, RETRIEVAL_K))  # the scan's real candidate count
+        # What the scan depends on (thresholds and min_inliers are applied afterwards).
+        key = (settings.fps, max(settings.top_k, RETRIEVAL_K), settings.verify, settings.verify_floor,
+               settings.verify_candidates)
         if key not in self._scans:
             tagger = self.tagger(settings)
             scanned = []
@@ -72,7 +74,8 @@ class Evaluator:
         scanned = self.scans(videos, settings)
         results = [tagger.tag_scan(s.scan, s.annotation.video, tagger.threshold) for s in scanned]
         return Evaluation(
-            settings={"fps": settings.fps, "threshold": tagger.threshold, "top_k": settings.top_k},
+            settings={"fps": settings.fps, "threshold": tagger.threshold, "top_k": settings.top_k,
+                      "verify": settings.verify, "min_inliers": settings.min_inliers},
             metrics=self._metrics(scanned, results),
             predictions=results,
             per_product=_per_product(scanned, results),

@@ -7,7 +7,14 @@ import itertools
 
 from shoptag.errors import ConfigError
 
-SWEEPABLE = {"threshold": float, "fps": float, "top_k": int}
+
+def _flag(value: str) -> bool:
+    if value.strip().lower() not in ("true", "false", "1", "0", "on", "off"):
+        raise ValueError(f"{value!r} is not true or false")
+    return value.strip().lower() in ("true", "1", "on")
+
+
+SWEEPABLE = {"threshold": float, "fps": float, "top_k": int, "min_inliers": int, "verify": _flag}
 
 
 def parse_sweep(text: str) -> tuple[str, list]:
@@ -33,7 +40,8 @@ def parse_sweep(text: str) -> tuple[str, list]:
 def grid(sweeps: list[str]) -> list[dict]:
     """Every combination of the swept values (one empty point without sweeps)."""
     parsed = dict(parse_sweep(s) for s in sweeps)
-    names = sorted(parsed, key=lambda n: n != "fps")  # fps first: points sharing a scan run together
+    # Settings that change the scan first, so points sharing a scan run together.
+    names = sorted(parsed, key=lambda n: n not in ("fps", "verify"))
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*(parsed[n] for n in names))]
 
 

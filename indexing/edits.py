@@ -20,7 +20,7 @@ def upsert_product(index: CatalogIndex, product: Product, embedder: Embedder, re
                    base_dir: Path, keep: int = DEFAULT_KEEP) -> CatalogIndex:
     """Add ``product``, or replace the product with its id. Every image must load: a product
     is never half-indexed, and on any failure the index stays as it was."""
-    entries, stats = embed_entries([product], base_dir, embedder, reader, known=index.known_vectors())
+    entries, stats = embed_entries([product], base_dir, embedder, reader, known=index.known_images())
     if stats.skipped:
         raise ImageLoadError("; ".join(f"{s.where}: {s.reason}" for s in stats.skipped))
     return _rewrite(index, index.entries(exclude={product.product_id}) + entries, keep)

@@ -11,6 +11,7 @@ import faiss
 import numpy as np
 
 from shoptag.errors import IndexLoadError
+from shoptag.indexing.local_features import FEATURES_NAME, load_features
 from shoptag.indexing.manifest import Manifest
 from shoptag.indexing.store import EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME, VECTORS_NAME, CatalogIndex
 from shoptag.indexing.vectors import VectorIndex
@@ -53,6 +54,10 @@ def verify_index(root: Path) -> list[str]:
         (set(image_ids) <= set(faiss_ids), f"{len(set(image_ids) - set(faiss_ids))} product image(s) have no vector"),
         (sorted(stored_ids.tolist()) == sorted(image_ids), "stored embedding ids do not match the product images"),
     ]
+    if FEATURES_NAME in manifest.files:
+        features = load_features(version_dir / FEATURES_NAME)
+        checks.append((len(features) == manifest.images,
+                       f"{len(features)} local feature sets, manifest says {manifest.images} images"))
     return problems + [message for ok, message in checks if not ok]
 
 

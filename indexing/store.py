@@ -22,6 +22,7 @@ import numpy as np
 from shoptag.errors import ImageLoadError, IndexBuildError, IndexLoadError, IndexModelMismatchError, NotFoundError
 from shoptag.indexing.catalog import Catalog
 from shoptag.indexing.images import ImageReader, decode_image
+from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, detect, load_features, save_features
 from shoptag.indexing.manifest import FORMAT_VERSION, Manifest, file_sha256
 from shoptag.indexing.records import Product, Skipped
 from shoptag.indexing.vectors import METRIC, VectorIndex, resolve_type
@@ -78,6 +79,7 @@ class ImageVector:
     ref: str
     sha256: str
     vector: np.ndarray
+    features: LocalFeatures | None = None  # for geometric verification; None in older versions
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,12 @@ def embed_entries(
     base_dir: Path,
     embedder: Embedder,
     reader: ImageReader,
-    known: dict[str, np.ndarray] | None = None,
+    known: dict[str, ImageVector] | None = None,
     on_image: Callable[[], None] | None = None,
 ) -> tuple[list[Entry], EmbedStats]:
     """Read every image of ``products``; an image whose content hash is in ``known`` reuses
-    that vector (not even decoded), the others are decoded and embedded. Unreadable images,
+    that vector and local features (not even decoded), the others are decoded, embedded and
+    their local features detected. Unreadable images,
     and products left without any, are reported in the stats and skipped."""
     known = known or {}
     stats = EmbedStats()
@@ -114,8 +117,9 @@ def embed_entries(
 
     def flush() -> None:
         vectors = embedder.embed_images([pixels for _, _, pixels in pending])
-        for (slots, position, _), vector in zip(pending, vectors, strict=True):
-            slots[position] = ImageVector(slots[position][0], slots[position][1], vector)
+        for (slots, position, pixels), vector in zip(pending, vectors, strict=True):
+            ref, sha256 = slots[position]  # the placeholder left when the image was decoded
+            slots[position] = ImageVector(ref, sha256, vector, detect(pixels))
         pending.clear()
 
     for product in products:
@@ -124,7 +128,8 @@ def embed_entries(
             try:
                 image = reader.read(ref, base_dir)
                 if image.sha256 in known:
-                    slots.append(ImageVector(ref, image.sha256, known[image.sha256]))
+                    reused = known[image.sha256]
+                    slots.append(ImageVector(ref, image.sha256, reused.vector, reused.features))
                     stats.reused += 1
                 else:
                     pixels = decode_image(image.data, reader.limits, ref)
@@ -186,12 +191,13 @@ def write_version(root: Path, model_spec: str, model_identity: str, dim: int, en
     Image ids are numbered afresh; vectors are matched to images by content, not by id."""
     if not entries:
         raise IndexBuildError("an index cannot be left without products")
-    products, rows = [], []
+    products, rows, features = [], [], []
     for entry in entries:
         images = []
         for image in entry.images:
             images.append(IndexedImage(len(rows), image.ref, image.sha256))
             rows.append(image.vector)
+            features.append(image.features)
         p = entry.product
         products.append(IndexedProduct(p.product_id, p.title, p.url, p.metadata, tuple(images)))
     embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32).reshape(len(rows), dim)
@@ -208,6 +214,9 @@ def write_version(root: Path, model_spec: str, model_identity: str, dim: int, en
             for product in products:
                 handle.write(json.dumps(product.as_json(), ensure_ascii=False) + "\n")
         files = (VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME)
+        if all(f is not None for f in features):
+            save_features(staging / FEATURES_NAME, features)
+            files += (FEATURES_NAME,)
         for file_name in files:
             _fsync_file(staging / file_name)
         manifest = Manifest(
@@ -219,7 +228,8 @@ def write_version(root: Path, model_spec: str, model_identity: str, dim: int, en
         manifest.write(staging)
     folder.prune(keep)
     return CatalogIndex(Path(root), folder.versions / name, manifest, vectors, products,
-                        np.load(folder.versions / name / EMBEDDINGS_NAME, mmap_mode="r"))
+                        np.load(folder.versions / name / EMBEDDINGS_NAME, mmap_mode="r"),
+                        features if FEATURES_NAME in manifest.files else None)
 
 
 def _fsync_file(path: Path) -> None:
@@ -233,8 +243,10 @@ class CatalogIndex:
     sees a single consistent version."""
 
     def __init__(self, path: Path, version_dir: Path, manifest: Manifest, vectors: VectorIndex,
-                 products: list[IndexedProduct], embeddings: np.ndarray) -> None:
+                 products: list[IndexedProduct], embeddings: np.ndarray,
+                 features: list[LocalFeatures] | None = None) -> None:
         self.path = path
+        self.features = features  # per image id; None when the version has none
         self.version_dir = version_dir
         self.manifest = manifest
         self.products = products
@@ -265,9 +277,10 @@ class CatalogIndex:
         products = [IndexedProduct.from_json(json.loads(line))
                     for line in (version_dir / PRODUCTS_NAME).read_text(encoding="utf-8").splitlines()]
         embeddings = np.load(version_dir / EMBEDDINGS_NAME, mmap_mode="r")
+        features = load_features(version_dir / FEATURES_NAME) if FEATURES_NAME in manifest.files else None
         if vectors.dim != manifest.dim or vectors.size != manifest.images or len(embeddings) != manifest.images:
             raise IndexLoadError(f"index {path}: vectors do not match the manifest's dim/count")
-        return cls(path, version_dir, manifest, vectors, products, embeddings)
+        return cls(path, version_dir, manifest, vectors, products, embeddings, features)
 
     @property
     def version(self) -> str:
@@ -283,13 +296,17 @@ class CatalogIndex:
         return self.products[position]
 
     def entries(self, exclude: set[str] = frozenset()) -> list[Entry]:
-        """The stored products and vectors, to write into a new version."""
-        return [Entry(p, tuple(ImageVector(i.ref, i.sha256, np.asarray(self.embeddings[i.id])) for i in p.images))
+        """The stored products, vectors and features, to write into a new version."""
+        return [Entry(p, tuple(self._stored(i) for i in p.images))
                 for p in self.products if p.product_id not in exclude]
 
-    def known_vectors(self) -> dict[str, np.ndarray]:
-        """Stored vector per image content hash, for reuse by an update."""
-        return {image.sha256: self.embeddings[image.id] for product in self.products for image in product.images}
+    def known_images(self) -> dict[str, ImageVector]:
+        """Stored vector and features per image content hash, for reuse by an update."""
+        return {image.sha256: self._stored(image) for product in self.products for image in product.images}
+
+    def _stored(self, image: IndexedImage) -> ImageVector:
+        features = self.features[image.id] if self.features is not None else None
+        return ImageVector(image.ref, image.sha256, np.asarray(self.embeddings[image.id]), features)
 
     def nearest_images(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, image ids), each (n, k), from the version's search index."""

@@ -55,7 +55,7 @@ def update_index(catalog: Catalog, embedder: Embedder, root: Path, reader: Image
     started = time.perf_counter()
     old = CatalogIndex.load(root, embedder)
     entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader,
-                                   known=old.known_vectors(), on_image=on_image)
+                                   known=old.known_images(), on_image=on_image)
     new_ids = {entry.product.product_id for entry in entries}
     added = changed = unchanged = 0
     for entry in entries:

@@ -69,6 +69,13 @@ class TaggingSettings(_Strict):
     )
     min_brightness: float = Field(12.0, ge=0, le=255)
     min_sharpness: float = Field(15.0, ge=0)
+    verify: bool = Field(
+        True, description="Check candidates geometrically (SIFT + RANSAC) when the index has features.")
+    min_inliers: int = Field(12, ge=4, description="RANSAC inliers that make a candidate a verified hit.")
+    verify_floor: float = Field(0.30, ge=-1, le=1, description="Embedding score a candidate needs to be verified.")
+    verify_candidates: int = Field(3, ge=1, le=20, description="Best candidates per frame that are verified.")
+    fallback_margin: float = Field(
+        0.05, ge=0, le=1, description="With verification on, an unverified textureless product needs threshold + this.")
 
 
 class ApiKey(_Strict):

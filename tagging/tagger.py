@@ -16,6 +16,7 @@ from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder
 from shoptag.settings import TaggingSettings, VideoLimits
 from shoptag.tagging.segments import Hit, Segment, build_segments
+from shoptag.tagging.verify import GeometricVerifier, Verification, frame_features
 from shoptag.video.quality import frame_defect
 from shoptag.video.regions import Box, multiscale_boxes
 from shoptag.video.sampler import VideoSampler
@@ -73,6 +74,7 @@ class FrameMatches:
     time_s: float
     defect: str | None  # why the frame was skipped, or None
     matches: dict[int, tuple[float, Box]]  # product position -> best (score, region)
+    verified: dict[int, Verification] = field(default_factory=dict)  # product position -> geometry
 
 
 @dataclass
@@ -95,6 +97,8 @@ class Tagger:
                 f"no threshold has been measured for {embedder.spec}; pass --threshold "
                 f"(measure one with scripts/measure_threshold.py)")
         self.threshold = threshold
+        self._verifier = (GeometricVerifier(index.features)
+                          if settings.verify and index.features is not None else None)
 
     def scan(self, video: Path) -> Scan:
         """Sample ``video`` and record every frame's best score and region per candidate
@@ -107,7 +111,8 @@ class Tagger:
             stage["decode"] += time.perf_counter() - clock
             defect = frame_defect(frame.image, self._settings.min_brightness, self._settings.min_sharpness)
             matches = {} if defect else self._match_frame(frame.image, stage)
-            frames.append(FrameMatches(frame.time_s, defect, matches))
+            verified = self._verify(frame.image, matches, stage) if matches and self._verifier else {}
+            frames.append(FrameMatches(frame.time_s, defect, matches, verified))
             clock = time.perf_counter()
         return Scan(frames, sampler.duration_s, dict(stage))
 
@@ -122,8 +127,9 @@ class Tagger:
         hits: dict[int, list[Hit]] = defaultdict(list)
         for frame in scan.frames:
             for product, (score, box) in frame.matches.items():
-                if score >= threshold:
-                    hits[product].append(Hit(frame.time_s, score, box))
+                hit = self._hit(frame, product, score, box, threshold)
+                if hit is not None:
+                    hits[product].append(hit)
         skip_reasons = Counter(frame.defect for frame in scan.frames if frame.defect)
         if skip_reasons:
             logger.info("skipped %d of %d sampled frames: %s", sum(skip_reasons.values()),
@@ -159,6 +165,36 @@ class Tagger:
                 if score > best.get(product, (-np.inf,))[0]:
                     best[product] = (score, box)
         return best
+
+    def _hit(self, frame: FrameMatches, product: int, score: float, box: Box, threshold: float) -> Hit | None:
+        """Without verification, the embedding threshold decides. With it, a verified product is
+        a hit with its outline as box; a textured product that geometry did not confirm is not,
+        however similar it looks (a look-alike); a textureless one needs threshold + margin."""
+        if self._verifier is None:
+            return Hit(frame.time_s, score, box) if score >= threshold else None
+        check = frame.verified.get(product)
+        if check is not None and check.inliers >= self._settings.min_inliers:
+            return Hit(frame.time_s, score, check.box)
+        if self._verifier.textured(self._index.products[product].image_ids):
+            return None
+        return Hit(frame.time_s, score, box) if score >= threshold + self._settings.fallback_margin else None
+
+    def _verify(self, image: np.ndarray, matches: dict[int, tuple[float, Box]],
+                stage: Counter) -> dict[int, Verification]:
+        """Geometric checks of the frame's best candidates above the verification floor. The scan
+        does not depend on the threshold, so evaluation can sweep thresholds over it."""
+        settings = self._settings
+        ranked = sorted(matches.items(), key=lambda kv: -kv[1][0])
+        candidates = [product for product, (score, _) in ranked if score >= settings.verify_floor]
+        candidates = candidates[: settings.verify_candidates]
+        if not candidates:
+            return {}
+        started = time.perf_counter()
+        features = frame_features(image)
+        checks = {product: self._verifier.verify(features, self._index.products[product].image_ids)
+                  for product in candidates}
+        stage["verify"] += time.perf_counter() - started
+        return {product: check for product, check in checks.items() if check.inliers}
 
     def _tags(self, hits: dict[int, list[Hit]], duration_s: float) -> list[ProductTag]:
         settings = self._settings
