@@ -128,7 +128,7 @@ def test_eval_reports_known_truth_as_found_and_writes_its_outputs(tmp_path, effn
     assert m["segment@tIoU0.5"] == {"tp": 2, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
     assert m["video_level"]["f1"] == 1.0 and m["false_tags_per_minute"] == 0.0
     assert m["frame_retrieval"]["recall@10"] >= m["frame_retrieval"]["recall@1"] > 0.5
-    assert set(m["stage_seconds"]) == {"decode", "embed", "search", "aggregate"}
+    assert set(m["stage_seconds"]) == {"decode", "embed", "search", "verify", "aggregate"}
     assert m["throughput_video_s_per_s"] > 0
     assert [p["settings"]["threshold"] for p in metrics["sweep"]] == [0.55, 0.6, 0.65]
     assert len(metrics["pr_curve"]) == 66 and len(metrics["comparison"]) == 2

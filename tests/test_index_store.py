@@ -33,7 +33,7 @@ def test_build_then_search_finds_each_product_from_its_own_photo(tmp_path, catal
     manifest = Manifest.read(IndexFolder(tmp_path / "index").current_dir())
     assert manifest.model_identity == effnet.identity and manifest.dim == 1280
     assert manifest.version == report.version and manifest.index_type == "flat" and manifest.parent is None
-    assert set(manifest.files) == {"vectors.faiss", "products.jsonl", "embeddings.npy", "image_ids.npy"}
+    assert set(manifest.files) == {"vectors.faiss", "products.jsonl", "embeddings.npy", "image_ids.npy", "features.npz"}
     index = CatalogIndex.load(tmp_path / "index", effnet)
     queries = effnet.embed_images([bundled_rgb("rocket.jpg"), bundled_rgb("coffee.jpg")])
     results = index.search(queries, top_k=2)
