@@ -106,10 +106,11 @@ def embed_entries(
     known: dict[str, ImageVector] | None = None,
     on_image: Callable[[], None] | None = None,
 ) -> tuple[list[Entry], EmbedStats]:
-    """Read every image of ``products``; an image whose content hash is in ``known`` reuses
-    that vector and local features (not even decoded), the others are decoded, embedded and
-    their local features detected. Unreadable images,
-    and products left without any, are reported in the stats and skipped."""
+    """Read every image of ``products``. An image whose content hash is in ``known`` reuses its
+    stored vector and local features (it is not even decoded, unless a version from before
+    local features left it without them); the others are decoded, embedded and their local
+    features detected. Unreadable images, and products left without any, are reported in the
+    stats and skipped."""
     known = known or {}
     stats = EmbedStats()
     pending: list[tuple[list, int, np.ndarray]] = []  # (slots, position, pixels)
@@ -129,7 +130,10 @@ def embed_entries(
                 image = reader.read(ref, base_dir)
                 if image.sha256 in known:
                     reused = known[image.sha256]
-                    slots.append(ImageVector(ref, image.sha256, reused.vector, reused.features))
+                    features = reused.features
+                    if features is None:
+                        features = detect(decode_image(image.data, reader.limits, ref))
+                    slots.append(ImageVector(ref, image.sha256, reused.vector, features))
                     stats.reused += 1
                 else:
                     pixels = decode_image(image.data, reader.limits, ref)
