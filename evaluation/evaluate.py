@@ -12,6 +12,7 @@ from shoptag.evaluation.report import write_report
 from shoptag.evaluation.run import Evaluation, Evaluator, predicted_intervals, truth_intervals
 from shoptag.evaluation.sweep import best_point, grid
 from shoptag.settings import TaggingSettings
+from shoptag.tagging import Tagger
 
 CURVE_THRESHOLDS = [round(0.30 + 0.01 * i, 2) for i in range(66)]
 
@@ -28,7 +29,8 @@ def run_evaluation(evaluators: list[tuple[str, Evaluator]], videos: list[VideoAn
     """The first evaluator is the one reported in full; the others join the comparison table."""
     label, evaluator = evaluators[0]
     main = evaluator.evaluate(videos, settings)
-    curve = [_curve_point(evaluator, videos, settings, t) for t in CURVE_THRESHOLDS]
+    tagger = evaluator.tagger(settings)
+    curve = [_curve_point(evaluator, tagger, videos, settings, t) for t in CURVE_THRESHOLDS]
     points = None
     best = None
     if sweeps:
@@ -44,9 +46,8 @@ def run_evaluation(evaluators: list[tuple[str, Evaluator]], videos: list[VideoAn
     return RunOutcome(main, best, comparison)
 
 
-def _curve_point(evaluator: Evaluator, videos: list[VideoAnnotation], settings: TaggingSettings,
+def _curve_point(evaluator: Evaluator, tagger: Tagger, videos: list[VideoAnnotation], settings: TaggingSettings,
                  threshold: float) -> dict:
-    tagger = evaluator.tagger(settings)
     counts = Counts()
     for item in evaluator.scans(videos, settings):
         result = tagger.tag_scan(item.scan, item.annotation.video, threshold)

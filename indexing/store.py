@@ -209,8 +209,7 @@ def write_version(root: Path, model_spec: str, model_identity: str, dim: int, en
     kind = resolve_type(index_type, len(rows))
     vectors = VectorIndex.build(embeddings, ids, kind)
     folder = IndexFolder(root)
-    parent = folder.current_name()
-    with folder.writing() as (staging, name):
+    with folder.writing() as (staging, name, parent):
         vectors.write(staging / VECTORS_NAME)
         np.save(staging / EMBEDDINGS_NAME, embeddings)
         np.save(staging / IMAGE_IDS_NAME, ids)

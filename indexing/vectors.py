@@ -71,9 +71,6 @@ class VectorIndex:
     def read(cls, path: Path) -> VectorIndex:
         return cls(faiss.read_index(str(path)))
 
-    def clone(self) -> VectorIndex:
-        return VectorIndex(faiss.clone_index(self._index))
-
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
 

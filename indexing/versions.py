@@ -80,9 +80,11 @@ class IndexFolder:
             raise IndexBuildError(f"{self.root} exists and is not a ShopTag index; refusing to write into it")
 
     @contextmanager
-    def writing(self) -> Iterator[tuple[Path, str]]:
-        """Yields (staging folder, version name) under the writer lock; on a clean exit the
-        staging folder becomes a version and ``current`` points to it."""
+    def writing(self) -> Iterator[tuple[Path, str, str | None]]:
+        """Yields (staging folder, version name, parent version) under the writer lock; on a
+        clean exit the staging folder becomes a version and ``current`` points to it. The
+        parent is read under the lock, so a version another writer just finished is never
+        skipped in the history (and pruned as if abandoned)."""
         self.check_writable()
         self.versions.mkdir(parents=True, exist_ok=True)
         with (self.root / _LOCK).open("w") as lock:
@@ -91,11 +93,12 @@ class IndexFolder:
             except BlockingIOError:
                 raise IndexBuildError(f"another process is writing index {self.root}; try again later") from None
             self._remove_leftovers()
+            parent = self.current_name()
             name = new_version_name()
             staging = self.versions / f"{_STAGING_PREFIX}{name}"
             staging.mkdir()
             try:
-                yield staging, name
+                yield staging, name, parent
                 _fsync_dir(staging)
                 staging.rename(self.versions / name)
                 _fsync_dir(self.versions)

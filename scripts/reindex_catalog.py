@@ -55,7 +55,7 @@ def main() -> int:
             except FetchError as exc:
                 print(f"reindex: error: {exc.message}", file=sys.stderr)
                 return 1
-        exists = (args.index / "current").is_symlink() and IndexFolder(args.index).current_name()
+        exists = IndexFolder(args.index).current_name() is not None
         command = (["index", "update", str(catalog), "--index", str(args.index)] if exists else
                    ["index", "build", str(catalog), "--out", str(args.index), "--model", args.model])
         options = {"--report": args.report, "--shop-url": args.shop_url, "--cache-dir": args.cache_dir,
