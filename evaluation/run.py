@@ -55,9 +55,10 @@ class Evaluator:
         return Tagger(self.embedder, self.index, scan_settings, self.limits)
 
     def scans(self, videos: list[VideoAnnotation], settings: TaggingSettings) -> list[ScannedVideo]:
-        # What the scan depends on (thresholds and min_inliers are applied afterwards).
-        key = (settings.fps, max(settings.top_k, RETRIEVAL_K), settings.verify, settings.verify_floor,
-               settings.verify_candidates)
+        # What the scan depends on (thresholds are applied afterwards; tracking follows products
+        # verified with min_inliers within max_gap_s).
+        key = (settings.fps, max(settings.top_k, RETRIEVAL_K), settings.region_pooling, settings.verify,
+               settings.verify_floor, settings.verify_candidates, settings.min_inliers, settings.max_gap_s)
         if key not in self._scans:
             tagger = self.tagger(settings)
             scanned = []
@@ -75,7 +76,8 @@ class Evaluator:
         results = [tagger.tag_scan(s.scan, s.annotation.video, tagger.threshold) for s in scanned]
         return Evaluation(
             settings={"fps": settings.fps, "threshold": tagger.threshold, "top_k": settings.top_k,
-                      "verify": settings.verify, "min_inliers": settings.min_inliers},
+                      "verify": settings.verify, "min_inliers": settings.min_inliers,
+                      "region_pooling": settings.region_pooling, "verify_candidates": settings.verify_candidates},
             metrics=self._metrics(scanned, results),
             predictions=results,
             per_product=_per_product(scanned, results),

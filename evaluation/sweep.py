@@ -14,7 +14,10 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in ("true", "1", "on")
 
 
-SWEEPABLE = {"threshold": float, "fps": float, "top_k": int, "min_inliers": int, "verify": _flag}
+SWEEPABLE = {"threshold": float, "fps": float, "top_k": int, "min_inliers": int, "verify": _flag,
+             "region_pooling": _flag, "verify_candidates": int}
+# Settings that change what a scan records; the others are applied to finished scans.
+SCAN_SETTINGS = ("fps", "region_pooling", "verify", "verify_candidates", "min_inliers")
 
 
 def parse_sweep(text: str) -> tuple[str, list]:
@@ -41,7 +44,7 @@ def grid(sweeps: list[str]) -> list[dict]:
     """Every combination of the swept values (one empty point without sweeps)."""
     parsed = dict(parse_sweep(s) for s in sweeps)
     # Settings that change the scan first, so points sharing a scan run together.
-    names = sorted(parsed, key=lambda n: n not in ("fps", "verify"))
+    names = sorted(parsed, key=lambda n: n not in SCAN_SETTINGS)
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*(parsed[n] for n in names))]
 
 

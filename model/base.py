@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from shoptag.errors import ModelError
+from shoptag.video.regions import Box
 
 
 @runtime_checkable
@@ -32,6 +33,23 @@ class Embedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Texts -> float32 (n, dim); raises ModelError where ``supports_text`` is False."""
         ...
+
+
+@runtime_checkable
+class RegionEmbedder(Protocol):
+    """An embedder that can embed many boxes of one image from a single forward pass."""
+
+    def embed_regions(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+        """HxWx3 uint8 RGB image and (x, y, w, h) boxes -> float32 (len(boxes), dim), L2-normalised."""
+        ...
+
+
+def embed_regions(embedder: Embedder, image: np.ndarray, boxes: Sequence[Box], pooled: bool) -> np.ndarray:
+    """One vector per box: pooled from one forward pass where the model can (and ``pooled``
+    asks for it), otherwise each box is cropped and embedded as an image of its own."""
+    if pooled and isinstance(embedder, RegionEmbedder):
+        return embedder.embed_regions(image, boxes)
+    return embedder.embed_images([image[y : y + h, x : x + w] for x, y, w, h in boxes])
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

@@ -3,6 +3,12 @@
 The package ships the original TF-port state dict whose tensors come in exactly the order
 and shapes of timm's ``efficientnet_lite0``; only the names differ, so the weights are
 mapped by position. The embedding is the globally average-pooled 1280-d feature map.
+
+Regions of a video frame are embedded from one forward pass over the whole frame: the
+1280-d map (stride 32) is average-pooled inside each box (RoIAlign). The head is pointwise,
+so a box's pooled vector is what global pooling of that part of the map gives, seen with its
+surroundings as context. On the seed-0 benchmark (README, Accuracy) this ranked the true
+product in the top 5 for every frame (crops: 0.969) at half the cost of embedding 14 crops.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import torch
+from torchvision.ops import roi_align
 
 from shoptag.errors import ModelWeightsUnavailableError
 from shoptag.model.base import batched, check_images, l2_normalize, no_text_support, weights_digest
+from shoptag.video.regions import Box
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +33,11 @@ _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # Measured with scripts/measure_threshold.py on real footage (see README, "Threshold").
 MEASURED_THRESHOLD = 0.60
+# Frames are resized so the short side is this long before the single region pass: a product
+# filling 40% of a frame then spans ~190 px, near the 224 px at which catalog photos are seen.
+# 360 was 4x cheaper than crops but ranked worse (top-3 0.90 vs 0.92); 480 ranked better (0.94).
+REGION_SHORT_SIDE = 480
+_STRIDE = 32
 
 
 def _weights_path() -> str:
@@ -68,11 +81,8 @@ class EffNetLite0Embedder:
 
     def _preprocess(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         # Whole-image resize (no centre crop): a region's border may hold the product.
-        resized = np.stack(
-            [cv2.resize(im, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA) for im in images]
-        )
-        normalised = (resized.astype(np.float32) / 255.0 - _MEAN) / _STD
-        return torch.from_numpy(normalised).permute(0, 3, 1, 2).contiguous()
+        return _to_tensor([cv2.resize(im, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
+                           for im in images])
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         check_images(images)
@@ -85,5 +95,30 @@ class EffNetLite0Embedder:
                 outputs.append(features.mean(dim=(2, 3)).numpy())
         return l2_normalize(np.concatenate(outputs))
 
+    def embed_regions(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+        check_images([image])
+        if not boxes:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        height, width = image.shape[:2]
+        scale = REGION_SHORT_SIDE / min(height, width)
+        # Whole strides on both axes, so the map's cells tile the resized frame exactly.
+        new_w = max(_STRIDE, round(width * scale / _STRIDE) * _STRIDE)
+        new_h = max(_STRIDE, round(height * scale / _STRIDE) * _STRIDE)
+        interpolation = cv2.INTER_AREA if new_w < width else cv2.INTER_LINEAR
+        batch = _to_tensor([cv2.resize(image, (new_w, new_h), interpolation=interpolation)])
+        sx, sy = new_w / width, new_h / height
+        rois = torch.tensor([[0, x * sx, y * sy, (x + w) * sx, (y + h) * sy] for x, y, w, h in boxes],
+                            dtype=torch.float32)
+        with torch.inference_mode():
+            feature_map = self._model.forward_features(batch)
+            pooled = roi_align(feature_map, rois, output_size=(4, 4), spatial_scale=1 / _STRIDE,
+                               sampling_ratio=2, aligned=True)
+        return l2_normalize(pooled.mean(dim=(2, 3)).numpy())
+
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         raise no_text_support(self.spec)
+
+
+def _to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
+    normalised = (np.stack(images).astype(np.float32) / 255.0 - _MEAN) / _STD
+    return torch.from_numpy(normalised).permute(0, 3, 1, 2).contiguous()

@@ -67,6 +67,9 @@ class TaggingSettings(_Strict):
     region_scales: tuple[Annotated[float, Field(gt=0, le=1)], ...] = Field(
         (1.0, 0.6, 0.4), min_length=1, description="Crop sizes as fractions of the frame."
     )
+    region_pooling: bool = Field(
+        True, description="Embed all regions from one forward pass where the model supports it; "
+        "false embeds each crop separately.")
     min_brightness: float = Field(12.0, ge=0, le=255)
     min_sharpness: float = Field(15.0, ge=0)
     verify: bool = Field(

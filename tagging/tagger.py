@@ -13,7 +13,7 @@ import numpy as np
 
 from shoptag.errors import ConfigError
 from shoptag.indexing.store import CatalogIndex
-from shoptag.model.base import Embedder
+from shoptag.model.base import Embedder, embed_regions
 from shoptag.settings import TaggingSettings, VideoLimits
 from shoptag.tagging.segments import Hit, Segment, build_segments
 from shoptag.tagging.verify import GeometricVerifier, Verification, frame_features
@@ -102,16 +102,27 @@ class Tagger:
 
     def scan(self, video: Path) -> Scan:
         """Sample ``video`` and record every frame's best score and region per candidate
-        product, before any threshold: ``tag`` builds on it, and so does threshold measurement."""
+        product, before any threshold: ``tag`` builds on it, and so does threshold measurement.
+
+        A product verified in a recent frame is tracked: it is verified again in the next frames
+        even where the embedding no longer ranks it among the best candidates (another product
+        in front, motion blur), so its track does not break."""
         sampler = VideoSampler(video, self._settings.fps, self._limits)
         frames: list[FrameMatches] = []
         stage: Counter[str] = Counter()
+        last_verified: dict[int, float] = {}
+        horizon_s = self._settings.max_gap_s + 1.0 / self._settings.fps
         clock = time.perf_counter()
         for frame in sampler.frames():
             stage["decode"] += time.perf_counter() - clock
             defect = frame_defect(frame.image, self._settings.min_brightness, self._settings.min_sharpness)
             matches = {} if defect else self._match_frame(frame.image, stage)
-            verified = self._verify(frame.image, matches, stage) if matches and self._verifier else {}
+            verified = {}
+            if matches and self._verifier:
+                tracked = [p for p, seen_s in last_verified.items() if frame.time_s - seen_s <= horizon_s + 1e-6]
+                verified = self._verify(frame.image, matches, tracked, stage)
+                last_verified.update((p, frame.time_s) for p, check in verified.items()
+                                     if check.inliers >= self._settings.min_inliers)
             frames.append(FrameMatches(frame.time_s, defect, matches, verified))
             clock = time.perf_counter()
         return Scan(frames, sampler.duration_s, dict(stage))
@@ -126,8 +137,8 @@ class Tagger:
         started = time.perf_counter()
         hits: dict[int, list[Hit]] = defaultdict(list)
         for frame in scan.frames:
-            for product, (score, box) in frame.matches.items():
-                hit = self._hit(frame, product, score, box, threshold)
+            for product in frame.matches.keys() | frame.verified.keys():
+                hit = self._hit(frame, product, threshold)
                 if hit is not None:
                     hits[product].append(hit)
         skip_reasons = Counter(frame.defect for frame in scan.frames if frame.defect)
@@ -152,9 +163,8 @@ class Tagger:
         """Best (score, region) per candidate product over all regions of one frame."""
         height, width = image.shape[:2]
         boxes = multiscale_boxes(width, height, self._settings.region_scales)
-        crops = [image[y : y + h, x : x + w] for x, y, w, h in boxes]
         started = time.perf_counter()
-        vectors = self._embedder.embed_images(crops)
+        vectors = embed_regions(self._embedder, image, boxes, self._settings.region_pooling)
         embedded = time.perf_counter()
         results = self._index.search(vectors, self._settings.top_k)
         stage["embed"] += embedded - started
@@ -166,10 +176,11 @@ class Tagger:
                     best[product] = (score, box)
         return best
 
-    def _hit(self, frame: FrameMatches, product: int, score: float, box: Box, threshold: float) -> Hit | None:
+    def _hit(self, frame: FrameMatches, product: int, threshold: float) -> Hit | None:
         """Without verification, the embedding threshold decides. With it, a verified product is
         a hit with its outline as box; a textured product that geometry did not confirm is not,
         however similar it looks (a look-alike); a textureless one needs threshold + margin."""
+        score, box = frame.matches.get(product, (0.0, None))
         if self._verifier is None:
             return Hit(frame.time_s, score, box) if score >= threshold else None
         check = frame.verified.get(product)
@@ -179,14 +190,15 @@ class Tagger:
             return None
         return Hit(frame.time_s, score, box) if score >= threshold + self._settings.fallback_margin else None
 
-    def _verify(self, image: np.ndarray, matches: dict[int, tuple[float, Box]],
+    def _verify(self, image: np.ndarray, matches: dict[int, tuple[float, Box]], tracked: list[int],
                 stage: Counter) -> dict[int, Verification]:
-        """Geometric checks of the frame's best candidates above the verification floor. The scan
-        does not depend on the threshold, so evaluation can sweep thresholds over it."""
+        """Geometric checks of the frame's best candidates above the verification floor, and of
+        the tracked products. The scan does not depend on the threshold, so evaluation can sweep
+        thresholds over it."""
         settings = self._settings
         ranked = sorted(matches.items(), key=lambda kv: -kv[1][0])
         candidates = [product for product, (score, _) in ranked if score >= settings.verify_floor]
-        candidates = candidates[: settings.verify_candidates]
+        candidates = list(dict.fromkeys(candidates[: settings.verify_candidates] + tracked))
         if not candidates:
             return {}
         started = time.perf_counter()
