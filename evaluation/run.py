@@ -57,8 +57,9 @@ class Evaluator:
     def scans(self, videos: list[VideoAnnotation], settings: TaggingSettings) -> list[ScannedVideo]:
         # What the scan depends on (thresholds are applied afterwards; tracking follows products
         # verified with min_inliers within max_gap_s).
-        key = (settings.fps, max(settings.top_k, RETRIEVAL_K), settings.region_pooling, settings.verify,
-               settings.verify_floor, settings.verify_candidates, settings.min_inliers, settings.max_gap_s)
+        verifying = (settings.verify_floor, settings.verify_candidates, settings.min_inliers,
+                     settings.track, settings.max_gap_s if settings.track else None) if settings.verify else None
+        key = (settings.fps, max(settings.top_k, RETRIEVAL_K), settings.region_pooling, verifying)
         if key not in self._scans:
             tagger = self.tagger(settings)
             scanned = []
@@ -77,7 +78,8 @@ class Evaluator:
         return Evaluation(
             settings={"fps": settings.fps, "threshold": tagger.threshold, "top_k": settings.top_k,
                       "verify": settings.verify, "min_inliers": settings.min_inliers,
-                      "region_pooling": settings.region_pooling, "verify_candidates": settings.verify_candidates},
+                      "region_pooling": settings.region_pooling, "verify_candidates": settings.verify_candidates,
+                      "track": settings.track, "text_weight": settings.text_weight},
             metrics=self._metrics(scanned, results),
             predictions=results,
             per_product=_per_product(scanned, results),

@@ -15,9 +15,9 @@ def _flag(value: str) -> bool:
 
 
 SWEEPABLE = {"threshold": float, "fps": float, "top_k": int, "min_inliers": int, "verify": _flag,
-             "region_pooling": _flag, "verify_candidates": int}
+             "region_pooling": _flag, "verify_candidates": int, "text_weight": float, "track": _flag}
 # Settings that change what a scan records; the others are applied to finished scans.
-SCAN_SETTINGS = ("fps", "region_pooling", "verify", "verify_candidates", "min_inliers")
+SCAN_SETTINGS = ("fps", "region_pooling", "verify", "verify_candidates", "min_inliers", "track")
 
 
 def parse_sweep(text: str) -> tuple[str, list]:

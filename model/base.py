@@ -39,6 +39,10 @@ class Embedder(Protocol):
 class RegionEmbedder(Protocol):
     """An embedder that can embed many boxes of one image from a single forward pass."""
 
+    crop_threshold: float | None
+    """Threshold measured with regions embedded as separate crops; ``default_threshold`` is the
+    pooled one. Pooled vectors see their box with its surroundings, so their scores run lower."""
+
     def embed_regions(self, image: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
         """HxWx3 uint8 RGB image and (x, y, w, h) boxes -> float32 (len(boxes), dim), L2-normalised."""
         ...
@@ -50,6 +54,13 @@ def embed_regions(embedder: Embedder, image: np.ndarray, boxes: Sequence[Box], p
     if pooled and isinstance(embedder, RegionEmbedder):
         return embedder.embed_regions(image, boxes)
     return embedder.embed_images([image[y : y + h, x : x + w] for x, y, w, h in boxes])
+
+
+def default_threshold(embedder: Embedder, pooled: bool) -> float | None:
+    """The measured threshold for the way regions will be embedded."""
+    if not pooled and isinstance(embedder, RegionEmbedder):
+        return embedder.crop_threshold
+    return embedder.default_threshold
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:

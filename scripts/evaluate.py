@@ -6,8 +6,9 @@
    that scripts/fetch_test_media.sh puts in .media/photos;
 2. real backgrounds: the bundled street clip, kivy's cityCC0.mpg and the labelme scenes;
 3. `shoptag bench make` (seeded), `shoptag index build` (effnet-lite0), and
-   `shoptag eval` at the default settings with a sweep over geometric verification (off/on),
-   the threshold and fps. `--seed 1` gives a held-out benchmark.
+   `shoptag eval` at the default settings with a sweep over each accuracy stage (geometric
+   verification, pooled regions, tracking: off/on), the threshold and fps. `--seed 1` gives a
+   held-out benchmark.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def main() -> int:
     for source in [media_path("city.mp4"), MEDIA / "cityCC0.mpg", *sorted((MEDIA / "scenes").glob("*.jpg"))]:
         shutil.copyfile(source, backgrounds / source.name)
 
-    sweeps = args.sweep if args.sweep is not None else ["verify=false,true", "threshold=0.5:0.8:0.05", "fps=1,2"]
+    sweeps = args.sweep if args.sweep is not None else [
+        "verify=false,true", "region_pooling=false,true", "track=false,true", "threshold=0.45:0.7:0.05", "fps=1,2"]
     steps = [
         ["bench", "make", "--catalog", catalog_dir / "catalog.jsonl", "--backgrounds", backgrounds,
          "--out", args.out / "bench", "--videos", args.videos, "--seed", args.seed],

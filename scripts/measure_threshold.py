@@ -8,7 +8,7 @@ threshold that no negative frame reaches (plus a margin), with the share of posi
 that pass it.
 
     python scripts/measure_threshold.py --catalog CATALOG.jsonl --background city.mp4 \
-        [--background more.mp4 ...] [--model effnet-lite0]
+        [--background more.mp4 ...] [--model effnet-lite0] [--crops]
 """
 
 from __future__ import annotations
@@ -38,13 +38,16 @@ def main() -> int:
     parser.add_argument("--background", type=Path, action="append", required=True)
     parser.add_argument("--model", default="effnet-lite0")
     parser.add_argument("--fps", type=float, default=2.0)
+    parser.add_argument("--crops", action="store_true",
+                        help="embed each region crop separately instead of pooling one forward pass")
     args = parser.parse_args()
 
     settings = Settings(model=ModelSettings(spec=args.model))
     embedder = create_embedder(settings.model)
     catalog = read_catalog(args.catalog)
     # Score everything: the threshold is what is being measured.
-    tagging = settings.tagging.model_copy(update={"threshold": -1.0, "fps": args.fps})
+    tagging = settings.tagging.model_copy(
+        update={"threshold": -1.0, "fps": args.fps, "region_pooling": not args.crops})
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         report = build_index(catalog, embedder, work / "index", ImageReader(settings.images))
@@ -79,6 +82,7 @@ def main() -> int:
         "positive_min": round(float(positives_a.min()), 4),
         "positive_p05": round(float(np.percentile(positives_a, 5)), 4),
         "positive_median": round(float(np.median(positives_a)), 4),
+        "region_pooling": tagging.region_pooling,
         "suggested_threshold": threshold,
         "positive_frames_passing": round(float((positives_a >= threshold).mean()), 4),
     }

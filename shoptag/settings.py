@@ -70,6 +70,9 @@ class TaggingSettings(_Strict):
     region_pooling: bool = Field(
         True, description="Embed all regions from one forward pass where the model supports it; "
         "false embeds each crop separately.")
+    text_weight: float = Field(
+        0.2, ge=0, le=1, description="Share of the product title's similarity to the frame in an "
+        "embedding score, for models with a text tower (CLIP); image-only models ignore it.")
     min_brightness: float = Field(12.0, ge=0, le=255)
     min_sharpness: float = Field(15.0, ge=0)
     verify: bool = Field(
@@ -77,6 +80,9 @@ class TaggingSettings(_Strict):
     min_inliers: int = Field(12, ge=4, description="RANSAC inliers that make a candidate a verified hit.")
     verify_floor: float = Field(0.30, ge=-1, le=1, description="Embedding score a candidate needs to be verified.")
     verify_candidates: int = Field(3, ge=1, le=20, description="Best candidates per frame that are verified.")
+    track: bool = Field(
+        True, description="Verify a product again in the frames after it was verified, even when the "
+        "embedding no longer ranks it among the best candidates.")
     fallback_margin: float = Field(
         0.05, ge=0, le=1, description="With verification on, an unverified textureless product needs threshold + this.")
 
