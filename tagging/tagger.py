@@ -87,10 +87,11 @@ class Scan:
 
 
 def verified_confidence(inliers: int, min_inliers: int) -> float:
-    """A verified hit's score: 0.5 at the inlier bar, halving the remaining doubt with every further
-    ``min_inliers`` inliers (12 -> 0.50, 24 -> 0.75, 48 -> 0.94). Unlike an embedding similarity,
-    whose range differs per product and per model, it means the same for every product."""
-    return 1.0 - 0.5 ** (inliers / min_inliers)
+    """A verified hit's score: inliers / (inliers + min_inliers), so 0.5 at the inlier bar and
+    rising slowly with more geometric evidence (24 -> 0.67, 48 -> 0.80, 200 -> 0.94). Unlike an
+    embedding similarity, whose range differs per product and per model, it means the same for
+    every product."""
+    return inliers / (inliers + min_inliers)
 
 
 class Tagger:

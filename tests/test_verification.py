@@ -10,6 +10,7 @@ from shoptag.indexing import CatalogIndex, ImageReader, build_index, read_catalo
 from shoptag.indexing.local_features import FEATURES_NAME, detect, load_features, save_features
 from shoptag.settings import ImageLimits, Settings
 from shoptag.tagging import Tagger
+from shoptag.tagging.tagger import verified_confidence
 from shoptag.video.compose import Placement, compose_clip
 
 from conftest import bundled_rgb
@@ -83,3 +84,25 @@ def test_a_look_alike_is_rejected(index, effnet, tmp_path):
     fooled = {t.product_id for t in tagger(effnet, index, verify=False).tag(tmp_path / "lookalike.mp4").tags}
     assert "astronaut-poster" in fooled  # the embedding alone takes the look-alike for the product
     assert tagger(effnet, index).tag(tmp_path / "lookalike.mp4").tags == []
+
+
+def test_a_tracked_product_stays_one_segment_while_another_outranks_it(index, effnet, tmp_path):
+    # The astronaut poster crosses the whole clip; a larger cat print passes below it for 2 s
+    # and takes the embedding's first rank. Verifying only the best candidate per frame, the
+    # poster is lost for those 2 s and splits in two, unless its track keeps it verified.
+    clip = tmp_path / "two.mp4"
+    compose_clip(media_path("city.mp4"), [Placement(bundled_rgb("astronaut.jpg"), 0.5, 7.0, 0.22, 0.05),
+                                          Placement(bundled_rgb("chelsea.jpg"), 2.5, 4.5, 0.40, 0.50)], clip)
+
+    def poster_segments(**tagging):
+        tags = {t.product_id: t for t in tagger(effnet, index, verify_candidates=1, **tagging).tag(clip).tags}
+        return [(s.start_s, s.end_s) for s in tags["astronaut-poster"].segments]
+
+    assert len(poster_segments(track=False)) == 2
+    (start_s, end_s), = poster_segments()
+    assert start_s <= 0.75 and end_s >= 6.75
+
+
+def test_verified_scores_mean_the_same_for_every_product():
+    assert verified_confidence(12, 12) == 0.5 and verified_confidence(36, 12) == 0.75
+    assert verified_confidence(6, 12) < 0.5 < verified_confidence(13, 12) < verified_confidence(100, 12) < 1
