@@ -23,7 +23,7 @@ from shoptag.errors import IndexBuildError
 
 METRIC = "inner_product"
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
-AUTO_APPROXIMATE_FROM = 25_000
+AUTO_APPROXIMATE_FROM = 10_000
 IVFPQ_MIN_IMAGES = 1_000
 _HNSW_LINKS = 32
 _HNSW_EF_CONSTRUCTION = 80

@@ -96,7 +96,7 @@ class ApiKey(_Strict):
 
 class IndexSettings(_Strict):
     type: Literal["auto", "flat", "hnsw", "ivfpq"] = Field(
-        "auto", description="FAISS index type; auto: exact below 25,000 images, HNSW above.")
+        "auto", description="FAISS index type; auto: exact below 10,000 images, HNSW above.")
     keep: int = Field(3, ge=1, le=100, description="Index versions kept for rollback.")
 
 
