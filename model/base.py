@@ -9,8 +9,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from shoptag.boxes import Box
 from shoptag.errors import ModelError
-from shoptag.video.regions import Box
 
 
 @runtime_checkable

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torchvision.ops import roi_align
 
+from shoptag.boxes import Box
 from shoptag.errors import ModelWeightsUnavailableError
 from shoptag.model.base import batched, check_images, l2_normalize, no_text_support, weights_digest
-from shoptag.video.regions import Box
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shoptag.video.regions import Box
+from shoptag.boxes import Box
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shoptag.boxes import Box
 from shoptag.errors import ConfigError
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, default_threshold, embed_regions
@@ -19,7 +20,7 @@ from shoptag.tagging.segments import Hit, Segment, build_segments
 from shoptag.tagging.titles import TitleEvidence
 from shoptag.tagging.verify import GeometricVerifier, Verification, frame_features
 from shoptag.video.quality import frame_defect
-from shoptag.video.regions import Box, multiscale_boxes
+from shoptag.video.regions import multiscale_boxes
 from shoptag.video.sampler import VideoSampler
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from shoptag.boxes import Box
 from shoptag.indexing.local_features import LocalFeatures, detect
-from shoptag.video.regions import Box
 
 _RATIO = 0.75
 _REPROJECTION_PX = 5.0

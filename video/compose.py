@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from shoptag.boxes import Box
 from shoptag.errors import VideoDecodeError
-from shoptag.video.regions import Box
 
 
 @dataclass(frozen=True)

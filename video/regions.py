@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-Box = tuple[int, int, int, int]  # x, y, w, h in source-video pixels
+from shoptag.boxes import Box
 
 
 def multiscale_boxes(width: int, height: int, scales: tuple[float, ...]) -> list[Box]:
