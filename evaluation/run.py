@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from shoptag.evaluation.annotations import VideoAnnotation
 from shoptag.evaluation.metrics import Counts, Interval, false_tags_per_minute, match_segments, retrieval, video_level
+from shoptag.evaluation.sweep import SWEEPABLE
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder
 from shoptag.settings import TaggingSettings, VideoLimits
@@ -76,10 +77,7 @@ class Evaluator:
         scanned = self.scans(videos, settings)
         results = [tagger.tag_scan(s.scan, s.annotation.video, tagger.threshold) for s in scanned]
         return Evaluation(
-            settings={"fps": settings.fps, "threshold": tagger.threshold, "top_k": settings.top_k,
-                      "verify": settings.verify, "min_inliers": settings.min_inliers,
-                      "region_pooling": settings.region_pooling, "verify_candidates": settings.verify_candidates,
-                      "track": settings.track, "text_weight": settings.text_weight},
+            settings={**settings.model_dump(include=set(SWEEPABLE)), "threshold": tagger.threshold},
             metrics=self._metrics(scanned, results),
             predictions=results,
             per_product=_per_product(scanned, results),

@@ -111,8 +111,7 @@ class Tagger:
         self.threshold = threshold
         self._verifier = (GeometricVerifier(index.features)
                           if settings.verify and index.features is not None else None)
-        self._titles = (TitleEvidence(embedder, [p.title for p in index.products])
-                        if embedder.supports_text else None)
+        self._titles = TitleEvidence(embedder, index.products) if embedder.supports_text else None
 
     def scan(self, video: Path) -> Scan:
         """Sample ``video`` and record every frame's best score and region per candidate
@@ -133,8 +132,8 @@ class Tagger:
             matches, titles = ({}, {}) if defect else self._match_frame(frame.image, stage)
             verified = {}
             if matches and self._verifier:
-                tracked = [p for p, seen_s in last_verified.items()
-                           if self._settings.track and frame.time_s - seen_s <= horizon_s + 1e-6]
+                tracked = ([p for p, seen_s in last_verified.items() if frame.time_s - seen_s <= horizon_s + 1e-6]
+                           if self._settings.track else [])
                 verified = self._verify(frame.image, matches, tracked, stage)
                 last_verified.update((p, frame.time_s) for p, check in verified.items()
                                      if check.inliers >= self._settings.min_inliers)

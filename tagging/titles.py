@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from shoptag.indexing.store import IndexedProduct
 from shoptag.model.base import Embedder
 
 
@@ -15,9 +16,9 @@ class TitleEvidence:
     object's life (one tagger), so a video costs one text pass per distinct candidate, and
     the index needs no text vectors."""
 
-    def __init__(self, embedder: Embedder, titles: Sequence[str]) -> None:
+    def __init__(self, embedder: Embedder, products: Sequence[IndexedProduct]) -> None:
         self._embedder = embedder
-        self._titles = titles
+        self._products = products
         self._vectors: dict[int, np.ndarray] = {}
 
     def scores(self, region_vectors: np.ndarray, products: Iterable[int]) -> dict[int, float]:
@@ -25,7 +26,7 @@ class TitleEvidence:
         products = list(products)
         missing = [p for p in products if p not in self._vectors]
         if missing:
-            vectors = self._embedder.embed_texts([self._titles[p] for p in missing])
+            vectors = self._embedder.embed_texts([self._products[p].title for p in missing])
             self._vectors.update(zip(missing, vectors, strict=True))
         if not products or not len(region_vectors):
             return {}

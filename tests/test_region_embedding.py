@@ -8,7 +8,8 @@ import pytest
 from shoptag.demo import media_path
 from shoptag.model import create_embedder
 from shoptag.model.base import embed_regions
-from shoptag.settings import ModelSettings
+from shoptag.settings import ModelSettings, VideoLimits
+from shoptag.video.sampler import VideoSampler
 
 from conftest import bundled_rgb
 from test_openclip_hf import tiny_openclip_dir
@@ -17,11 +18,7 @@ PRODUCTS = ("coffee.jpg", "rocket.jpg", "astronaut.jpg", "chelsea.jpg")
 
 
 def street_frame() -> np.ndarray:
-    capture = cv2.VideoCapture(str(media_path("city.mp4")))
-    ok, frame = capture.read()
-    capture.release()
-    assert ok
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    return next(VideoSampler(media_path("city.mp4"), 1.0, VideoLimits()).frames()).image
 
 
 @pytest.mark.model
