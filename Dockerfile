@@ -9,11 +9,12 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     HF_HOME=/cache/huggingface TORCH_HOME=/cache/torch
 
-# CPU-only torch wheels keep the image small; ShopTag itself needs no GPU.
+# CPU-only torch wheels keep the image small; ShopTag itself needs no GPU. The versions are
+# constraints.txt's (2.14.1+cpu satisfies its torch==2.14.1), the rest comes from it below.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 torchvision==0.29.1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY shoptag ./shoptag
 COPY model ./model
 COPY indexing ./indexing
@@ -21,7 +22,7 @@ COPY video ./video
 COPY tagging ./tagging
 COPY api ./api
 COPY evaluation ./evaluation
-RUN pip install . && useradd --create-home --uid 10001 shoptag && mkdir -p /cache /data \
+RUN pip install -c constraints.txt . && useradd --create-home --uid 10001 shoptag && mkdir -p /cache /data \
     && chown shoptag /cache /data
 
 USER shoptag

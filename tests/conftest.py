@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -12,8 +13,8 @@ from shoptag.model import create_embedder
 from shoptag.settings import ModelSettings
 
 REPO = Path(__file__).resolve().parent.parent
-# Real media fetched by scripts/fetch_test_media.sh (CI runs it); the bundled clip and photos
-# are always there.
+# Real media that scripts/fetch_test_media.sh takes from Debian's archive; the test session
+# fetches it the first time a test asks for it. The bundled clip and photos are always there.
 FETCHED_MEDIA = Path(os.environ.get("SHOPTAG_TEST_MEDIA", REPO / ".media"))
 
 
@@ -25,7 +26,10 @@ def effnet():
 @pytest.fixture(scope="session")
 def fetched_media() -> Path:
     if not (FETCHED_MEDIA / ".complete").exists():
-        pytest.fail(f"real test media missing at {FETCHED_MEDIA}: run scripts/fetch_test_media.sh")
+        fetched = subprocess.run([str(REPO / "scripts" / "fetch_test_media.sh")], capture_output=True, text=True,
+                                 env={**os.environ, "SHOPTAG_TEST_MEDIA": str(FETCHED_MEDIA)}, timeout=900)
+        if fetched.returncode != 0:
+            pytest.fail(f"could not fetch the real test media into {FETCHED_MEDIA}:\n{fetched.stderr[-2000:]}")
     return FETCHED_MEDIA
 
 

@@ -1,5 +1,7 @@
 """Async jobs (idempotency, ownership) and API-key auth, through the real app."""
 
+import time
+
 import pytest
 
 from api_support import (
@@ -62,6 +64,10 @@ def test_a_long_video_sent_to_tags_becomes_a_job(client, video):
     done = wait_for_job(client, job["id"], bearer(CREATOR_KEY))
     assert done["status"] == "succeeded", done
     assert done["result"]["frames_sampled"] == 6 and done["result"]["video"] == "v.mp4"
+    # The stored video is removed right after the outcome is recorded.
+    deadline = time.monotonic() + 5
+    while list(client.app.state.service.job_uploads.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert list(client.app.state.service.job_uploads.iterdir()) == []
 
 

@@ -70,11 +70,20 @@ def test_it_runs_as_a_non_root_user_with_caches_on_volumes():
     assert any(index.startswith(volume + "/") for volume in volumes)
 
 
-def test_torch_pins_match_the_readme():
-    readme = (REPO / "README.md").read_text()
+def test_it_installs_the_tested_dependency_set():
+    locked = set((REPO / "constraints.txt").read_text().split())
     (torch_install,) = [arg for arg in values("RUN") if "torch==" in arg]
     pins = [word for word in torch_install.split() if "==" in word]
-    assert pins and all(pin in readme for pin in pins)
+    assert pins and all(pin in locked for pin in pins)
+    assert any("-c constraints.txt" in arg for arg in values("RUN"))
+
+
+def test_the_readme_commands_and_ci_install_the_tested_set():
+    readme = (REPO / "README.md").read_text()
+    first_commands = [block.split("```")[0].strip() for block in readme.split("```bash\n")[1:3]]
+    assert all("-c constraints.txt" in command for command in first_commands)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert first_commands[1] in ci, "CI must run exactly the README's test command"
 
 
 def test_the_base_image_python_satisfies_the_package(pyproject):
