@@ -6,15 +6,16 @@ catalog; only a file that cannot be read at all raises ``CatalogError``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shoptag.bounded_json import loads_bounded
 from shoptag.errors import CatalogError
-from shoptag.indexing.records import Product, Skipped
+from shoptag.files import read_regular
+from shoptag.indexing.records import MAX_CATALOG_BYTES, Product, Skipped
 from shoptag.indexing.shopify import DEFAULT_STATUSES, read_shopify_csv
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ def read_catalog(path: Path, shop_url: str | None = None,
     product's url its storefront page, and only products whose status is in ``statuses``
     are read."""
     path = Path(path)
-    if not path.is_file():
-        raise CatalogError(f"catalog {path} does not exist or is not a file")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         products, skipped = _read_jsonl(path)
@@ -68,9 +67,10 @@ def _drop_duplicates(products: Iterable[Product]) -> tuple[list[Product], list[S
 
 
 def _read_text(path: Path) -> str:
+    data = read_regular(path, MAX_CATALOG_BYTES, CatalogError, f"catalog {path}")
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise CatalogError(f"catalog {path} cannot be read as UTF-8 text: {exc}") from exc
 
 
@@ -81,8 +81,8 @@ def _read_jsonl(path: Path) -> tuple[list[Product], list[Skipped]]:
             continue
         where = f"{path.name} line {number}"
         try:
-            products.append(_product_from_json(json.loads(line), where))
-        except (json.JSONDecodeError, ValueError) as exc:
+            products.append(_product_from_json(loads_bounded(line), where))
+        except ValueError as exc:  # json.JSONDecodeError included
             skipped.append(Skipped(where, str(exc)))
     return products, skipped
 

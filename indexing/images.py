@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from shoptag.errors import FetchError, ImageLoadError
+from shoptag.files import read_regular
 from shoptag.indexing.fetch import HttpFetcher
 from shoptag.settings import FetchSettings, ImageLimits
 
@@ -86,12 +87,4 @@ def _is_url(ref: str) -> bool:
 
 def _read_file(ref: str, base_dir: Path, limits: ImageLimits) -> bytes:
     path = Path(ref) if Path(ref).is_absolute() else base_dir / ref
-    try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise ImageLoadError(f"{ref}: {size} bytes is over the limit of {limits.max_bytes}")
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ImageLoadError(f"{ref}: file not found at {path}") from exc
-    except OSError as exc:
-        raise ImageLoadError(f"{ref}: cannot be read ({exc.strerror or exc})") from exc
+    return read_regular(path, limits.max_bytes, ImageLoadError, ref)

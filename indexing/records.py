@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# A catalog file is read whole (JSONL) or streamed (CSV); either way, larger files are refused.
+MAX_CATALOG_BYTES = 1 << 30
+
 
 @dataclass(frozen=True)
 class Product:

@@ -10,13 +10,18 @@ their status is asked for.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 from shoptag.errors import CatalogError
-from shoptag.indexing.records import Product, Skipped
+from shoptag.files import open_regular
+from shoptag.indexing.records import MAX_CATALOG_BYTES, Product, Skipped
 
 DEFAULT_STATUSES = ("active",)
+# The csv module refuses cells over 128 KiB by default; a product description ("Body (HTML)")
+# is often larger. Cells stay bounded, as does the whole file (MAX_CATALOG_BYTES).
+MAX_CELL_CHARS = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -77,10 +82,14 @@ def read_shopify_csv(path: Path, shop_url: str | None = None,
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    # The limit is the csv module's one process-wide setting; raising it to a fixed bound
+    # (never lowering it) is safe for every reader in the process.
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CELL_CHARS))
+    binary = open_regular(path, CatalogError, f"catalog {path}", MAX_CATALOG_BYTES)
     try:
         # newline="" lets the csv module handle CRLF and newlines inside quoted cells;
         # utf-8-sig drops the BOM that spreadsheet tools write.
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
             header = [name.strip() for name in reader.fieldnames or []]
             reader.fieldnames = header

@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -61,5 +62,38 @@ def test_unknown_format_and_missing_file(tmp_path):
     (tmp_path / "c.xml").write_text("<x/>")
     with pytest.raises(CatalogError, match="unsupported format"):
         read_catalog(tmp_path / "c.xml")
-    with pytest.raises(CatalogError, match="does not exist"):
+    with pytest.raises(CatalogError, match="file not found"):
         read_catalog(tmp_path / "missing.jsonl")
+
+
+def test_a_shopify_description_longer_than_the_csv_default_limit_is_read(tmp_path):
+    body = "<p>" + "Organic cotton, heavyweight. " * 7000 + "</p>"  # ~200 kB, over csv's 128 KiB default
+    path = tmp_path / "products_export.csv"
+    path.write_text('Handle,Title,Body (HTML),Image Src\r\n'
+                    f'tee,Tee,"{body}",https://cdn.example/tee.jpg\r\n', encoding="utf-8", newline="")
+    (tee,) = read_catalog(path).products
+    assert tee.product_id == "tee" and tee.images == ("https://cdn.example/tee.jpg",)
+
+
+@pytest.mark.parametrize("depth", [17, 300, 50_000])
+def test_deeply_nested_jsonl_lines_are_skipped_with_a_reason(tmp_path, depth):
+    nested = "[" * depth + "]" * depth
+    path = tmp_path / "catalog.jsonl"
+    path.write_text(json.dumps({"product_id": "ok", "title": "Ok", "images": ["a.jpg"]}) + "\n"
+                    + f'{{"product_id": "deep", "title": "Deep", "images": ["b.jpg"], "extra": {nested}}}\n')
+    catalog = read_catalog(path)
+    assert [p.product_id for p in catalog.products] == ["ok"]
+    (skipped,) = catalog.skipped
+    assert skipped.where == "catalog.jsonl line 2" and "nested more than 16 levels" in skipped.reason
+
+
+@pytest.mark.parametrize("name", ["catalog.jsonl", "products_export.csv"])
+def test_a_catalog_that_is_a_fifo_or_a_device_is_refused_at_once(tmp_path, name):
+    fifo = tmp_path / name
+    os.mkfifo(fifo)  # no writer: reading it would wait forever
+    with pytest.raises(CatalogError, match="not a regular file"):
+        read_catalog(fifo)
+    device = tmp_path / ("zero" + fifo.suffix)
+    device.symlink_to("/dev/zero")  # reading it would never end
+    with pytest.raises(CatalogError, match="not a regular file"):
+        read_catalog(device)

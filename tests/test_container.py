@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from shoptag.errors import UnsupportedContainerError, VideoDecodeError
@@ -37,5 +39,14 @@ def test_empty_and_missing_files(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(VideoDecodeError, match="empty"):
         check_container(empty)
-    with pytest.raises(VideoDecodeError, match="does not exist"):
+    with pytest.raises(VideoDecodeError, match="file not found"):
         check_container(tmp_path / "nope.mp4")
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_devices_and_fifos_are_refused_without_reading_or_waiting(tmp_path, special):
+    if special == "fifo":
+        special = tmp_path / "clip.mp4"
+        os.mkfifo(special)  # no writer: opening it for reading would wait forever
+    with pytest.raises(VideoDecodeError, match="not a regular file"):
+        check_container(special)

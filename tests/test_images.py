@@ -1,4 +1,5 @@
 import io
+import os
 
 import numpy as np
 import pytest
@@ -37,6 +38,14 @@ def test_byte_limit_garbage_and_missing(tmp_path):
         load_image("bad.jpg", tmp_path, ImageLimits())
     with pytest.raises(ImageLoadError, match="not found"):
         load_image("none.jpg", tmp_path, ImageLimits())
+
+
+def test_devices_and_fifos_are_refused_without_reading_or_waiting(tmp_path):
+    os.mkfifo(tmp_path / "fifo.jpg")  # no writer: opening it for reading would wait forever
+    (tmp_path / "zero.jpg").symlink_to("/dev/zero")  # size 0, and reading it never ends
+    for ref in ("/dev/zero", "fifo.jpg", "zero.jpg"):
+        with pytest.raises(ImageLoadError, match="not a regular file"):
+            load_image(ref, tmp_path, ImageLimits())
 
 
 @pytest.mark.parametrize("url, message", [

@@ -45,3 +45,15 @@ def test_truncated_and_fake_videos(tmp_path):
     fake.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
     with pytest.raises(UnsupportedContainerError):
         VideoSampler(fake, 2.0, VideoLimits())
+
+
+@pytest.mark.parametrize("video_fps", [0.05, 1.0])
+def test_a_real_ten_hour_video_is_refused_from_its_header_before_any_frame_is_sampled(tmp_path, video_fps):
+    # A real 10-hour file: at 0.05 fps (a slideshow) its header rate is below 1 frame per second.
+    video = write_test_video(tmp_path / "long.mp4", seconds=36_000, fps=video_fps, size=(32, 24))
+    sampler = VideoSampler(video, 2.0, VideoLimits())
+    with pytest.raises(VideoLimitError, match="about 36000 s; the limit is 600 s"):
+        sampler.probe()
+    with pytest.raises(VideoLimitError, match="about 36000 s"):
+        next(iter(sampler.frames()))
+    assert sampler.frames_decoded == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shoptag.errors import UnsupportedContainerError, VideoDecodeError
+from shoptag.files import open_regular
 
 # ISO base media (MP4/MOV) files start with a box whose type sits at bytes 4..8.
 _ISO_BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
@@ -29,11 +30,8 @@ def sniff_container(head: bytes) -> str:
 
 
 def check_container(path: Path) -> str:
-    try:
-        with Path(path).open("rb") as handle:
-            head = handle.read(16)
-    except FileNotFoundError as exc:
-        raise VideoDecodeError(f"video {path} does not exist") from exc
-    except OSError as exc:
-        raise VideoDecodeError(f"video {path} cannot be read ({exc.strerror or exc})") from exc
+    """The container of the regular file at ``path`` (a device or a FIFO is refused unread)."""
+    path = Path(path)
+    with open_regular(path, VideoDecodeError, f"video {path.name}") as handle:
+        head = handle.read(16)
     return sniff_container(head)

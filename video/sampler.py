@@ -38,6 +38,16 @@ class VideoInfo:
     duration_s: float | None  # from the header; None when the header does not say
 
 
+def _header_duration(capture: cv2.VideoCapture) -> float | None:
+    """Frames / frame rate as the header gives them; None where it gives no frame count. A
+    frame rate below 1 is taken as it is (a time-lapse or slideshow at 0.05 fps lasting ten
+    hours must be refused as ten hours); a missing one counts as the usual 25."""
+    frames, fps = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
+    if not (math.isfinite(frames) and frames > 0):
+        return None
+    return frames / (fps if math.isfinite(fps) and fps > 0 else _FALLBACK_FPS)
+
+
 class VideoSampler:
     """Iterate once over ``frames()``; ``duration_s`` and counters are final afterwards."""
 
@@ -52,37 +62,40 @@ class VideoSampler:
     def probe(self) -> VideoInfo:
         """Check the header against the limits and decode the first frame only: a cheap
         answer to "is this a video we will accept, and how long is it?"."""
-        capture, header_fps = self._open()
+        capture, _ = self._open()
         try:
             ok, bgr = capture.read()
             if not ok or bgr is None:
                 raise VideoDecodeError(f"video {self.path.name} has no decodable frames")
             self._check_resolution(bgr.shape[1], bgr.shape[0])
-            header_frames = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            duration_s = _header_duration(capture)
         finally:
             capture.release()
-        duration_s = header_frames / header_fps if math.isfinite(header_frames) and header_frames > 0 else None
         return VideoInfo(self.container, bgr.shape[1], bgr.shape[0], duration_s)
 
     def _open(self) -> tuple[cv2.VideoCapture, float]:
+        """The opened capture, checked against the limits from its header, and the frame rate
+        to assume where frames carry no timestamps."""
         capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not capture.isOpened():
             raise VideoDecodeError(f"video {self.path.name} cannot be opened (corrupt or truncated?)")
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        self._check_resolution(width, height)
-        header_fps = capture.get(cv2.CAP_PROP_FPS)
-        header_fps = header_fps if math.isfinite(header_fps) and 1 <= header_fps <= 1000 else _FALLBACK_FPS
-        header_frames = capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        if math.isfinite(header_frames) and header_frames > 0:
-            if header_frames > self._limits.max_frames:
+        try:
+            width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+            height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            self._check_resolution(width, height)
+            header_frames = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            if math.isfinite(header_frames) and header_frames > self._limits.max_frames:
                 raise VideoLimitError(
                     f"video has {int(header_frames)} frames; the limit is {self._limits.max_frames}")
-            if header_frames / header_fps > self._limits.max_duration_s:
+            duration_s = _header_duration(capture)
+            if duration_s is not None and duration_s > self._limits.max_duration_s:
                 raise VideoLimitError(
-                    f"video lasts about {header_frames / header_fps:.0f} s; "
-                    f"the limit is {self._limits.max_duration_s:.0f} s")
-        return capture, header_fps
+                    f"video lasts about {duration_s:.0f} s; the limit is {self._limits.max_duration_s:.0f} s")
+        except BaseException:
+            capture.release()
+            raise
+        header_fps = capture.get(cv2.CAP_PROP_FPS)
+        return capture, header_fps if math.isfinite(header_fps) and 1 <= header_fps <= 1000 else _FALLBACK_FPS
 
     def _check_resolution(self, width: int, height: int) -> None:
         if width > self._limits.max_width or height > self._limits.max_height:

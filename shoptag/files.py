@@ -1,0 +1,49 @@
+"""Read files named by users or by stored data without trusting what they are: regular files
+only (a device such as /dev/zero, a FIFO or a socket is refused before any read, and a FIFO is
+never waited on), and never more bytes than a cap."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from shoptag.errors import ShopTagError
+
+
+def open_regular(path: Path, error: type[ShopTagError], name: str, max_bytes: int | None = None) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file (of at most ``max_bytes``, where
+    given); otherwise raise ``error`` with a message about ``name`` (how the caller knows the
+    file: a ref, a video name)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; reads are blocking again below.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise error(f"{name}: file not found") from exc
+    except OSError as exc:
+        raise error(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise error(f"{name}: not a regular file; refused")
+        if max_bytes is not None and status.st_size > max_bytes:
+            raise error(f"{name}: {status.st_size} bytes is over the limit of {max_bytes}")
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def read_regular(path: Path, max_bytes: int, error: type[ShopTagError], name: str) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; a larger one is refused after
+    reading ``max_bytes + 1`` of them, whatever its size claims to be."""
+    with open_regular(path, error, name, max_bytes) as handle:
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise error(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+    if len(data) > max_bytes:
+        raise error(f"{name}: more than {max_bytes} bytes is over the limit")
+    return data
