@@ -2,10 +2,12 @@
 
 - Only http and https. The host is resolved once, every address is checked (loopback,
   private, link-local — cloud metadata at 169.254.169.254 among them — are refused unless the
-  host is explicitly allowed), and the connection goes to the checked address, so a second DNS
-  answer cannot point it elsewhere (DNS rebinding). Every redirect is checked the same way.
-- A size cap (Content-Length, then the bytes actually read) and a deadline per download
-  (a server that trickles bytes is cut off).
+  host is explicitly allowed; so are IPv6 addresses that carry such an IPv4 address: mapped,
+  compatible, 6to4, Teredo, NAT64), and the connection goes to the checked address, so a second
+  DNS answer cannot point it elsewhere (DNS rebinding). Every redirect is checked the same way.
+- A size cap (Content-Length, then the bytes actually read) and a wall-clock deadline per
+  download attempt: a watchdog shuts the socket when it passes, whatever phase the download is
+  in, so a server that trickles headers or body a byte at a time is cut off on time.
 - Timeouts, dropped connections, 429 and 5xx are retried with exponential backoff
   (Retry-After honoured up to a cap); other errors fail at once.
 - With a cache folder, a body is stored once under its sha256, and each URL remembers its
@@ -22,6 +24,7 @@ import logging
 import os
 import socket
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +38,7 @@ from shoptag.settings import FetchSettings
 logger = logging.getLogger(__name__)
 
 _USER_AGENT = "shoptag-indexer"
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _MAX_RETRY_AFTER_S = 30.0
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
@@ -58,20 +62,46 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
     def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self._address = address
+        self.raw_socket: socket.socket | None = None  # what the deadline watchdog shuts
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self.raw_socket = socket.create_connection((self._address, self.port), self.timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, host: str, address: str, port: int, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self._address = address
+        self.raw_socket: socket.socket | None = None
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.raw_socket = socket.create_connection((self._address, self.port), self.timeout)
         # The certificate is checked against the host name, not the pinned address.
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._context.wrap_socket(self.raw_socket, server_hostname=self.host)
+
+
+class _Watchdog:
+    """Shuts a connection's socket at the deadline, so a blocked connect, handshake or read
+    returns at once; ``fired`` tells the caller that this, not the server, ended it."""
+
+    def __init__(self, connection: _PinnedHTTPConnection | _PinnedHTTPSConnection, seconds: float) -> None:
+        self.fired = False
+        self._connection = connection
+        self._timer = threading.Timer(max(0.0, seconds), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        sock = self._connection.raw_socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 class HttpFetcher:
@@ -107,13 +137,17 @@ class HttpFetcher:
             parsed, address = self._checked(current)
             connection_class = _PinnedHTTPSConnection if parsed.scheme == "https" else _PinnedHTTPConnection
             port = parsed.port or (443 if parsed.scheme == "https" else 80)
-            connection = connection_class(parsed.hostname, address, port, self._settings.timeout_s)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Retryable(f"download took longer than {self._settings.timeout_s:g} s")
+            connection = connection_class(parsed.hostname, address, port, remaining)
             headers = {"User-Agent": _USER_AGENT, "Accept": "image/*,text/csv,*/*;q=0.5"}
             if cached and current == url:
                 if cached.get("etag"):
                     headers["If-None-Match"] = cached["etag"]
                 if cached.get("last_modified"):
                     headers["If-Modified-Since"] = cached["last_modified"]
+            watchdog = _Watchdog(connection, remaining)
             try:
                 target = parsed.path or "/"
                 connection.request("GET", target + (f"?{parsed.query}" if parsed.query else ""), headers=headers)
@@ -127,12 +161,17 @@ class HttpFetcher:
                     raise _Retryable(f"HTTP {response.status}", _retry_after(response.getheader("Retry-After")))
                 if response.status != 200:
                     raise FetchError(f"{url}: HTTP {response.status} {response.reason}")
-                data = self._read_body(url, response, deadline)
+                data = self._read_body(url, response)
+                if watchdog.fired:  # the body may look complete after the socket was shut
+                    raise _Retryable(f"download took longer than {self._settings.timeout_s:g} s")
             except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+                if watchdog.fired:
+                    raise _Retryable(f"download took longer than {self._settings.timeout_s:g} s") from exc
                 if isinstance(exc, ssl.SSLCertVerificationError):
                     raise FetchError(f"{url}: TLS certificate not valid ({exc.verify_message})") from exc
                 raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
             finally:
+                watchdog.cancel()
                 connection.close()
             self.downloads += 1
             digest = hashlib.sha256(data).hexdigest()
@@ -153,12 +192,12 @@ class HttpFetcher:
         if host not in self._allowed:
             for address in addresses:
                 ip = ipaddress.ip_address(address.split("%")[0])
-                if not ip.is_global or ip.is_multicast:
+                if not is_public(ip):
                     raise FetchError(f"host {host!r} resolves to non-public address {ip}; refused "
                                      "(allow it explicitly with --allow-host)")
         return parsed, addresses[0]
 
-    def _read_body(self, url: str, response: http.client.HTTPResponse, deadline: float) -> bytes:
+    def _read_body(self, url: str, response: http.client.HTTPResponse) -> bytes:
         declared = response.getheader("Content-Length")
         if declared and declared.isdigit() and int(declared) > self._max_bytes:
             raise FetchError(f"{url}: {declared} bytes is over the limit of {self._max_bytes}")
@@ -167,8 +206,6 @@ class HttpFetcher:
             size += len(chunk)
             if size > self._max_bytes:
                 raise FetchError(f"{url}: more than {self._max_bytes} bytes; refused")
-            if time.monotonic() > deadline:
-                raise _Retryable(f"download took longer than {self._settings.timeout_s:.0f} s")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -204,6 +241,27 @@ def _write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     temporary.write_bytes(data)
     os.replace(temporary, path)
+
+
+def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A globally reachable unicast address; for IPv6, one that carries no non-public IPv4
+    address either (such an address reaches that IPv4 host through a translator or tunnel)."""
+    if not ip.is_global or ip.is_multicast:
+        return False
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    return embedded is None or is_public(embedded)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if any(ip in network for network in _NAT64) or int(ip) >> 32 == 0:  # NAT64; IPv4-compatible ::a.b.c.d
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -41,6 +41,17 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _trickle(self, data: bytes) -> None:
+        """One byte a second, as a slowloris server does (each byte resets a socket timeout)."""
+        try:
+            for byte in data:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(1.0)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
     def do_GET(self):  # noqa: N802
         path = self.path.split("?")[0]
         self.hits[path] = self.hits.get(path, 0) + 1
@@ -64,6 +75,13 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
                     time.sleep(0.05)
+            case "/byte-a-second-body.png":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(PNG)))
+                self.end_headers()
+                self._trickle(PNG)
+            case "/byte-a-second-headers.png":
+                self._trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Padding: " + b"x" * 100)
             case "/huge.png":
                 return self._send(200, b"", [("Content-Length", str(LIMIT * 10))])
             case "/endless.png":
@@ -135,7 +153,7 @@ def test_transient_errors_are_retried_with_backoff(server, tmp_path):
 
 
 def test_slow_trickling_huge_and_endless_answers_are_cut_off(server, tmp_path):
-    with pytest.raises(FetchError, match=r"TimeoutError.*after 2 attempts"):
+    with pytest.raises(FetchError, match=r"(TimeoutError|took longer than 1 s).*after 2 attempts"):
         fetcher(tmp_path, retries=1).get(f"{server}/slow.png")
     with pytest.raises(FetchError, match="took longer"):
         fetcher(tmp_path, retries=0).get(f"{server}/trickle.png")
@@ -143,6 +161,14 @@ def test_slow_trickling_huge_and_endless_answers_are_cut_off(server, tmp_path):
         fetcher(tmp_path).get(f"{server}/huge.png")
     with pytest.raises(FetchError, match=f"more than {LIMIT} bytes"):
         fetcher(tmp_path).get(f"{server}/endless.png")
+
+
+@pytest.mark.parametrize("path", ["/byte-a-second-body.png", "/byte-a-second-headers.png"])
+def test_a_server_sending_a_byte_a_second_is_cut_off_at_the_deadline(server, tmp_path, path):
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"took longer than 2 s \(after 1 attempts\)"):
+        fetcher(tmp_path, retries=0, timeout_s=2.0).get(f"{server}{path}")
+    assert time.monotonic() - started < 3.0
 
 
 def test_a_page_that_is_not_an_image_is_a_clear_image_error(server, tmp_path):
@@ -158,6 +184,14 @@ def test_a_page_that_is_not_an_image_is_a_clear_image_error(server, tmp_path):
     ("http://10.1.2.3/a.png", "non-public address 10.1.2.3"),
     ("http://169.254.169.254/latest/meta-data/", "non-public address 169.254.169.254"),
     ("http://[::1]:9/a.png", "non-public address ::1"),
+    # IPv4 carried in IPv6: mapped, compatible, NAT64 (well-known and local-use), 6to4, Teredo.
+    ("http://[::ffff:127.0.0.1]:9/a.png", "non-public address"),
+    ("http://[::127.0.0.1]:9/a.png", "non-public address"),
+    ("http://[64:ff9b::169.254.169.254]/latest/", "non-public address"),
+    ("http://[64:ff9b:1::a00:7]/a.png", "non-public address"),
+    ("http://[2002:a00:7::1]/a.png", "non-public address"),
+    ("http://[2002:7f00:1::1]:9/a.png", "non-public address"),
+    ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]:9/a.png", "non-public address"),
     ("file:///etc/passwd", "only http"),
     ("ftp://example.com/a.png", "only http"),
     ("gopher://127.0.0.1/", "only http"),
