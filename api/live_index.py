@@ -1,11 +1,12 @@
 """The index the service answers from, changeable while it serves.
 
 Readers take a snapshot once per request and keep it to the end, so a running tagging request
-sees one consistent index version. Writers are serialised; each change writes a new version to
-disk before it becomes current, so a crash never loses an acknowledged change and never exposes
-one that was not written. A version written by another process (`shoptag index update` from
-cron, a rollback) is picked up by the next snapshot, and a change made here always starts from
-the version on disk, so it never silently drops someone else's update.
+sees one consistent index version. Each change reads and embeds its images first, then writes
+a new version built from the version current on disk under the index's writer lock
+(``indexing.writer.rebase_version``): a version written meanwhile by another process
+(`shoptag index update` from cron, another service) or another request keeps its changes, and
+a crash never loses an acknowledged change nor exposes one that was not written. A version
+switched outside the service (an update, a rollback) is picked up by the next snapshot.
 """
 
 from __future__ import annotations
@@ -32,19 +33,24 @@ class LiveIndex:
         self._embedder = embedder
         self._reader = reader
         self._keep = keep
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()  # guards reloading and replacing ``current``
 
     def snapshot(self) -> CatalogIndex:
-        """The current version, reloaded first if another process switched it (blocking: a
-        reload reads and checks the new version's files)."""
-        if self._folder.current_name() == self.current.version:
+        """The current version, reloaded first if it was switched on disk (blocking: a reload
+        reads and checks the new version's files). A version that cannot be loaded is logged
+        and the one in memory keeps serving."""
+        try:
+            on_disk = self._folder.current_name()
+        except ShopTagError as exc:
+            logger.error("index pointer unreadable, still serving %s: %s", self.current.version, exc.message)
+            return self.current
+        if on_disk == self.current.version:
             return self.current
         with self._lock:
-            on_disk = self._folder.current_name()
             if on_disk != self.current.version:
                 try:
                     self.current = CatalogIndex.load(self.current.path, self._embedder)
-                    logger.info("index version %s loaded (switched outside the service)", on_disk)
+                    logger.info("index version %s loaded (switched on disk)", self.current.version)
                 except ShopTagError as exc:
                     logger.error("index version %s cannot be loaded, still serving %s: %s", on_disk,
                                  self.current.version, exc.message)
@@ -52,13 +58,18 @@ class LiveIndex:
 
     def upsert(self, product: Product, base_dir: Path) -> tuple[IndexedProduct, CatalogIndex, bool]:
         """Add or replace ``product``; returns (indexed product, new version, created)."""
-        with self._lock:
-            base = self.snapshot()
-            created = product.product_id not in base
-            self.current = upsert_product(base, product, self._embedder, self._reader, base_dir, self._keep)
-            return self.current.product(product.product_id), self.current, created
+        version, created = upsert_product(self.snapshot(), product, self._embedder, self._reader, base_dir,
+                                          self._keep)
+        self._publish(version)
+        return version.product(product.product_id), version, created
 
     def remove(self, product_id: str) -> CatalogIndex:
+        version = remove_product(self.snapshot(), product_id, self._keep)
+        self._publish(version)
+        return version
+
+    def _publish(self, version: CatalogIndex) -> None:
+        # Two writers may publish out of order; the next snapshot then sees that this is not
+        # the version on disk and loads that one.
         with self._lock:
-            self.current = remove_product(self.snapshot(), product_id, self._keep)
-            return self.current
+            self.current = version

@@ -65,6 +65,10 @@ class Service:
             self.load_error = exc.message
             logger.error("service not ready: %s", exc.message)
             return
+        except Exception as exc:  # a bug or an unforeseen file must not leave /readyz "loading" forever
+            logger.exception("service not ready: loading the model and index failed")
+            self.load_error = f"loading failed ({type(exc).__name__}); see the service log"
+            return
         self.embedder = embedder
         reader = ImageReader(self.settings.images, self.settings.fetch)
         self.live_index = LiveIndex(index, embedder, reader, self.settings.index.keep)

@@ -6,8 +6,9 @@ from shoptag.indexing.edits import remove_product, upsert_product
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.inspect import index_stats, verify_index
 from shoptag.indexing.records import Product, Skipped
-from shoptag.indexing.store import BuildReport, CatalogIndex, IndexedImage, IndexedProduct, build_index
+from shoptag.indexing.store import CatalogIndex, IndexedImage, IndexedProduct
 from shoptag.indexing.update import UpdateReport, update_index
+from shoptag.indexing.writer import BuildReport, build_index
 
 __all__ = [
     "BuildReport", "Catalog", "CatalogIndex", "ImageReader", "IndexedImage", "IndexedProduct", "Product",

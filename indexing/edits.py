@@ -1,8 +1,9 @@
 """Change one product of an index: add or replace it, or remove it.
 
-Each change writes a new index version and returns it as a new ``CatalogIndex``; the one
-passed in is left as it was, so searches already running on it finish on a consistent
-version. Stored vectors of the other products are reused, not recomputed.
+Each change writes a new index version built from the version current under the writer lock
+(``indexing.writer.rebase_version``), so a version written meanwhile by another process (an
+``index update``, another service) keeps its changes. The images are read and embedded before
+the lock is taken, reusing vectors of the version the change started from.
 """
 
 from __future__ import annotations
@@ -10,27 +11,39 @@ from __future__ import annotations
 from pathlib import Path
 
 from shoptag.errors import ImageLoadError
+from shoptag.indexing.embedding import embed_entries
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import Product
-from shoptag.indexing.store import DEFAULT_KEEP, CatalogIndex, embed_entries, write_version
+from shoptag.indexing.store import DEFAULT_KEEP, CatalogIndex
+from shoptag.indexing.writer import ModelRef, rebase_version
 from shoptag.model.base import Embedder
 
 
 def upsert_product(index: CatalogIndex, product: Product, embedder: Embedder, reader: ImageReader,
-                   base_dir: Path, keep: int = DEFAULT_KEEP) -> CatalogIndex:
-    """Add ``product``, or replace the product with its id. Every image must load: a product
-    is never half-indexed, and on any failure the index stays as it was."""
+                   base_dir: Path, keep: int = DEFAULT_KEEP) -> tuple[CatalogIndex, bool]:
+    """Add ``product``, or replace the product with its id; returns (new version, created).
+    Every image must load: a product is never half-indexed, and on any failure the index
+    stays as it was."""
     entries, stats = embed_entries([product], base_dir, embedder, reader, known=index.known_images())
     if stats.skipped:
         raise ImageLoadError("; ".join(f"{s.where}: {s.reason}" for s in stats.skipped))
-    return _rewrite(index, index.entries(exclude={product.product_id}) + entries, keep)
+    created = False
+
+    def change(base: CatalogIndex):
+        nonlocal created
+        created = product.product_id not in base
+        return base.entries(exclude={product.product_id}) + entries
+
+    return rebase_version(index.path, ModelRef.of(embedder), change, index, keep), created
 
 
 def remove_product(index: CatalogIndex, product_id: str, keep: int = DEFAULT_KEEP) -> CatalogIndex:
-    index.product(product_id)  # raises NotFoundError for an unknown id
-    return _rewrite(index, index.entries(exclude={product_id}), keep)
+    """Remove ``product_id`` (``NotFoundError`` when the current version does not hold it)."""
+    index.product(product_id)  # fail before taking the lock when it is known to be missing
 
+    def change(base: CatalogIndex):
+        base.product(product_id)
+        return base.entries(exclude={product_id})
 
-def _rewrite(index: CatalogIndex, entries, keep: int) -> CatalogIndex:
     m = index.manifest
-    return write_version(index.path, m.model_spec, m.model_identity, m.dim, entries, m.index_type, keep)
+    return rebase_version(index.path, ModelRef(m.model_spec, m.model_identity, m.dim), change, index, keep)

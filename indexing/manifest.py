@@ -5,14 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from shoptag.bounded_json import loads_bounded
 from shoptag.errors import IndexLoadError
+from shoptag.files import read_regular
 
 # 2: versioned folders with a `current` pointer, stored embeddings, index types.
 FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
+_MAX_MANIFEST_BYTES = 1 << 20
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -39,20 +44,25 @@ class Manifest:
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
+        """The manifest of the version in ``folder``, every field checked: a damaged or crafted
+        manifest is refused here, before any file it names is opened."""
         path = folder / MANIFEST_NAME
         if not folder.is_dir():
             raise IndexLoadError(f"index folder {folder} does not exist")
         if not path.is_file():
             raise IndexLoadError(f"{folder} is not a ShopTag index (no {MANIFEST_NAME})")
         try:
-            raw = json.loads(path.read_text())
-            if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
-                raise IndexLoadError(
-                    f"{folder} has index format {raw.get('format_version')}; this ShopTag reads "
-                    f"format {FORMAT_VERSION}: rebuild it with `shoptag index build`")
-            return cls(**raw)
-        except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as exc:
+            raw = loads_bounded(read_regular(path, _MAX_MANIFEST_BYTES, IndexLoadError, str(path)))
+        except ValueError as exc:  # invalid JSON, UTF-8 or nesting
             raise IndexLoadError(f"{path} is unreadable or incomplete: {exc}") from exc
+        if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
+            raise IndexLoadError(
+                f"{folder} has index format {raw.get('format_version')}; this ShopTag reads "
+                f"format {FORMAT_VERSION}: rebuild it with `shoptag index build`")
+        problem = _problem(raw)
+        if problem:
+            raise IndexLoadError(f"{path} is not a valid manifest: {problem}")
+        return cls(**raw)
 
     def verify_files(self, folder: Path) -> None:
         for name, expected in self.files.items():
@@ -61,6 +71,31 @@ class Manifest:
                 raise IndexLoadError(f"index {folder} is missing {name}")
             if file_sha256(path) != expected:
                 raise IndexLoadError(f"index {folder}: {name} does not match its manifest checksum")
+
+
+_TYPES = {"format_version": int, "model_spec": str, "model_identity": str, "dim": int, "metric": str,
+          "products": int, "images": int, "created": str, "files": dict, "version": str,
+          "parent": (str, type(None)), "index_type": str}
+
+
+def _problem(raw: object) -> str | None:
+    if not isinstance(raw, dict):
+        return "not a JSON object"
+    names = {field.name for field in fields(Manifest)}
+    if raw.keys() != names:
+        return f"fields {sorted(raw.keys() ^ names)} are missing or unknown"
+    for name, kind in _TYPES.items():
+        if not isinstance(raw[name], kind) or isinstance(raw[name], bool):
+            return f"{name} has the wrong type"
+    if raw["dim"] < 1 or raw["products"] < 1 or raw["images"] < raw["products"]:
+        return "dim, products or images out of range"
+    for name, digest in raw["files"].items():
+        # A file name, nothing that could lead out of the version folder.
+        if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or name == MANIFEST_NAME:
+            return f"file name {name!r} is not allowed"
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            return f"the checksum of {name} is not a sha256"
+    return None
 
 
 def file_sha256(path: Path) -> str:

@@ -1,43 +1,34 @@
-"""Write index versions from catalogs, and load the current version back for search.
+"""An index version's records, and loading the current version back for search.
 
 A version holds ``vectors.faiss`` (the search index, one id per catalog image),
 ``embeddings.npy`` and ``image_ids.npy`` (the raw vectors, so that an update reuses them and any
 index type can be rebuilt), ``products.jsonl`` (product metadata and its images: id, ref,
-sha256) and ``manifest.json``. See ``indexing.versions`` for the folder layout and why a
-crash never leaves a half-written version current.
+sha256), ``features.npz`` (local features for verification) and ``manifest.json``. See
+``indexing.versions`` for the folder layout and why a crash never leaves a half-written version
+current, and ``indexing.writer`` for how versions are written.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from shoptag.errors import ImageLoadError, IndexBuildError, IndexLoadError, IndexModelMismatchError, NotFoundError
-from shoptag.indexing.catalog import Catalog
-from shoptag.indexing.images import ImageReader, decode_image
-from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, detect, load_features, save_features
-from shoptag.indexing.manifest import FORMAT_VERSION, Manifest, file_sha256
-from shoptag.indexing.records import Product, Skipped
-from shoptag.indexing.vectors import METRIC, VectorIndex, resolve_type
+from shoptag.bounded_json import loads_bounded
+from shoptag.errors import IndexLoadError, IndexModelMismatchError, NotFoundError
+from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, load_features
+from shoptag.indexing.manifest import Manifest
+from shoptag.indexing.records import Product
+from shoptag.indexing.vectors import VectorIndex
 from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
-
-logger = logging.getLogger(__name__)
 
 VECTORS_NAME = "vectors.faiss"
 PRODUCTS_NAME = "products.jsonl"
 EMBEDDINGS_NAME = "embeddings.npy"
 IMAGE_IDS_NAME = "image_ids.npy"
 DEFAULT_KEEP = 3
-# Images are embedded in small groups so that memory stays bounded for large photos.
-_EMBED_GROUP = 16
 
 
 @dataclass(frozen=True)
@@ -70,8 +61,15 @@ class IndexedProduct:
 
     @classmethod
     def from_json(cls, row: dict) -> IndexedProduct:
+        """A product as stored in ``products.jsonl``; ValueError when a field has the wrong type."""
         images = tuple(IndexedImage(i["id"], i["ref"], i["sha256"]) for i in row["images"])
-        return cls(row["product_id"], row["title"], row.get("url"), row.get("metadata", {}), images)
+        product = cls(row["product_id"], row["title"], row.get("url"), row.get("metadata", {}), images)
+        if not (isinstance(product.product_id, str) and isinstance(product.title, str)
+                and isinstance(product.url, str | None) and isinstance(product.metadata, dict) and images
+                and all(isinstance(i.id, int) and isinstance(i.ref, str) and isinstance(i.sha256, str)
+                        for i in images)):
+            raise ValueError(f"product {str(product.product_id)[:80]!r} has fields of the wrong type")
+        return product
 
 
 @dataclass(frozen=True)
@@ -90,154 +88,58 @@ class Entry:
     images: tuple[ImageVector, ...]
 
 
-@dataclass
-class EmbedStats:
-    embedded: int = 0
-    reused: int = 0
-    failed: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
+@dataclass(frozen=True)
+class VersionFiles:
+    vectors: VectorIndex
+    products: list[IndexedProduct]
+    embeddings: np.ndarray
+    features: list[LocalFeatures] | None
 
 
-def embed_entries(
-    products: Iterable[Product],
-    base_dir: Path,
-    embedder: Embedder,
-    reader: ImageReader,
-    known: dict[str, ImageVector] | None = None,
-    on_image: Callable[[], None] | None = None,
-) -> tuple[list[Entry], EmbedStats]:
-    """Read every image of ``products``. An image whose content hash is in ``known`` reuses its
-    stored vector and local features (it is not even decoded, unless a version from before
-    local features left it without them); the others are decoded, embedded and their local
-    features detected. Unreadable images, and products left without any, are reported in the
-    stats and skipped."""
-    known = known or {}
-    stats = EmbedStats()
-    pending: list[tuple[list, int, np.ndarray]] = []  # (slots, position, pixels)
-    drafts: list[tuple[Product, list]] = []
-
-    def flush() -> None:
-        vectors = embedder.embed_images([pixels for _, _, pixels in pending])
-        for (slots, position, pixels), vector in zip(pending, vectors, strict=True):
-            ref, sha256 = slots[position]  # the placeholder left when the image was decoded
-            slots[position] = ImageVector(ref, sha256, vector, detect(pixels))
-        pending.clear()
-
-    for product in products:
-        slots: list = []
-        for ref in product.images:
-            try:
-                image = reader.read(ref, base_dir)
-                if image.sha256 in known:
-                    reused = known[image.sha256]
-                    features = reused.features
-                    if features is None:
-                        features = detect(decode_image(image.data, reader.limits, ref))
-                    slots.append(ImageVector(ref, image.sha256, reused.vector, features))
-                    stats.reused += 1
-                else:
-                    pixels = decode_image(image.data, reader.limits, ref)
-                    slots.append((ref, image.sha256))
-                    pending.append((slots, len(slots) - 1, pixels))
-                    stats.embedded += 1
-            except ImageLoadError as exc:
-                stats.failed += 1
-                stats.skipped.append(Skipped(f"{product.source} image {ref}", exc.message))
-                logger.warning("skipped %s image %s: %s", product.source, ref, exc.message)
-            finally:
-                if on_image:
-                    on_image()
-            if len(pending) >= _EMBED_GROUP:
-                flush()
-        drafts.append((product, slots))
-    if pending:
-        flush()
-    entries = []
-    for product, slots in drafts:
-        if slots:
-            entries.append(Entry(product, tuple(slots)))
-        else:
-            stats.skipped.append(Skipped(product.source, f"product {product.product_id!r} has no loadable image"))
-    return entries, stats
+_REQUIRED_FILES = {VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME}
 
 
-@dataclass
-class BuildReport:
-    path: Path
-    version: str
-    products: int
-    images: int
-    index_type: str
-    skipped: list[Skipped] = field(default_factory=list)
+def read_version_files(version_dir: Path, manifest: Manifest) -> VersionFiles:
+    """Parse a version's files; any file that does not parse raises ``IndexLoadError``."""
+    missing = _REQUIRED_FILES - manifest.files.keys()
+    if missing:
+        raise IndexLoadError(f"index {version_dir.parent.parent}: version {manifest.version}'s manifest lists "
+                             f"no {', '.join(sorted(missing))}")
+    try:
+        vectors = VectorIndex.read(version_dir / VECTORS_NAME)
+        with (version_dir / PRODUCTS_NAME).open(encoding="utf-8") as handle:
+            products = [IndexedProduct.from_json(loads_bounded(line)) for line in handle]
+        embeddings = np.load(version_dir / EMBEDDINGS_NAME, mmap_mode="r", allow_pickle=False)
+        features = load_features(version_dir / FEATURES_NAME) if FEATURES_NAME in manifest.files else None
+    except Exception as exc:  # each parser (FAISS, numpy, zip, json) fails in its own way on damage
+        raise IndexLoadError(f"index {version_dir.parent.parent}: version {manifest.version} cannot be read: "
+                             f"{type(exc).__name__}: {exc}") from exc
+    return VersionFiles(vectors, products, embeddings, features)
 
 
-def build_index(catalog: Catalog, embedder: Embedder, out: Path, reader: ImageReader,
-                index_type: str = "auto", keep: int = DEFAULT_KEEP,
-                on_image: Callable[[], None] | None = None) -> BuildReport:
-    """Embed every catalog image and write a new version of the index at ``out``."""
-    IndexFolder(out).check_writable()  # before spending minutes embedding
-    entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader, on_image=on_image)
-    skipped = list(catalog.skipped) + stats.skipped
-    if not entries:
-        raise IndexBuildError(
-            f"nothing could be indexed from {catalog.path}: {len(skipped)} item(s) skipped"
-            + (f", first: {skipped[0].where}: {skipped[0].reason}" if skipped else ""))
-    index = write_version(out, embedder.spec, embedder.identity, embedder.dim, entries, index_type, keep)
-    m = index.manifest
-    logger.info("indexed %d products (%d images) into %s version %s; skipped %d", m.products, m.images, out,
-                m.version, len(skipped))
-    return BuildReport(Path(out), m.version, m.products, m.images, m.index_type, skipped)
-
-
-def write_version(root: Path, model_spec: str, model_identity: str, dim: int, entries: list[Entry],
-                  index_type: str, keep: int = DEFAULT_KEEP) -> CatalogIndex:
-    """Write ``entries`` as a new version of the index at ``root`` and make it current.
-    Image ids are numbered afresh; vectors are matched to images by content, not by id."""
-    if not entries:
-        raise IndexBuildError("an index cannot be left without products")
-    products, rows, features = [], [], []
-    for entry in entries:
-        images = []
-        for image in entry.images:
-            images.append(IndexedImage(len(rows), image.ref, image.sha256))
-            rows.append(image.vector)
-            features.append(image.features)
-        p = entry.product
-        products.append(IndexedProduct(p.product_id, p.title, p.url, p.metadata, tuple(images)))
-    embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32).reshape(len(rows), dim)
-    ids = np.arange(len(rows), dtype=np.int64)
-    kind = resolve_type(index_type, len(rows))
-    vectors = VectorIndex.build(embeddings, ids, kind)
-    folder = IndexFolder(root)
-    with folder.writing() as (staging, name, parent):
-        vectors.write(staging / VECTORS_NAME)
-        np.save(staging / EMBEDDINGS_NAME, embeddings)
-        np.save(staging / IMAGE_IDS_NAME, ids)
-        with (staging / PRODUCTS_NAME).open("w", encoding="utf-8") as handle:
-            for product in products:
-                handle.write(json.dumps(product.as_json(), ensure_ascii=False) + "\n")
-        files = (VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME)
-        if all(f is not None for f in features):
-            save_features(staging / FEATURES_NAME, features)
-            files += (FEATURES_NAME,)
-        for file_name in files:
-            _fsync_file(staging / file_name)
-        manifest = Manifest(
-            format_version=FORMAT_VERSION, model_spec=model_spec, model_identity=model_identity, dim=dim,
-            metric=METRIC, products=len(products), images=len(rows),
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            files={file_name: file_sha256(staging / file_name) for file_name in files},
-            version=name, parent=parent, index_type=kind)
-        manifest.write(staging)
-    folder.prune(keep)
-    return CatalogIndex(Path(root), folder.versions / name, manifest, vectors, products,
-                        np.load(folder.versions / name / EMBEDDINGS_NAME, mmap_mode="r"),
-                        features if FEATURES_NAME in manifest.files else None)
-
-
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
+def version_problems(manifest: Manifest, files: VersionFiles) -> list[str]:
+    """What does not add up between a version's manifest and its parsed files (empty: sound):
+    counts and shapes, and every image id in range and owned by exactly one product image."""
+    # Every range below is built from what the files hold, never from the manifest's claims.
+    image_ids = sorted(image.id for product in files.products for image in product.images)
+    product_ids = [product.product_id for product in files.products]
+    checks = [
+        (len(files.products) == manifest.products,
+         f"{len(files.products)} products listed, manifest says {manifest.products}"),
+        (len(image_ids) == manifest.images, f"{len(image_ids)} product images listed, manifest says {manifest.images}"),
+        (files.vectors.size == manifest.images, f"{files.vectors.size} vectors in FAISS, manifest says {manifest.images}"),
+        (files.vectors.dim == manifest.dim, f"FAISS dim {files.vectors.dim}, manifest says {manifest.dim}"),
+        (files.embeddings.shape == (manifest.images, manifest.dim) and files.embeddings.dtype == np.float32,
+         f"embeddings are {files.embeddings.shape} {files.embeddings.dtype}, manifest says "
+         f"({manifest.images}, {manifest.dim}) float32"),
+        (len(set(product_ids)) == len(product_ids), "a product id appears more than once"),
+        (image_ids == list(range(len(image_ids))), "product image ids are not 0, 1, 2 ... each used once"),
+        (sorted(files.vectors.ids().tolist()) == image_ids, "FAISS ids are not exactly the product image ids"),
+    ]
+    if files.features is not None:
+        checks.append((len(files.features) == manifest.images,
+                       f"{len(files.features)} local feature sets, manifest says {manifest.images} images"))
+    return [message for ok, message in checks if not ok]
 
 
 class CatalogIndex:
@@ -271,19 +173,17 @@ class CatalogIndex:
 
     @classmethod
     def read(cls, path: Path) -> CatalogIndex:
-        """Load the current version, checking its files against the manifest (no model check)."""
+        """Load the current version, checking its files against the manifest and against each
+        other (no model check). A damaged or crafted version raises ``IndexLoadError``."""
         path = Path(path)
         version_dir = IndexFolder(path).current_dir()
         manifest = Manifest.read(version_dir)
         manifest.verify_files(version_dir)
-        vectors = VectorIndex.read(version_dir / VECTORS_NAME)
-        products = [IndexedProduct.from_json(json.loads(line))
-                    for line in (version_dir / PRODUCTS_NAME).read_text(encoding="utf-8").splitlines()]
-        embeddings = np.load(version_dir / EMBEDDINGS_NAME, mmap_mode="r")
-        features = load_features(version_dir / FEATURES_NAME) if FEATURES_NAME in manifest.files else None
-        if vectors.dim != manifest.dim or vectors.size != manifest.images or len(embeddings) != manifest.images:
-            raise IndexLoadError(f"index {path}: vectors do not match the manifest's dim/count")
-        return cls(path, version_dir, manifest, vectors, products, embeddings, features)
+        files = read_version_files(version_dir, manifest)
+        problems = version_problems(manifest, files)
+        if problems:
+            raise IndexLoadError(f"index {path} version {manifest.version} is inconsistent: {problems[0]}")
+        return cls(path, version_dir, manifest, files.vectors, files.products, files.embeddings, files.features)
 
     @property
     def version(self) -> str:

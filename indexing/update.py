@@ -4,6 +4,10 @@ Products are compared by id, images by content hash: an image whose bytes the in
 holds reuses its stored vector (it is read and hashed, never decoded or embedded), new and
 changed images are embedded, products gone from the catalog disappear. URL images go through
 the fetcher's cache, so an unchanged remote image costs one "not modified" answer.
+
+The update is a change computed against the version it started from (products added,
+changed, removed) and applied to the version current once it holds the writer lock, so a
+product another writer added or changed meanwhile (the service, say) is kept.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoptag.indexing.catalog import Catalog
+from shoptag.indexing.embedding import embed_entries
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import Skipped
-from shoptag.indexing.store import DEFAULT_KEEP, CatalogIndex, Entry, IndexedProduct, embed_entries, write_version
+from shoptag.indexing.store import DEFAULT_KEEP, CatalogIndex, Entry, IndexedProduct
+from shoptag.indexing.writer import ModelRef, rebase_version
 from shoptag.model.base import Embedder
 
 
@@ -56,24 +62,29 @@ def update_index(catalog: Catalog, embedder: Embedder, root: Path, reader: Image
     old = CatalogIndex.load(root, embedder)
     entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader,
                                    known=old.known_images(), on_image=on_image)
-    new_ids = {entry.product.product_id for entry in entries}
-    added = changed = unchanged = 0
-    for entry in entries:
-        if entry.product.product_id not in old:
-            added += 1
-        elif _same(old.product(entry.product.product_id), entry):
-            unchanged += 1
-        else:
-            changed += 1
-    removed = sum(1 for p in old.products if p.product_id not in new_ids)
+    new_ids = [entry.product.product_id for entry in entries]
+    upserts = [entry for entry in entries if entry.product.product_id not in old
+               or not _same(old.product(entry.product.product_id), entry)]
+    added = sum(1 for entry in upserts if entry.product.product_id not in old)
+    removed = {p.product_id for p in old.products} - set(new_ids)
     kind = index_type or old.manifest.index_type
-    version = old.version
-    if added or changed or removed or kind != old.manifest.index_type:
-        m = old.manifest
-        version = write_version(root, m.model_spec, m.model_identity, m.dim, entries, kind, keep).version
-    return UpdateReport(Path(root), version, old.version, added, changed, removed, unchanged, stats.reused,
-                        stats.embedded, stats.failed, time.perf_counter() - started,
-                        list(catalog.skipped) + stats.skipped)
+    version, previous = old.version, old.version
+    if upserts or removed or kind != old.manifest.index_type:
+        changed_by_id = {entry.product.product_id: entry for entry in upserts}
+
+        def change(base: CatalogIndex) -> list[Entry]:
+            # The catalog's order. What the update left alone comes from the base, where another
+            # writer may have changed it since; what it does not know of (added meanwhile) stays.
+            kept = {e.product.product_id: e for e in base.entries(exclude=removed | changed_by_id.keys())}
+            ordered = [changed_by_id.get(product_id) or kept.pop(product_id) for product_id in new_ids
+                       if product_id in changed_by_id or product_id in kept]
+            return ordered + list(kept.values())
+
+        written = rebase_version(root, ModelRef.of(embedder), change, old, keep, index_type)
+        version, previous = written.version, written.manifest.parent
+    return UpdateReport(Path(root), version, previous, added, len(upserts) - added, len(removed),
+                        len(entries) - len(upserts), stats.reused, stats.embedded, stats.failed,
+                        time.perf_counter() - started, list(catalog.skipped) + stats.skipped)
 
 
 def _same(stored: IndexedProduct, entry: Entry) -> bool:

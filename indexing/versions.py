@@ -4,20 +4,25 @@
       current -> versions/20261124T230102-3fa2c1    (a relative symlink)
       versions/20261124T230102-3fa2c1/   manifest.json, vectors.faiss, embeddings.npy, ...
       versions/.tmp-.../                  a version being written (removed if left behind)
-      .lock                               held while a version is written
+      .lock                               held while a version is written or current moves
 
 A new version is written completely (files fsynced) under a temporary name, renamed into
 ``versions/``, and only then does ``current`` switch, by renaming a new symlink over the old
 one — an atomic step. A writer killed at any moment (even SIGKILL) leaves ``current`` on a
-complete version; the next writer removes the leftovers.
+complete version; the next writer removes the leftovers. Writers take turns on ``.lock``
+(waiting for it a bounded time), and each one learns which version is current only once it
+holds the lock, so that it can build its version from that one: see ``indexing.store``.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
+import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +38,11 @@ CURRENT = "current"
 VERSIONS = "versions"
 _LOCK = ".lock"
 _STAGING_PREFIX = ".tmp-"
+# How long a writer waits for another one to finish before giving up. Writers hold the lock only
+# to build and write the version's files, not while they read images or embed them.
+LOCK_WAIT_S = 60.0
+_LOCK_POLL_S = 0.05
+_VERSION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,127}")
 
 
 def new_version_name() -> str:
@@ -45,26 +55,37 @@ class IndexFolder:
         self.versions = self.root / VERSIONS
 
     def current_dir(self) -> Path:
-        pointer = self.root / CURRENT
         if not self.root.is_dir():
             raise IndexLoadError(f"index folder {self.root} does not exist")
         if (self.root / MANIFEST_NAME).is_file():
             raise IndexLoadError(f"{self.root} is an index of an older format: rebuild it with `shoptag index build`")
-        if not pointer.is_symlink():
+        name = self.current_name()
+        if name is None:
             raise IndexLoadError(f"{self.root} is not a ShopTag index (no '{CURRENT}' pointer)")
-        target = self.root / os.readlink(pointer)
-        if not target.is_dir():
-            raise IndexLoadError(f"index {self.root}: '{CURRENT}' points to a missing version {target.name}")
+        target = self.versions / name
+        if target.is_symlink() or not target.is_dir():
+            raise IndexLoadError(f"index {self.root}: '{CURRENT}' points to a missing version {name}")
         return target
 
     def current_name(self) -> str | None:
+        """The version ``current`` points to; None when there is no pointer. A pointer that
+        leads anywhere but to a version folder of this index (an absolute path, ``..``, a
+        nested path) is refused, never followed."""
         pointer = self.root / CURRENT
-        return Path(os.readlink(pointer)).name if pointer.is_symlink() else None
+        if not pointer.is_symlink():
+            return None
+        target = os.readlink(pointer)
+        parts = Path(target).parts
+        if len(parts) != 2 or parts[0] != VERSIONS or not _VERSION_NAME.fullmatch(parts[1]):
+            raise IndexLoadError(f"index {self.root}: '{CURRENT}' points to {target!r}, which is not one of "
+                                 f"its versions ({VERSIONS}/<version>); refusing to follow it")
+        return parts[1]
 
     def history(self) -> list[str]:
         """Version names from current back through its parents (those still on disk)."""
         names, name = [], self.current_name()
-        while name and (self.versions / name / MANIFEST_NAME).is_file() and name not in names:
+        while (isinstance(name, str) and _VERSION_NAME.fullmatch(name) and name not in names
+               and (self.versions / name / MANIFEST_NAME).is_file()):
             names.append(name)
             name = Manifest.read(self.versions / name).parent
         return names
@@ -80,18 +101,40 @@ class IndexFolder:
             raise IndexBuildError(f"{self.root} exists and is not a ShopTag index; refusing to write into it")
 
     @contextmanager
-    def writing(self) -> Iterator[tuple[Path, str, str | None]]:
-        """Yields (staging folder, version name, parent version) under the writer lock; on a
-        clean exit the staging folder becomes a version and ``current`` points to it. The
-        parent is read under the lock, so a version another writer just finished is never
-        skipped in the history (and pruned as if abandoned)."""
+    def locked(self, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+        """Hold the writer lock, waiting up to ``wait_s`` for another writer to finish."""
         self.check_writable()
         self.versions.mkdir(parents=True, exist_ok=True)
-        with (self.root / _LOCK).open("w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise IndexBuildError(f"another process is writing index {self.root}; try again later") from None
+        # O_NOFOLLOW and O_NONBLOCK: a lock file replaced by a symlink or a FIFO is refused, not
+        # followed or waited on.
+        try:
+            descriptor = os.open(self.root / _LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as exc:
+            raise IndexBuildError(f"index {self.root}: cannot open its lock file ({exc.strerror})") from exc
+        try:
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise IndexBuildError(f"index {self.root}: cannot lock it ({exc.strerror})") from exc
+                if time.monotonic() >= deadline:
+                    raise IndexBuildError(f"another process is writing index {self.root} and did not finish "
+                                          f"within {wait_s:.0f} s; try again later")
+                time.sleep(_LOCK_POLL_S)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
+
+    @contextmanager
+    def writing(self, keep: int, wait_s: float = LOCK_WAIT_S) -> Iterator[tuple[Path, str, str | None]]:
+        """Yields (staging folder, version name, parent version) under the writer lock; on a
+        clean exit the staging folder becomes a version, ``current`` points to it, and versions
+        beyond the ``keep`` latest are removed, all before the lock is released. The parent is
+        the version current under the lock: what the new version must be built from."""
+        with self.locked(wait_s):
             self._remove_leftovers()
             parent = self.current_name()
             name = new_version_name()
@@ -106,15 +149,19 @@ class IndexFolder:
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
+            self.prune(keep)
 
     def point_to(self, name: str) -> None:
+        """Make version ``name`` current (callers hold the lock: ``writing`` or ``locked``)."""
         temporary = self.root / f".{CURRENT}-{uuid.uuid4().hex[:8]}"
         os.symlink(Path(VERSIONS) / name, temporary)
         os.replace(temporary, self.root / CURRENT)
         _fsync_dir(self.root)
 
     def prune(self, keep: int) -> list[str]:
-        """Keep current and its ``keep - 1`` latest ancestors; remove every other version."""
+        """Keep current and its ``keep - 1`` latest ancestors; remove every other version
+        (under the lock, so that a version another writer is about to make current is never
+        taken for an abandoned one)."""
         kept = set(self.history()[:keep])
         removed = []
         for entry in self.versions.iterdir():

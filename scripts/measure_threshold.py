@@ -23,7 +23,8 @@ import numpy as np
 
 from shoptag.indexing.catalog import read_catalog
 from shoptag.indexing.images import ImageReader, load_image
-from shoptag.indexing.store import CatalogIndex, build_index
+from shoptag.indexing.store import CatalogIndex
+from shoptag.indexing.writer import build_index
 from shoptag.model import create_embedder
 from shoptag.settings import ModelSettings, Settings
 from shoptag.tagging import Tagger

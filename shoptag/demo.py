@@ -14,7 +14,8 @@ import cv2
 
 from shoptag.indexing.catalog import read_catalog
 from shoptag.indexing.images import ImageReader
-from shoptag.indexing.store import CatalogIndex, build_index
+from shoptag.indexing.store import CatalogIndex
+from shoptag.indexing.writer import build_index
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings
 from shoptag.tagging.tagger import Tagger, TagResult

@@ -13,7 +13,7 @@ from shoptag.api import create_app
 from shoptag.demo import write_demo_catalog
 from shoptag.indexing.catalog import read_catalog
 from shoptag.indexing.images import ImageReader
-from shoptag.indexing.store import build_index
+from shoptag.indexing.writer import build_index
 from shoptag.settings import ModelSettings, Settings
 
 MERCHANT_KEY = "merchant-key-0123456789"
@@ -42,18 +42,22 @@ def service_settings(index: Path, **service) -> Settings:
                     service={"index": index, "state_dir": index.parent / "state", **service})
 
 
-def wait_ready(client: TestClient, timeout_s: float = 60) -> None:
+def wait_ready(client: TestClient, timeout_s: float = 60, ready: bool = True) -> None:
+    """Until /readyz says ready (or, with ``ready`` False, that loading failed)."""
     deadline = time.monotonic() + timeout_s
-    while client.get("/readyz").status_code != 200:
+    while True:
+        answer = client.get("/readyz")
+        if answer.status_code == 200 if ready else answer.json().get("error", {}).get("code") == "load_failed":
+            return
         if time.monotonic() > deadline:
-            raise AssertionError(f"not ready: {client.get('/readyz').json()}")
+            raise AssertionError(f"readyz: {answer.json()}")
         time.sleep(0.05)
 
 
 @contextmanager
-def running_app(settings: Settings, embedder):
+def running_app(settings: Settings, embedder, ready: bool = True):
     with TestClient(create_app(settings, embedder)) as client:
-        wait_ready(client)
+        wait_ready(client, ready=ready)
         yield client
 
 

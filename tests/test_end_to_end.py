@@ -9,7 +9,8 @@ import pytest
 from shoptag.demo import media_path, write_demo_catalog
 from shoptag.indexing.catalog import read_catalog
 from shoptag.indexing.images import ImageReader
-from shoptag.indexing.store import CatalogIndex, build_index
+from shoptag.indexing.store import CatalogIndex
+from shoptag.indexing.writer import build_index
 from shoptag.settings import Settings
 from shoptag.tagging import Tagger
 from shoptag.video.compose import Placement, compose_clip, write_slideshow

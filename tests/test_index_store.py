@@ -8,7 +8,8 @@ from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchEr
 from shoptag.indexing.catalog import read_catalog
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.manifest import Manifest
-from shoptag.indexing.store import CatalogIndex, build_index
+from shoptag.indexing.store import CatalogIndex
+from shoptag.indexing.writer import build_index
 from shoptag.indexing.versions import IndexFolder
 from shoptag.settings import ImageLimits
 
@@ -86,3 +87,37 @@ def test_corrupted_or_missing_files_are_detected(tmp_path, catalog_path, effnet)
         CatalogIndex.load(tmp_path / "index", effnet)
     with pytest.raises(IndexLoadError, match="not a ShopTag index"):
         CatalogIndex.load(tmp_path / "catalog", effnet)
+
+
+class BatchRecorder:
+    """The real model, recording how many pixel bytes each call holds at once."""
+
+    def __init__(self, embedder):
+        self._embedder = embedder
+        self.batch_bytes = []
+
+    def __getattr__(self, name):
+        return getattr(self._embedder, name)
+
+    def embed_images(self, images):
+        self.batch_bytes.append(sum(image.nbytes for image in images))
+        return self._embedder.embed_images(images)
+
+
+def test_many_large_photos_are_decoded_and_embedded_a_bounded_batch_at_a_time(tmp_path, effnet):
+    import cv2
+
+    from shoptag.indexing.embedding import _EMBED_BYTES, embed_entries
+    from shoptag.indexing.records import Product
+
+    photo = cv2.resize(bundled_rgb("chelsea.jpg"), (4000, 3000))  # 36 MB decoded
+    refs = []
+    for number in range(6):
+        cv2.imwrite(str(tmp_path / f"{number}.jpg"), photo + number)
+        refs.append(f"{number}.jpg")
+    recorder = BatchRecorder(effnet)
+    entries, stats = embed_entries([Product("big", "Big", tuple(refs))], tmp_path, recorder,
+                                   ImageReader(ImageLimits()))
+    assert stats.embedded == 6 and len(entries[0].images) == 6
+    # Never more than the byte budget plus the one image that crossed it (6 × 36 MB = 216 MB at once before).
+    assert max(recorder.batch_bytes) <= _EMBED_BYTES + photo.nbytes and len(recorder.batch_bytes) >= 3

@@ -24,14 +24,16 @@ from shoptag.indexing import (
     update_index,
     verify_index,
 )
-from shoptag.indexing.store import Entry, ImageVector, write_version
+from shoptag.indexing.store import Entry, ImageVector
 from shoptag.indexing.versions import IndexFolder
+from shoptag.indexing.writer import ModelRef, write_version
 from shoptag.settings import ImageLimits, Settings
 from shoptag.tagging import Tagger
 
 from conftest import bundled_rgb
 
 READER = ImageReader(ImageLimits())
+SYNTHETIC = ModelRef("synthetic", "synthetic@0", 64)
 
 
 def rewrite(catalog, rows):
@@ -132,7 +134,8 @@ def test_verify_catches_ids_that_map_to_no_product(tmp_path, demo, effnet):
     rows[0]["images"][0]["id"] = 99
     (current / "products.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     problems = verify_index(tmp_path / "index")
-    assert "1 FAISS id(s) map to no product" in problems and "1 product image(s) have no vector" in problems
+    assert "product image ids are not 0, 1, 2 ... each used once" in problems
+    assert "FAISS ids are not exactly the product image ids" in problems
 
 
 def test_leftovers_of_a_killed_write_are_ignored_then_removed(tmp_path, demo, effnet):
@@ -183,16 +186,18 @@ def test_a_build_killed_with_sigkill_leaves_the_previous_version_serving(tmp_pat
     assert not any(p.name.startswith(".") for p in IndexFolder(tmp_path / "index").versions.iterdir())
 
 
-def test_a_second_writer_is_refused_and_an_abandoned_write_changes_nothing(tmp_path, demo, effnet):
+def test_a_second_writer_gives_up_after_waiting_and_an_abandoned_write_changes_nothing(tmp_path, demo, effnet):
     catalog, _ = demo
     build_index(read_catalog(catalog), effnet, tmp_path / "index", READER)
     folder = IndexFolder(tmp_path / "index")
     before = folder.current_name()
     with pytest.raises(RuntimeError, match="abandon"):
-        with folder.writing():
-            with pytest.raises(IndexBuildError, match="another process is writing"):
-                with IndexFolder(tmp_path / "index").writing():
+        with folder.writing(keep=3):
+            started = time.monotonic()
+            with pytest.raises(IndexBuildError, match="another process is writing .* within 0 s"):
+                with IndexFolder(tmp_path / "index").writing(keep=3, wait_s=0.3):
                     pass
+            assert time.monotonic() - started >= 0.3
             raise RuntimeError("abandon this write")
     assert folder.current_name() == before and [p.name for p in folder.versions.iterdir()] == [before]
 
@@ -210,7 +215,7 @@ def synthetic_entries(count: int, dim: int = 64, seed: int = 0) -> list[Entry]:
 @pytest.mark.parametrize("kind, min_recall", [("flat", 1.0), ("hnsw", 0.9), ("ivfpq", 0.3)])
 def test_index_types_search_verify_and_report_recall(tmp_path, kind, min_recall):
     entries = synthetic_entries(3000)
-    index = write_version(tmp_path / "index", "synthetic", "synthetic@0", 64, entries, kind)
+    index = write_version(tmp_path / "index", SYNTHETIC, entries, kind)
     assert index.manifest.index_type == kind and verify_index(tmp_path / "index") == []
     stats = index_stats(tmp_path / "index", sample=100)
     assert stats["type"] == kind and stats["search"]["recall@10"] >= min_recall
@@ -219,9 +224,9 @@ def test_index_types_search_verify_and_report_recall(tmp_path, kind, min_recall)
 
 
 def test_auto_picks_exact_search_for_small_catalogs_and_ivfpq_needs_enough_images(tmp_path):
-    index = write_version(tmp_path / "a", "synthetic", "synthetic@0", 64, synthetic_entries(50), "auto")
+    index = write_version(tmp_path / "a", SYNTHETIC, synthetic_entries(50), "auto")
     assert index.manifest.index_type == "flat"
     with pytest.raises(IndexBuildError, match="ivfpq needs at least 1000 images"):
-        write_version(tmp_path / "b", "synthetic", "synthetic@0", 64, synthetic_entries(50), "ivfpq")
+        write_version(tmp_path / "b", SYNTHETIC, synthetic_entries(50), "ivfpq")
     with pytest.raises(IndexLoadError):
         CatalogIndex.read(tmp_path / "b")

@@ -68,7 +68,7 @@ def build(
 ) -> None:
     """Embed every catalog image and write a new index version."""
     from shoptag.indexing.images import ImageReader
-    from shoptag.indexing.store import build_index
+    from shoptag.indexing.writer import build_index
 
     settings = _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir)
     products = _read(catalog, shop_url, status)
@@ -109,15 +109,16 @@ def rollback(index: Annotated[Path, typer.Argument(help="Index folder.")]) -> No
     from shoptag.indexing.versions import IndexFolder
 
     folder = IndexFolder(index)
-    current = Manifest.read(folder.current_dir())
-    if not current.parent or not (folder.versions / current.parent).is_dir():
-        raise IndexLoadError(f"index {index}: version {current.version} has no kept previous version")
-    folder.point_to(current.parent)
-    problems = verify_index(index)
-    if problems:
-        folder.point_to(current.version)
-        raise IndexBuildError(f"previous version {current.parent} is damaged ({problems[0]}); stayed on "
-                              f"{current.version}")
+    with folder.locked():  # no writer may make a version current meanwhile
+        current = Manifest.read(folder.current_dir())
+        if not current.parent or not (folder.versions / current.parent).is_dir():
+            raise IndexLoadError(f"index {index}: version {current.version} has no kept previous version")
+        folder.point_to(current.parent)
+        problems = verify_index(index)
+        if problems:
+            folder.point_to(current.version)
+            raise IndexBuildError(f"previous version {current.parent} is damaged ({problems[0]}); stayed on "
+                                  f"{current.version}")
     _echo({"index": str(index), "version": current.parent, "rolled_back_from": current.version})
 
 

@@ -1,0 +1,167 @@
+"""Write index versions: a build replaces the whole catalog; a rebase applies one writer's
+change to whatever version is current once it holds the lock (see ``indexing.versions``), so
+that two writers never lose each other's acknowledged changes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchError
+from shoptag.indexing.catalog import Catalog
+from shoptag.indexing.embedding import embed_entries
+from shoptag.indexing.images import ImageReader
+from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, save_features
+from shoptag.indexing.manifest import FORMAT_VERSION, Manifest, file_sha256
+from shoptag.indexing.records import Skipped
+from shoptag.indexing.store import (
+    DEFAULT_KEEP,
+    EMBEDDINGS_NAME,
+    IMAGE_IDS_NAME,
+    PRODUCTS_NAME,
+    VECTORS_NAME,
+    CatalogIndex,
+    Entry,
+    IndexedImage,
+    IndexedProduct,
+)
+from shoptag.indexing.vectors import METRIC, VectorIndex, resolve_type
+from shoptag.indexing.versions import IndexFolder
+from shoptag.model.base import Embedder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildReport:
+    path: Path
+    version: str
+    products: int
+    images: int
+    index_type: str
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """The model a version's vectors come from: what its manifest records."""
+
+    spec: str
+    identity: str
+    dim: int
+
+    @classmethod
+    def of(cls, embedder: Embedder) -> ModelRef:
+        return cls(embedder.spec, embedder.identity, embedder.dim)
+
+
+def build_index(catalog: Catalog, embedder: Embedder, out: Path, reader: ImageReader,
+                index_type: str = "auto", keep: int = DEFAULT_KEEP,
+                on_image: Callable[[], None] | None = None) -> BuildReport:
+    """Embed every catalog image and write a new version of the index at ``out``."""
+    IndexFolder(out).check_writable()  # before spending minutes embedding
+    entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader, on_image=on_image)
+    skipped = list(catalog.skipped) + stats.skipped
+    if not entries:
+        raise IndexBuildError(
+            f"nothing could be indexed from {catalog.path}: {len(skipped)} item(s) skipped"
+            + (f", first: {skipped[0].where}: {skipped[0].reason}" if skipped else ""))
+    index = write_version(out, ModelRef.of(embedder), entries, index_type, keep)
+    m = index.manifest
+    logger.info("indexed %d products (%d images) into %s version %s; skipped %d", m.products, m.images, out,
+                m.version, len(skipped))
+    return BuildReport(Path(out), m.version, m.products, m.images, m.index_type, skipped)
+
+
+def write_version(root: Path, model: ModelRef, entries: list[Entry], index_type: str,
+                  keep: int = DEFAULT_KEEP) -> CatalogIndex:
+    """Write ``entries`` as the whole of a new version of the index at ``root`` and make it
+    current, whatever the current version holds (a build)."""
+    folder = IndexFolder(root)
+    with folder.writing(keep) as (staging, name, parent):
+        written = _write_files(staging, name, parent, model, entries, index_type)
+    return _loaded(folder, *written)
+
+
+def rebase_version(root: Path, model: ModelRef, change: Callable[[CatalogIndex], list[Entry]],
+                   started_from: CatalogIndex, keep: int = DEFAULT_KEEP,
+                   index_type: str | None = None) -> CatalogIndex:
+    """Write a new version made by ``change`` from the version that is current while this
+    writer holds the lock, and make it current. Writers compute their change (read images,
+    embed them) from ``started_from`` without the lock; ``change`` then applies it to the
+    version current under the lock, so a version another writer made meanwhile is built upon,
+    never overwritten. ``index_type`` None keeps that version's type."""
+    folder = IndexFolder(root)
+    with folder.writing(keep) as (staging, name, parent):
+        if parent is None:
+            raise IndexLoadError(f"index {root} has no current version to change")
+        base = started_from if parent == started_from.version else CatalogIndex.read(root)
+        if base.manifest.model_identity != model.identity:
+            raise IndexModelMismatchError(
+                f"index {root} was rebuilt with {base.manifest.model_identity} while this change was "
+                f"prepared with {model.identity}; nothing was written")
+        written = _write_files(staging, name, parent, model, change(base), index_type or base.manifest.index_type)
+    return _loaded(folder, *written)
+
+
+def _write_files(staging: Path, name: str, parent: str | None, model: ModelRef, entries: list[Entry],
+                 index_type: str) -> tuple[Manifest, VectorIndex, list[IndexedProduct], list[LocalFeatures] | None]:
+    """Image ids are numbered afresh; vectors are matched to images by content, not by id."""
+    if not entries:
+        raise IndexBuildError("an index cannot be left without products")
+    rows = [image.vector for entry in entries for image in entry.images]
+    features = [image.features for entry in entries for image in entry.images]
+    products = _numbered(entries)
+    embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32).reshape(len(rows), model.dim)
+    ids = np.arange(len(rows), dtype=np.int64)
+    kind = resolve_type(index_type, len(rows))
+    vectors = VectorIndex.build(embeddings, ids, kind)
+    vectors.write(staging / VECTORS_NAME)
+    np.save(staging / EMBEDDINGS_NAME, embeddings)
+    np.save(staging / IMAGE_IDS_NAME, ids)
+    with (staging / PRODUCTS_NAME).open("w", encoding="utf-8") as handle:
+        for product in products:
+            handle.write(json.dumps(product.as_json(), ensure_ascii=False) + "\n")
+    files = (VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME)
+    if all(f is not None for f in features):
+        save_features(staging / FEATURES_NAME, features)
+        files += (FEATURES_NAME,)
+    for file_name in files:
+        _fsync_file(staging / file_name)
+    manifest = Manifest(
+        format_version=FORMAT_VERSION, model_spec=model.spec, model_identity=model.identity, dim=model.dim,
+        metric=METRIC, products=len(entries), images=len(rows),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        files={file_name: file_sha256(staging / file_name) for file_name in files},
+        version=name, parent=parent, index_type=kind)
+    manifest.write(staging)
+    return manifest, vectors, products, features if FEATURES_NAME in files else None
+
+
+def _numbered(entries: list[Entry]) -> list[IndexedProduct]:
+    products, next_id = [], 0
+    for entry in entries:
+        p = entry.product
+        images = tuple(IndexedImage(next_id + i, image.ref, image.sha256) for i, image in enumerate(entry.images))
+        next_id += len(images)
+        products.append(IndexedProduct(p.product_id, p.title, p.url, p.metadata, images))
+    return products
+
+
+def _loaded(folder: IndexFolder, manifest: Manifest, vectors: VectorIndex, products: list[IndexedProduct],
+            features: list[LocalFeatures] | None) -> CatalogIndex:
+    """The version just written, as loaded from disk (its embeddings memory-mapped)."""
+    return CatalogIndex(folder.root, folder.versions / manifest.version, manifest, vectors, products,
+                        np.load(folder.versions / manifest.version / EMBEDDINGS_NAME, mmap_mode="r"), features)
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())

@@ -1,0 +1,144 @@
+"""Damaged and crafted index folders: byte flips, truncation, files rewritten with matching
+checksums, a `current` pointer leading outside. Every reader (verify, load, the CLI, the
+service) reports them as one clear problem, never a traceback or a hang."""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from shoptag.demo import write_demo_catalog
+from shoptag.errors import IndexLoadError
+from shoptag.indexing import CatalogIndex, ImageReader, read_catalog, verify_index
+from shoptag.indexing.versions import IndexFolder
+from shoptag.indexing.writer import build_index
+from shoptag.settings import ImageLimits
+
+from api_support import running_app, service_settings
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory, effnet):
+    folder = tmp_path_factory.mktemp("pristine")
+    build_index(read_catalog(write_demo_catalog(folder / "catalog")), effnet, folder / "index",
+                ImageReader(ImageLimits()))
+    return folder / "index"
+
+
+@pytest.fixture
+def index(pristine, tmp_path):
+    shutil.copytree(pristine, tmp_path / "index", symlinks=True)
+    return tmp_path / "index"
+
+
+def version_dir(index):
+    return IndexFolder(index).current_dir()
+
+
+def craft(index, name, data: bytes):
+    """Replace a version file and update the manifest's checksum, as an attacker would."""
+    folder = version_dir(index)
+    (folder / name).write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"][name] = hashlib.sha256(data).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "shoptag.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def products_with(index, edit):
+    rows = [json.loads(line) for line in (version_dir(index) / "products.jsonl").read_text().splitlines()]
+    edit(rows)
+    return "".join(json.dumps(row) + "\n" for row in rows).encode()
+
+
+def test_a_byte_flip_in_products_and_a_truncated_features_file_are_reported(index):
+    products = version_dir(index) / "products.jsonl"
+    data = bytearray(products.read_bytes())
+    data[5] ^= 0xFF
+    products.write_bytes(bytes(data))
+    features = version_dir(index) / "features.npz"
+    features.write_bytes(features.read_bytes()[:100])
+    problems = verify_index(index)
+    assert any("products.jsonl does not match its manifest checksum" in p for p in problems)
+    assert any("cannot be read" in p for p in problems)
+    run = cli("index", "verify", str(index))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert json.loads(run.stdout)["ok"] is False and run.stderr.startswith("shoptag: error:")
+
+
+@pytest.mark.parametrize("name, crafted", [
+    ("features.npz", lambda index: b"PK\x03\x04 not a zip"),
+    ("products.jsonl", lambda index: b'{"product_id": "x"}\n'),
+    ("products.jsonl", lambda index: b"[" * 100_000 + b"]" * 100_000 + b"\n"),
+    ("products.jsonl", lambda index: products_with(index, lambda rows: rows[0]["images"][0].update(id=-1))),
+    ("products.jsonl", lambda index: products_with(index, lambda rows: rows[0].update(images="a.jpg"))),
+    ("products.jsonl", lambda index: products_with(index, lambda rows: rows.append(rows[0]))),
+    ("vectors.faiss", lambda index: b"IxMp" + b"\x00" * 64),
+    ("embeddings.npy", lambda index: b"\x93NUMPY\x01\x00" + b"\x00" * 32),
+])
+def test_crafted_files_with_matching_checksums_are_refused_by_every_reader(index, effnet, name, crafted):
+    craft(index, name, crafted(index))
+    with pytest.raises(IndexLoadError):
+        CatalogIndex.read(index)
+    assert verify_index(index)
+    run = cli("tag", "--index", str(index), "--threads", "1", str(index / "no-video.mp4"))
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.count("\n") == 1 and "index" in run.stderr
+
+
+@pytest.mark.parametrize("manifest_edit, message", [
+    (lambda m: m["files"].update({"../../../../etc/passwd": "0" * 64}), "not allowed"),
+    (lambda m: m.update(images=10**15), "images listed"),
+    (lambda m: m.update(dim="512"), "wrong type"),
+    (lambda m: m.update(extra=1), "missing or unknown"),
+])
+def test_a_crafted_manifest_is_refused_before_anything_it_names_is_read(index, manifest_edit, message):
+    path = version_dir(index) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest_edit(manifest)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexLoadError, match=message):
+        CatalogIndex.read(index)
+    assert verify_index(index)
+
+
+@pytest.mark.parametrize("target", ["/etc", "../../outside", "versions/../..", "versions/a/b"])
+def test_a_current_pointer_leading_outside_its_versions_is_not_followed(index, tmp_path, target):
+    (index / "current").unlink()
+    os.symlink(target, index / "current")
+    with pytest.raises(IndexLoadError, match="refusing to follow"):
+        CatalogIndex.read(index)
+    assert "refusing to follow" in verify_index(index)[0]
+    run = cli("index", "verify", str(index))
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+
+
+def test_the_service_reports_a_crafted_index_as_not_ready_and_logs_why(index, effnet, caplog):
+    craft(index, "products.jsonl", b'{"product_id": "x"}\n')
+    with running_app(service_settings(index), effnet, ready=False) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["error"]["code"] == "load_failed"
+        assert "cannot be read" in ready.json()["error"]["message"]
+    assert any("not ready" in record.getMessage() for record in caplog.records)
+
+
+def test_embeddings_of_the_wrong_type_are_refused(index):
+    craft(index, "embeddings.npy", _npy(np.zeros((4, 1280), np.float64)))
+    with pytest.raises(IndexLoadError, match="float32"):
+        CatalogIndex.read(index)
+
+
+def _npy(array) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
