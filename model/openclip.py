@@ -3,7 +3,10 @@
 
 Pretrained tags resolve through open_clip's normal cache (the Hugging Face cache). A cached
 file is used without touching the network; a missing one is downloaded only when downloads
-are allowed, otherwise the error says how to provide the weights.
+are allowed, otherwise the error says how to provide the weights. The tag's own configuration
+in open_clip's registry (mean and std, resize mode and interpolation, QuickGELU) is applied to
+the model loaded from that file, as open_clip does when it loads the tag itself: SigLIP, PE and
+MobileCLIP weights are preprocessed as they were trained, not with OpenAI's defaults.
 """
 
 from __future__ import annotations
@@ -50,8 +53,18 @@ def _cached_weights(cfg: dict, cache_dir: str | None) -> str | None:
     return None
 
 
-def resolve_pretrained(arch: str, pretrained: str, allow_download: bool, cache_dir: str | None) -> str:
-    """Return a local weights file for ``arch`` / ``pretrained`` or raise a one-line error."""
+def tag_options(cfg: dict) -> dict:
+    """``create_model_and_transforms`` options that a pretrained tag's registry entry implies
+    (None leaves open_clip's default)."""
+    return {"image_mean": cfg.get("mean"), "image_std": cfg.get("std"),
+            "image_interpolation": cfg.get("interpolation"), "image_resize_mode": cfg.get("resize_mode"),
+            "force_quick_gelu": bool(cfg.get("quick_gelu", False))}
+
+
+def resolve_pretrained(arch: str, pretrained: str, allow_download: bool,
+                       cache_dir: str | None) -> tuple[str, dict]:
+    """A local weights file for ``arch`` / ``pretrained``, and the model options its tag implies
+    (none for a checkpoint file), or a one-line error."""
     import open_clip
 
     if Path(pretrained).suffix in _CHECKPOINT_SUFFIXES or os.sep in pretrained:
@@ -59,7 +72,7 @@ def resolve_pretrained(arch: str, pretrained: str, allow_download: bool, cache_d
             raise ModelWeightsUnavailableError(
                 f"model openclip:{arch}: checkpoint file {pretrained} does not exist"
             )
-        return pretrained
+        return pretrained, {}
     if arch not in open_clip.list_models():
         raise UnknownModelSpecError(f"open_clip has no architecture {arch!r} (see open_clip.list_models())")
     cfg = open_clip.get_pretrained_cfg(arch, pretrained)
@@ -70,7 +83,7 @@ def resolve_pretrained(arch: str, pretrained: str, allow_download: bool, cache_d
         )
     cached = _cached_weights(cfg, cache_dir)
     if cached:
-        return cached
+        return cached, tag_options(cfg)
     if not allow_download:
         raise ModelWeightsUnavailableError(
             f"weights for openclip:{arch}:{pretrained} are not cached and downloads are off: "
@@ -88,7 +101,7 @@ def resolve_pretrained(arch: str, pretrained: str, allow_download: bool, cache_d
             f"open_clip knows no download location for {arch}:{pretrained}: "
             + _how_to_provide(arch)
         )
-    return path
+    return path, tag_options(cfg)
 
 
 def _check_local_dir(folder: str) -> None:
@@ -119,6 +132,7 @@ class OpenClipEmbedder:
 
         self.spec = spec
         self._batch_size = batch_size
+        options: dict = {}
         if model_ref.startswith(LOCAL_DIR):
             _check_local_dir(model_ref[len(LOCAL_DIR) :])
             model_name, weights = model_ref, None
@@ -129,10 +143,10 @@ class OpenClipEmbedder:
                     f"bad spec {spec!r}: expected openclip:<arch>:<pretrained tag or file>"
                 )
             model_name = arch
-            weights = resolve_pretrained(arch, pretrained, allow_download, cache_dir)
+            weights, options = resolve_pretrained(arch, pretrained, allow_download, cache_dir)
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
-                model_name, pretrained=weights, cache_dir=cache_dir, weights_only=True
+                model_name, pretrained=weights, cache_dir=cache_dir, weights_only=True, **options
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelWeightsUnavailableError(f"could not load {spec}: {exc}") from exc

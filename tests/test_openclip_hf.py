@@ -108,3 +108,43 @@ def test_hf_clip_from_local_folder(tmp_path):
 def test_hf_missing_model_fails_with_instructions():
     with pytest.raises(ModelWeightsUnavailableError, match="hf:/path/to/model"):
         create_embedder(ModelSettings(spec="hf:openai/clip-vit-base-patch32", allow_download=False))
+
+
+def test_a_pretrained_tag_brings_its_own_preprocessing_and_activation():
+    import open_clip
+
+    from shoptag.model.openclip import tag_options
+
+    siglip = tag_options(open_clip.get_pretrained_cfg("ViT-B-16-SigLIP", "webli"))
+    assert siglip["image_mean"] == (0.5, 0.5, 0.5) and siglip["image_std"] == (0.5, 0.5, 0.5)
+    assert siglip["image_resize_mode"] == "squash" and not siglip["force_quick_gelu"]
+    openai = tag_options(open_clip.get_pretrained_cfg("ViT-B-32", "openai"))
+    assert openai["force_quick_gelu"] and openai["image_mean"][0] == pytest.approx(0.48145466)
+
+
+@pytest.mark.model
+def test_a_cached_pretrained_tag_is_preprocessed_as_it_was_trained(tmp_path):
+    """PE-Core-T (mean 0.5, squashed to a square, bilinear) from a Hugging Face cache laid out
+    as a download leaves it; random weights: this checks loading, not accuracy."""
+    import open_clip
+    from torchvision import transforms
+
+    torch.manual_seed(0)
+    model = open_clip.create_model("PE-Core-T-16-384")
+    snapshot = tmp_path / "hub" / "models--timm--PE-Core-T-16-384" / "snapshots" / "0"
+    snapshot.mkdir(parents=True)
+    torch.save(model.state_dict(), snapshot / "open_clip_pytorch_model.bin")
+    (tmp_path / "hub" / "models--timm--PE-Core-T-16-384" / "refs").mkdir()
+    (tmp_path / "hub" / "models--timm--PE-Core-T-16-384" / "refs" / "main").write_text("0")
+    embedder = create_embedder(ModelSettings(spec="openclip:PE-Core-T-16-384:meta", allow_download=False,
+                                             cache_dir=tmp_path / "hub"))
+    steps = embedder._preprocess.transforms  # the transform the embedder applies to every image
+    normalize = next(step for step in steps if isinstance(step, transforms.Normalize))
+    assert tuple(normalize.mean) == (0.5, 0.5, 0.5) and tuple(normalize.std) == (0.5, 0.5, 0.5)
+    assert not any(isinstance(step, transforms.CenterCrop) for step in steps)  # squash: nothing cut off
+    # Squashed, not center-cropped: the edges of a wide image count.
+    wide = np.full((100, 400, 3), 128, np.uint8)
+    edge = wide.copy()
+    edge[:, :40] = 255
+    first, second = embedder.embed_images([wide, edge])
+    assert float(first @ second) < 0.9999
