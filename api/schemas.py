@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class SegmentOut(BaseModel):
     start_s: float
     end_s: float
     score: float
+    evidence: Literal["geometry", "embedding"] = Field(
+        description="geometry: the product's photo was matched onto the frame, and the score is "
+        "inliers / (inliers + min_inliers); embedding: the frame only looks similar, and the score "
+        "is a similarity (another scale).")
     best_frame_s: float
     bbox: list[int]  # [x, y, w, h] in source-video pixels
 
@@ -24,7 +28,8 @@ class ProductTagOut(BaseModel):
 
 
 class IndexRef(BaseModel):
-    path: str
+    """The index version that answered (the CLI also prints its folder; the service does not)."""
+
     created: str
     version: str
 
@@ -34,6 +39,8 @@ class TagsOut(BaseModel):
 
     video: str
     duration_s: float
+    width: int = Field(description="Frame width of the video; boxes are in its pixels.")
+    height: int
     model: str
     index: IndexRef
     frames_sampled: int

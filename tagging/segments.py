@@ -6,12 +6,16 @@ from dataclasses import dataclass
 
 from shoptag.boxes import Box
 
+GEOMETRY = "geometry"  # verified: the product's photo maps onto the frame (score from inliers)
+EMBEDDING = "embedding"  # similar embeddings only (score a similarity, on another scale)
+
 
 @dataclass(frozen=True)
 class Hit:
     time_s: float
     score: float
     box: Box
+    evidence: str = EMBEDDING
 
 
 @dataclass(frozen=True)
@@ -22,12 +26,14 @@ class Segment:
     best_frame_s: float
     bbox: Box
     hits: int
+    evidence: str  # of the best frame, whose score and box the segment carries
 
     def as_json(self) -> dict:
         return {
             "start_s": round(self.start_s, 3),
             "end_s": round(self.end_s, 3),
             "score": round(self.score, 4),
+            "evidence": self.evidence,
             "best_frame_s": round(self.best_frame_s, 3),
             "bbox": [int(v) for v in self.bbox],
         }
@@ -61,5 +67,6 @@ def build_segments(
             best_frame_s=best.time_s,
             bbox=best.box,
             hits=len(group),
+            evidence=best.evidence,
         ))
     return segments

@@ -16,7 +16,7 @@ from shoptag.errors import ConfigError
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, default_threshold, embed_regions
 from shoptag.settings import TaggingSettings, VideoLimits
-from shoptag.tagging.segments import Hit, Segment, build_segments
+from shoptag.tagging.segments import GEOMETRY, Hit, Segment, build_segments
 from shoptag.tagging.titles import TitleEvidence
 from shoptag.tagging.verify import GeometricVerifier, Verification, frame_features
 from shoptag.video.quality import frame_defect
@@ -48,6 +48,8 @@ class ProductTag:
 class TagResult:
     video: str
     duration_s: float
+    width: int  # of the video's frames: boxes are in these pixels
+    height: int
     model: str
     index_path: str
     index_created: str
@@ -62,6 +64,8 @@ class TagResult:
         return {
             "video": self.video,
             "duration_s": round(self.duration_s, 3),
+            "width": self.width,
+            "height": self.height,
             "model": self.model,
             "index": {"path": self.index_path, "created": self.index_created,
                       "version": self.index_version},
@@ -85,6 +89,8 @@ class Scan:
     frames: list[FrameMatches]
     duration_s: float
     stage_seconds: dict[str, float]
+    width: int = 0  # of the decoded frames
+    height: int = 0
 
 
 def verified_confidence(inliers: int, min_inliers: int) -> float:
@@ -139,7 +145,7 @@ class Tagger:
                                      if check.inliers >= self._settings.min_inliers)
             frames.append(FrameMatches(frame.time_s, defect, matches, verified, titles))
             clock = time.perf_counter()
-        return Scan(frames, sampler.duration_s, dict(stage))
+        return Scan(frames, sampler.duration_s, dict(stage), sampler.width, sampler.height)
 
     def tag(self, video: Path) -> TagResult:
         return self.tag_scan(self.scan(video), video)
@@ -162,6 +168,8 @@ class Tagger:
         return TagResult(
             video=str(video),
             duration_s=scan.duration_s,
+            width=scan.width,
+            height=scan.height,
             model=self._embedder.identity,
             index_path=str(self._index.path),
             index_created=self._index.manifest.created,
@@ -211,7 +219,8 @@ class Tagger:
             return Hit(frame.time_s, score, box) if score >= threshold else None
         check = frame.verified.get(product)
         if check is not None and check.inliers >= self._settings.min_inliers:
-            return Hit(frame.time_s, verified_confidence(check.inliers, self._settings.min_inliers), check.box)
+            return Hit(frame.time_s, verified_confidence(check.inliers, self._settings.min_inliers), check.box,
+                       GEOMETRY)
         if self._verifier.textured(self._index.products[product].image_ids):
             return None
         return Hit(frame.time_s, score, box) if score >= threshold + self._settings.fallback_margin else None

@@ -70,6 +70,7 @@ def test_a_textured_product_is_verified_with_a_box_on_the_truth(index, effnet, t
         assert iou(check.box, true_box) > 0.6, (time_s, check.box, true_box)
     tags = {t.product_id: t for t in scanning.tag_scan(scan, tmp_path / "demo.mp4").tags}
     assert set(tags) == {"espresso-cup", "astronaut-poster"}
+    assert [s.as_json()["evidence"] for s in tags["astronaut-poster"].segments] == ["geometry"]
 
 
 def test_a_product_free_clip_gets_no_tags(index, effnet):

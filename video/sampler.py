@@ -58,6 +58,7 @@ class VideoSampler:
         self._limits = limits
         self.frames_decoded = 0
         self.duration_s = 0.0
+        self.width = self.height = 0  # of the decoded frames, once one is
 
     def probe(self) -> VideoInfo:
         """Check the header against the limits and decode the first frame only: a cheap
@@ -133,5 +134,6 @@ class VideoSampler:
                 logger.warning("frame at %.2f s could not be decoded; skipped", time_s)
                 continue
             self._check_resolution(bgr.shape[1], bgr.shape[0])
+            self.height, self.width = bgr.shape[:2]
             next_sample = math.floor(time_s / self._step_s + 1e-6) + 1
             yield SampledFrame(time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
