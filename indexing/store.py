@@ -127,7 +127,8 @@ def version_problems(manifest: Manifest, files: VersionFiles) -> list[str]:
         (len(files.products) == manifest.products,
          f"{len(files.products)} products listed, manifest says {manifest.products}"),
         (len(image_ids) == manifest.images, f"{len(image_ids)} product images listed, manifest says {manifest.images}"),
-        (files.vectors.size == manifest.images, f"{files.vectors.size} vectors in FAISS, manifest says {manifest.images}"),
+        (files.vectors.size == manifest.images,
+         f"{files.vectors.size} vectors in FAISS, manifest says {manifest.images}"),
         (files.vectors.dim == manifest.dim, f"FAISS dim {files.vectors.dim}, manifest says {manifest.dim}"),
         (files.embeddings.shape == (manifest.images, manifest.dim) and files.embeddings.dtype == np.float32,
          f"embeddings are {files.embeddings.shape} {files.embeddings.dtype}, manifest says "

@@ -9,8 +9,8 @@ from shoptag.indexing.catalog import read_catalog
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.manifest import Manifest
 from shoptag.indexing.store import CatalogIndex
-from shoptag.indexing.writer import build_index
 from shoptag.indexing.versions import IndexFolder
+from shoptag.indexing.writer import build_index
 from shoptag.settings import ImageLimits
 
 from conftest import bundled_rgb
