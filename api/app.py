@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from shoptag.api.auth import Authenticate
+from shoptag.api.auth import Authenticate, LoopbackOnly
 from shoptag.api.errors import install_error_handlers
-from shoptag.api.limits import BodySizeLimit
+from shoptag.api.limits import BodyLimits
 from shoptag.api.metrics import MetricsMiddleware
 from shoptag.api.routes import health, jobs, products, tags
 from shoptag.api.runner import JobRunner
@@ -48,16 +48,21 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             service.pool.shutdown()
+            service.close()
 
     app = FastAPI(title="ShopTag", version="0.2.0", lifespan=lifespan,
                   description="Suggests which catalog products appear in a video, and when.")
     app.state.service = service
-    install_error_handlers(app, settings.service.retry_after_s)
+    install_error_handlers(app, settings.service.retry_after_s, service.scrub_paths)
     for router in (health.router, tags.router, jobs.router, products.router):
         app.include_router(router)
     # Added last = outermost: metrics see every answer, and no body is read before the
-    # caller is authenticated.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_upload_bytes)
-    app.add_middleware(Authenticate, keys=settings.service.api_keys)
+    # caller is authenticated (or, without keys, known to be a local, same-site caller).
+    config = settings.service
+    app.add_middleware(BodyLimits, max_bytes=config.max_upload_bytes, idle_timeout_s=config.body_timeout_s,
+                       min_bytes_per_s=config.min_body_bytes_per_s)
+    app.add_middleware(Authenticate, keys=config.api_keys)
+    if not config.api_keys:
+        app.add_middleware(LoopbackOnly)
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     return app

@@ -1,7 +1,8 @@
 """Bearer API keys with a role: ``creator`` (tagging, jobs) or ``merchant`` (also products).
 
 With no keys configured every caller is the one anonymous merchant; the server then binds
-loopback only (see ``api.server``).
+loopback only (see ``api.server``), and ``LoopbackOnly`` makes sure that a caller is a program
+on this machine and not a web page one of its users has open.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -68,6 +70,46 @@ class Authenticate:
                 await response(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _is_loopback_host(authority: str) -> bool:
+    try:
+        return urlsplit(f"//{authority}").hostname in _LOOPBACK_NAMES
+    except ValueError:  # a malformed authority (a bad port, an unclosed bracket)
+        return False
+
+
+class LoopbackOnly:
+    """Without API keys, the service trusts whoever reaches it, which must be programs on this
+    machine. A web page a local user has open can reach it too: a cross-site form post (a
+    multipart POST needs no CORS preflight) or, by DNS rebinding, a page whose own host name
+    now resolves to 127.0.0.1. So every request must name a loopback host in ``Host``, and a
+    request from a browser page (``Origin``) must come from a loopback origin; anything else is
+    refused with 403 before it reaches a route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            host = headers.get(b"host", b"").decode("latin-1")
+            origin = headers.get(b"origin")
+            problem = None
+            if not _is_loopback_host(host):
+                problem = f"Host {host[:100]!r} is not a loopback name"
+            elif origin is not None:
+                parts = urlsplit(origin.decode("latin-1"))
+                if parts.scheme not in ("http", "https") or not _is_loopback_host(parts.netloc):
+                    problem = f"requests from the page at {origin.decode('latin-1')[:100]!r} are refused"
+            if problem:
+                message = f"{problem}: without API keys this service answers programs on this machine only"
+                await error_response(403, "forbidden", message)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 

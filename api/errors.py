@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,7 +29,7 @@ _STATUS = (
     (errors.ShopTagError, 500),
 )
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 413: "too_large", 503: "not_ready"}
+               405: "method_not_allowed", 408: "request_timeout", 413: "too_large", 503: "not_ready"}
 
 
 class ErrorDetail(BaseModel):
@@ -50,14 +51,23 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
                         headers=headers)
 
 
-def install_error_handlers(app: FastAPI, retry_after_s: int) -> None:
+def install_error_handlers(app: FastAPI, retry_after_s: int, scrub: Callable[[str], str]) -> None:
+    """``scrub`` takes the server's own folders out of a message before a client sees it."""
+
     @app.exception_handler(errors.ShopTagError)
     async def _shoptag_error(_: Request, exc: errors.ShopTagError) -> JSONResponse:
         status = next(s for cls, s in _STATUS if isinstance(exc, cls))
         if status == 500:
             logger.error("unexpected %s: %s", type(exc).__name__, exc.message)
         headers = {"Retry-After": str(retry_after_s)} if status == 429 else None
-        return error_response(status, exc.code, exc.message, headers)
+        return error_response(status, exc.code, scrub(exc.message), headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette's last resort answers in plain text; ours keeps the JSON shape and tells
+        # nothing of the server's internals (the log has the traceback).
+        logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return error_response(500, "internal_error", "the service failed to answer; the error is logged")
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -157,6 +157,17 @@ class JobStore:
             return db.execute("UPDATE jobs SET status = 'queued', updated = ? WHERE status = 'running'",
                               (_now(),)).rowcount
 
+    def remove_unused_uploads(self, folder: Path) -> int:
+        """Delete stored videos that no queued or running job needs (a stop between a job's end
+        and the removal of its video leaves one behind); returns how many."""
+        with self._connect() as db:
+            needed = {Path(row[0]).name for row in db.execute(
+                "SELECT upload FROM jobs WHERE status IN ('queued', 'running')")}
+        unused = [entry for entry in folder.iterdir() if entry.name not in needed]
+        for entry in unused:
+            entry.unlink(missing_ok=True)
+        return len(unused)
+
     def count(self, status: str) -> int:
         with self._connect() as db:
             return db.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]

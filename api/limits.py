@@ -1,26 +1,35 @@
-"""Refuse request bodies over the size limit while they stream in, not after.
+"""Refuse request bodies that are too large or too slow while they stream in, not after.
 
-The declared Content-Length is checked first; the bytes actually received are counted too,
-since a client may send no Content-Length (chunked) or a false one. Whatever the app was
-doing when the limit was crossed, the client gets 413 and the body read so far is dropped
-(the multipart parser's spooled temp files are unlinked files; ours are removed by the route).
+Size: the declared Content-Length is checked first; the bytes actually received are counted
+too, since a client may send no Content-Length (chunked) or a false one (413).
+Time: while a body is incomplete, each next part must arrive within ``idle_timeout_s``, and
+once that long has passed the body must have averaged ``min_bytes_per_s`` (408): a client
+sending a byte a second cannot hold a connection, an upload slot and a worker for hours.
+Whatever the app was doing when a limit was crossed, the client gets the error, and the body
+read so far is dropped (the upload's file is removed by the route that was writing it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
 
 
-class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+class BodyLimits:
+    def __init__(self, app: ASGIApp, max_bytes: int, idle_timeout_s: float, min_bytes_per_s: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.idle_timeout_s = idle_timeout_s
+        self.min_bytes_per_s = min_bytes_per_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,45 +37,64 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await _refuse(send, self._too_large())
             return
         received = 0
-        exceeded = False
-        started = False
+        complete = False
+        started_s = time.monotonic()
+        refused: _Refused | None = None
+        response_started = False
 
-        async def counting_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
+        async def limited_receive() -> Message:
+            nonlocal received, complete, refused
+            if complete:  # the body is in: what comes now is a disconnect, whenever it comes
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.idle_timeout_s)
+            except TimeoutError:
+                refused = _Refused(408, "request_timeout", f"no part of the request body arrived for "
+                                   f"{self.idle_timeout_s:g} s")
+                raise refused from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
+                elapsed_s = time.monotonic() - started_s
                 if received > self.max_bytes:
-                    exceeded = True
-                    raise _BodyTooLarge
+                    refused = self._too_large()
+                elif (not complete and elapsed_s > self.idle_timeout_s
+                      and received < self.min_bytes_per_s * elapsed_s):
+                    refused = _Refused(408, "request_timeout", f"the request body arrives slower than "
+                                       f"{self.min_bytes_per_s} bytes/s")
+                if refused:
+                    raise refused
             return message
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started
+            nonlocal response_started
             if message["type"] == "http.response.start":
-                if started:
+                if response_started:
                     return
-                started = True
-                if exceeded:  # the app turned our interruption into some other error
-                    await self._refuse(send)
+                response_started = True
+                if refused:  # the app turned our interruption into some other error
+                    await _refuse(send, refused)
                     return
-            elif exceeded:
+            elif refused:
                 return
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, guarded_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+            await self.app(scope, limited_receive, guarded_send)
+        except _Refused as exc:
+            if not response_started:
+                await _refuse(send, exc)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": {"code": "too_large", "message":
-                                     f"request body is over the limit of {self.max_bytes} bytes"}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+    def _too_large(self) -> _Refused:
+        return _Refused(413, "too_large", f"request body is over the limit of {self.max_bytes} bytes")
+
+
+async def _refuse(send: Send, refused: _Refused) -> None:
+    body = json.dumps({"error": {"code": refused.code, "message": refused.message}}).encode()
+    await send({"type": "http.response.start", "status": refused.status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})

@@ -18,18 +18,21 @@ from shoptag.errors import ServiceBusyError
 T = TypeVar("T")
 
 
-class WorkerPool:
-    def __init__(self, workers: int, queue_size: int) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shoptag-worker")
-        self.workers = workers
-        self.capacity = workers + queue_size
+class Slots:
+    """A count of places taken out of ``capacity``, safe to use from any thread."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
         self._lock = threading.Lock()
         self._taken = 0
 
     @property
-    def depth(self) -> int:
-        """Slots in use: work running plus work waiting for a worker."""
+    def taken(self) -> int:
         return self._taken
+
+    @property
+    def free(self) -> bool:
+        return self._taken < self.capacity
 
     def try_acquire(self) -> bool:
         with self._lock:
@@ -41,6 +44,18 @@ class WorkerPool:
     def release(self) -> None:
         with self._lock:
             self._taken -= 1
+
+
+class WorkerPool(Slots):
+    def __init__(self, workers: int, queue_size: int) -> None:
+        super().__init__(workers + queue_size)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shoptag-worker")
+        self.workers = workers
+
+    @property
+    def depth(self) -> int:
+        """Slots in use: work running plus work waiting for a worker."""
+        return self.taken
 
     async def run(self, fn: Callable[..., T], *args) -> T:
         """Run ``fn(*args)`` on a worker, or raise ``ServiceBusyError`` when the pool is full."""

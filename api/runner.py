@@ -1,9 +1,15 @@
-"""Runs queued jobs on the worker pool, oldest first, one worker slot per job."""
+"""Runs queued jobs on the worker pool, oldest first, one worker slot per job.
+
+The runner outlives any failure of the job store (a locked, damaged or vanished SQLite file):
+it logs it, gives the worker slot back, reports it through ``error`` (so /readyz says the
+service is not ready), and tries again with a growing pause until the store answers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from shoptag.api.jobs import Job
 from shoptag.api.service import Service
@@ -13,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 # How often to look again for a free worker or a job that another process queued.
 _POLL_S = 0.25
+_MAX_BACKOFF_S = 5.0
 
 
 class JobRunner:
@@ -20,6 +27,8 @@ class JobRunner:
         self._service = service
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task] = set()
+        self._backoff_s = _POLL_S
+        self.error: str | None = None  # why the job store cannot be used now; None when it can
 
     def wake(self) -> None:
         """A job was queued: look now instead of at the next poll."""
@@ -27,7 +36,12 @@ class JobRunner:
 
     async def run_forever(self) -> None:
         try:
-            await self._claim_and_start()
+            while True:
+                try:
+                    await self._claim_and_start()
+                except Exception as exc:  # a bug must not stop every later job
+                    logger.exception("the job runner failed; starting it again")
+                    await self._store_failed(exc)
         finally:
             # On shutdown the jobs in flight stay 'running' in the store and are queued again
             # at the next start.
@@ -40,7 +54,13 @@ class JobRunner:
             if not pool.try_acquire():
                 await asyncio.sleep(_POLL_S)
                 continue
-            job = await asyncio.to_thread(self._service.jobs.claim_next)
+            try:
+                job = await asyncio.to_thread(self._service.jobs.claim_next)
+            except Exception as exc:
+                pool.release()
+                await self._store_failed(exc)
+                continue
+            self._store_answered()
             if job is None:
                 pool.release()
                 self._wake.clear()
@@ -57,18 +77,43 @@ class JobRunner:
         service = self._service
         logger.info("job %s started (%s)", job.id, job.video_name)
         try:
-            result = await service.pool.run_acquired(
-                service.tag_video, job.upload, job.video_name, job.params)
+            result = await service.pool.run_acquired(service.tag_video, job.upload, job.video_name, job.params)
         except ShopTagError as exc:
-            await asyncio.to_thread(service.jobs.fail, job.id, exc.code, exc.message)
+            await self._record(service.jobs.fail, job.id, exc.code, exc.message)
             service.metrics.jobs.labels("failed").inc()
             logger.info("job %s failed: %s", job.id, exc.message)
         except Exception as exc:  # a bug must fail one job, not stop the runner
             logger.exception("job %s crashed", job.id)
-            await asyncio.to_thread(service.jobs.fail, job.id, "internal_error", type(exc).__name__)
+            await self._record(service.jobs.fail, job.id, "internal_error", type(exc).__name__)
             service.metrics.jobs.labels("failed").inc()
         else:
-            await asyncio.to_thread(service.jobs.succeed, job.id, result)
+            await self._record(service.jobs.succeed, job.id, result)
             service.metrics.jobs.labels("succeeded").inc()
             logger.info("job %s succeeded", job.id)
         job.upload.unlink(missing_ok=True)
+
+    async def _record(self, write: Callable, *args) -> None:
+        """Store a job's outcome, retrying while the store fails: a finished result is not
+        thrown away because the database was briefly unavailable."""
+        while True:
+            try:
+                await asyncio.to_thread(write, *args)
+            except Exception as exc:
+                await self._store_failed(exc)
+                continue
+            self._store_answered()
+            return
+
+    async def _store_failed(self, exc: Exception) -> None:
+        message = f"the job store cannot be used: {type(exc).__name__}: {exc}"
+        if message != self.error:
+            logger.error("%s; retrying", message)
+        self.error = message
+        await asyncio.sleep(self._backoff_s)
+        self._backoff_s = min(_MAX_BACKOFF_S, self._backoff_s * 2)
+
+    def _store_answered(self) -> None:
+        if self.error is not None:
+            logger.warning("the job store answers again")
+        self.error = None
+        self._backoff_s = _POLL_S

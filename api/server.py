@@ -22,11 +22,14 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from shoptag.api.app import create_app
+    from shoptag.api.connections import ConnectionGuard, GuardedH11Protocol
 
     check_bind(settings)
+    app = create_app(settings)  # refuses a state folder another service holds
     service = settings.service
     if service.api_keys:
         logger.warning("auth on: %d API key(s) configured", len(service.api_keys))
     else:
         logger.warning("no API keys configured: no auth, serving on loopback %s only", service.host)
-    uvicorn.run(create_app(settings), host=service.host, port=service.port, log_level="info")
+    guard = ConnectionGuard.within_file_limit(service.max_connections, service.header_timeout_s)
+    uvicorn.run(app, host=service.host, port=service.port, log_level="info", http=GuardedH11Protocol.factory(guard))

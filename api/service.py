@@ -1,9 +1,12 @@
-"""What one running service holds: settings, worker pool, job store, metrics, and — once
-loaded — the model and the live index. Routes reach it as ``request.app.state.service``."""
+"""What one running service holds: its state folder (locked: one service per folder), worker
+pool, job store, metrics, and — once loaded — the model and the live index. Routes reach it
+as ``request.app.state.service``."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,8 @@ import numpy as np
 from shoptag.api.jobs import JobStore
 from shoptag.api.live_index import LiveIndex
 from shoptag.api.metrics import Metrics
-from shoptag.api.pool import WorkerPool
+from shoptag.api.pool import Slots, WorkerPool
+from shoptag.api.product_images import ProductImages
 from shoptag.api.uploads import clear_folder, private_folder
 from shoptag.errors import ConfigError, ShopTagError
 from shoptag.indexing.images import ImageReader
@@ -20,7 +24,7 @@ from shoptag.model import create_embedder
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings, TaggingSettings
 from shoptag.tagging import Tagger
-from shoptag.video.sampler import VideoSampler
+from shoptag.video.sampler import VideoInfo, VideoSampler
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +36,30 @@ class Service:
             raise ConfigError("no index to serve: pass --index or set SHOPTAG_SERVICE__INDEX")
         self.settings = settings
         self.index_path = config.index
-        state_dir = private_folder(config.resolved_state_dir(config.index))
-        self.uploads = private_folder(state_dir / "tmp")
-        clear_folder(self.uploads)
-        self.job_uploads = private_folder(state_dir / "job-videos")
-        self.product_images = private_folder(state_dir / "product-images")
-        self.jobs = JobStore(state_dir / "jobs.sqlite3")
-        requeued = self.jobs.requeue_interrupted()
-        if requeued:
-            logger.warning("%d job(s) interrupted by the last stop were queued again", requeued)
+        self.state_dir = private_folder(config.resolved_state_dir(config.index))
+        self._state_lock = _lock_state_folder(self.state_dir)
+        try:
+            self.uploads = private_folder(self.state_dir / "tmp")
+            clear_folder(self.uploads)
+            self.job_uploads = private_folder(self.state_dir / "job-videos")
+            self.product_images = ProductImages(private_folder(self.state_dir / "product-images"), self.uploads,
+                                                config.index)
+            self.jobs = JobStore(self.state_dir / "jobs.sqlite3")
+            requeued = self.jobs.requeue_interrupted()
+            if requeued:
+                logger.warning("%d job(s) interrupted by the last stop were queued again", requeued)
+            orphans = self.jobs.remove_unused_uploads(self.job_uploads)
+            if orphans:
+                logger.warning("removed %d stored video(s) of jobs that had already finished", orphans)
+        except BaseException:
+            self.close()
+            raise
         self.pool = WorkerPool(config.workers, config.queue_size)
+        self.upload_places = Slots(config.max_uploads_in_flight)
+        named = ((self.state_dir, "<state>"), (config.index, "<index>"), (config.image_root, "<image-root>"))
+        forms = {(str(form), label) for folder, label in named if folder is not None
+                 for form in (folder, folder.resolve()) if form.is_absolute()}
+        self._private_folders = sorted(forms, key=lambda pair: -len(pair[0]))  # longest first
         self.metrics = Metrics()
         self.metrics.watch_queue("workers", lambda: self.pool.depth)
         self.metrics.watch_queue("jobs", lambda: self.jobs.count("queued"))
@@ -53,12 +71,41 @@ class Service:
     def ready(self) -> bool:
         return self.live_index is not None
 
+    def scrub_paths(self, message: str) -> str:
+        """``message`` with this server's folders replaced by names for them: messages reach
+        clients, paths on the server are none of their business."""
+        for folder, label in self._private_folders:
+            message = message.replace(folder, label)
+        return message
+
+    def public_ref(self, ref: str) -> str:
+        """How a client sees a stored image ref: URLs as they are; an uploaded image as
+        ``upload:<sha256>``; a file under the image root relative to it; other files by name."""
+        if "://" in ref:
+            return ref
+        path = Path(ref)
+        if path.is_relative_to(self.product_images.folder):
+            return f"upload:{path.name}"
+        root = self.settings.service.image_root
+        if root is not None and path.is_relative_to(root.resolve()):
+            return str(path.relative_to(root.resolve()))
+        return path.name if path.is_absolute() else ref
+
+    def close(self) -> None:
+        """Release the state folder (the lifespan calls this at shutdown)."""
+        if self._state_lock is not None:
+            os.close(self._state_lock)
+            self._state_lock = None
+
     def load(self) -> None:
         """Load the model and index and run one warm-up search (blocking: call from a thread).
         A failure is kept in ``load_error`` for /readyz instead of killing the process."""
         try:
             embedder = self.embedder or create_embedder(self.settings.model)
             index = CatalogIndex.load(self.index_path, embedder)
+            # A tagger that cannot be built (no threshold for this model) would fail every
+            # request: it fails readiness instead.
+            Tagger(embedder, index, self.settings.tagging, self.settings.video)
             # The first forward pass allocates and tunes kernels; pay for it before traffic.
             index.search(embedder.embed_images([np.zeros((224, 224, 3), np.uint8)]), 1)
         except ShopTagError as exc:
@@ -78,23 +125,31 @@ class Service:
     def tagging_settings(self, overrides: dict) -> TaggingSettings:
         return TaggingSettings.model_validate({**self.settings.tagging.model_dump(), **overrides})
 
-    def tag_video(self, path: Path, video_name: str, overrides: dict,
-                  max_duration_s: float | None = None) -> dict | None:
-        """Tag one stored video (blocking: runs on a worker). With ``max_duration_s``, a video
-        that is longer, or whose header does not say how long it is, is not tagged: None."""
-        tagging = self.tagging_settings(overrides)
-        if max_duration_s is not None:
-            info = VideoSampler(path, tagging.fps, self.settings.video).probe()
-            if info.duration_s is None or info.duration_s > max_duration_s:
-                return None
+    def tag_video(self, path: Path, video_name: str, overrides: dict) -> dict:
+        """Tag one stored video (blocking: runs on a worker)."""
         # One snapshot for the whole request: product changes made meanwhile do not mix in.
-        tagger = Tagger(self.embedder, self.live_index.snapshot(), tagging, self.settings.video)
+        tagger = Tagger(self.embedder, self.live_index.snapshot(), self.tagging_settings(overrides),
+                        self.settings.video)
         result = tagger.tag(path)
         self.metrics.record_tagging(result.frames_sampled, result.stage_seconds)
         payload = result.as_json()
         payload["video"] = video_name
+        del payload["index"]["path"]  # a server path: not the client's business
         return payload
 
-    def probe_video(self, path: Path, overrides: dict) -> None:
-        """Refuse a video now (415/422) rather than when its job runs."""
-        VideoSampler(path, self.tagging_settings(overrides).fps, self.settings.video).probe()
+    def probe_video(self, path: Path, overrides: dict) -> VideoInfo:
+        """Refuse a video now (415/422) rather than when its job runs; says how long it is."""
+        return VideoSampler(path, self.tagging_settings(overrides).fps, self.settings.video).probe()
+
+
+def _lock_state_folder(folder: Path) -> int:
+    """Hold ``folder`` for this service: a second service on it would clear this one's uploads
+    and run its jobs twice."""
+    descriptor = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise ConfigError(f"state folder {folder} is in use by another ShopTag service; give this one its "
+                          "own (SHOPTAG_SERVICE__STATE_DIR)") from None
+    return descriptor

@@ -111,6 +111,17 @@ class ServiceSettings(_Strict):
     max_queued_jobs: int = Field(100, ge=1, description="Queued async jobs before 429.")
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with 429.")
     max_upload_bytes: int = Field(256 * 1024 * 1024, ge=1024)
+    max_uploads_in_flight: int = Field(
+        4, ge=1, le=1024, description="Video uploads received at once; more get 429 before their body is read.")
+    max_product_images: int = Field(20, ge=1, le=200, description="Images in one product request.")
+    max_connections: int = Field(
+        1000, ge=8, description="Open connections; past it, the oldest one still sending its request "
+        "headers is closed for the new one, or the new one is refused.")
+    header_timeout_s: float = Field(10.0, gt=0, description="Time a client has to send its request headers.")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest wait for the next part of a request body; after that long, the "
+        "body must also have averaged min_body_bytes_per_s.")
+    min_body_bytes_per_s: int = Field(8192, ge=0, description="Slowest average upload rate accepted.")
     sync_max_duration_s: float = Field(
         60.0, gt=0, description="Longer videos sent to /v1/tags become jobs (202).")
     state_dir: Path | None = Field(

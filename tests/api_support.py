@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
 
 from shoptag.api import create_app
@@ -55,8 +60,10 @@ def wait_ready(client: TestClient, timeout_s: float = 60, ready: bool = True) ->
 
 
 @contextmanager
-def running_app(settings: Settings, embedder, ready: bool = True):
-    with TestClient(create_app(settings, embedder)) as client:
+def running_app(settings: Settings, embedder, ready: bool = True, raise_server_exceptions: bool = True):
+    # A loopback Host, as a local client sends: without API keys any other is refused.
+    with TestClient(create_app(settings, embedder), base_url="http://127.0.0.1",
+                    raise_server_exceptions=raise_server_exceptions) as client:
         wait_ready(client, ready=ready)
         yield client
 
@@ -70,3 +77,39 @@ def wait_for_job(client: TestClient, job_id: str, headers: dict | None = None, t
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} still {job['status']}")
         time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def served(index, tmp_path, **env):
+    """A real `shoptag serve` process on a free port, ready; ``env`` sets service settings."""
+    port = free_port()
+    environment = {**os.environ, "SHOPTAG_SERVICE__STATE_DIR": str(tmp_path / "state"),
+                   **{f"SHOPTAG_SERVICE__{k.upper()}": str(v) for k, v in env.items()}}
+    log = (tmp_path / f"serve-{port}.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shoptag.cli", "serve", "--index", str(index), "--port", str(port),
+         "--threads", "1"], env=environment, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, (tmp_path / f"serve-{port}.log").read_text()
+            assert time.monotonic() < deadline, "service did not become ready"
+            time.sleep(0.2)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+        log.close()

@@ -43,7 +43,7 @@ def test_health_and_readiness(client):
 
 def test_not_ready_while_the_index_cannot_load(tmp_path, effnet):
     settings = service_settings(tmp_path / "no-such-index")
-    with TestClient(create_app(settings, effnet)) as client:
+    with TestClient(create_app(settings, effnet), base_url="http://127.0.0.1") as client:
         assert client.get("/livez").status_code == 200
         for _ in range(100):
             body = client.get("/readyz").json()
@@ -85,7 +85,7 @@ def test_bad_uploads_get_json_errors_and_leave_no_file(client, route, content, d
 
 def test_videos_over_the_limits_are_refused_before_decoding(index, effnet, tmp_path):
     limits = VideoLimits(max_width=100, max_height=100)
-    settings = service_settings(index).model_copy(update={"video": limits})
+    settings = service_settings(index, state_dir=tmp_path / "state").model_copy(update={"video": limits})
     video = write_test_video(tmp_path / "v.mp4", size=(160, 120))
     with running_app(settings, effnet) as client:
         for route in ("/v1/tags", "/v1/jobs"):
@@ -96,7 +96,8 @@ def test_videos_over_the_limits_are_refused_before_decoding(index, effnet, tmp_p
 
 
 def test_long_video_is_refused_from_its_header(index, effnet, tmp_path):
-    settings = service_settings(index).model_copy(update={"video": VideoLimits(max_duration_s=2)})
+    settings = service_settings(index, state_dir=tmp_path / "state").model_copy(
+        update={"video": VideoLimits(max_duration_s=2)})
     video = write_test_video(tmp_path / "v.mp4", seconds=3)
     with running_app(settings, effnet) as client:
         response = client.post("/v1/jobs", files={"file": ("v.mp4", video.read_bytes())})
@@ -150,7 +151,7 @@ def test_metrics_count_requests_by_route_and_status(client, tmp_path):
     client.get("/v1/products/nope")
     text = client.get("/metrics").text
     assert 'shoptag_http_requests_total{method="POST",route="/v1/tags",status="200"}' in text
-    assert 'shoptag_http_requests_total{method="GET",route="/v1/products/{product_id}",status="404"}' in text
+    assert 'shoptag_http_requests_total{method="GET",route="/v1/products/{product_id:path}",status="404"}' in text
     assert 'shoptag_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/tags"}' in text
     assert 'shoptag_queue_depth{queue="workers"} 0.0' in text
     assert 'shoptag_queue_depth{queue="jobs"} 0.0' in text
@@ -163,7 +164,7 @@ def test_body_over_the_limit_is_413_with_a_false_content_length():
     """The bytes received count, not the Content-Length the client declared."""
     import asyncio
 
-    from shoptag.api.limits import BodySizeLimit
+    from shoptag.api.limits import BodyLimits
 
     async def app(scope, receive, send):  # reads everything, as the multipart parser would
         while (await receive()).get("more_body"):
@@ -182,6 +183,6 @@ def test_body_over_the_limit_is_413_with_a_false_content_length():
 
     scope = {"type": "http", "method": "POST", "path": "/v1/tags",
              "headers": [(b"content-length", b"10")]}
-    asyncio.run(BodySizeLimit(app, max_bytes=1000)(scope, receive, send))
+    asyncio.run(BodyLimits(app, max_bytes=1000, idle_timeout_s=5, min_bytes_per_s=0)(scope, receive, send))
     assert sent[0]["status"] == 413
     assert b"too_large" in sent[1]["body"] and len(sent) == 2

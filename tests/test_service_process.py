@@ -1,59 +1,21 @@
 """A real `shoptag serve` process: start, refuse unsafe binds, answer 429 under load, and
 keep jobs across a hard kill and restart."""
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
 from shoptag.demo import write_demo_video
 
-from api_support import make_index
+from api_support import make_index, served
 from conftest import write_test_video
 
 pytestmark = pytest.mark.model
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def served(index, tmp_path, **env):
-    port = free_port()
-    environment = {**os.environ, "SHOPTAG_SERVICE__STATE_DIR": str(tmp_path / "state"),
-                   **{f"SHOPTAG_SERVICE__{k.upper()}": str(v) for k, v in env.items()}}
-    log = (tmp_path / f"serve-{port}.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shoptag.cli", "serve", "--index", str(index), "--port", str(port),
-         "--threads", "1"], env=environment, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, (tmp_path / f"serve-{port}.log").read_text()
-            assert time.monotonic() < deadline, "service did not become ready"
-            time.sleep(0.2)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(scope="module")

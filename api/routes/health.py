@@ -19,13 +19,16 @@ async def livez() -> dict:
 
 @router.get("/readyz", responses=error_responses(503))
 async def readyz(request: Request) -> JSONResponse:
-    """200 once the model is loaded and warmed up and the index is loaded; 503 before."""
+    """200 once the model is loaded and warmed up and the index is loaded, while the job store
+    answers; 503 otherwise."""
     service = request.app.state.service
+    retry = {"Retry-After": str(service.settings.service.retry_after_s)}
     if not service.ready:
         if service.load_error:
-            return error_response(503, "load_failed", service.load_error)
-        return error_response(503, "not_ready", "the model and index are still loading",
-                              {"Retry-After": str(service.settings.service.retry_after_s)})
+            return error_response(503, "load_failed", service.scrub_paths(service.load_error))
+        return error_response(503, "not_ready", "the model and index are still loading", retry)
+    if request.app.state.runner.error:
+        return error_response(503, "jobs_unavailable", service.scrub_paths(request.app.state.runner.error), retry)
     index = service.live_index.current
     return JSONResponse({"status": "ready", "model": service.embedder.identity,
                          "index_version": index.version, "products": len(index.products)})

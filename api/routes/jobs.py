@@ -7,55 +7,48 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, File, Header, Path, Request, UploadFile
+from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse
 
 from shoptag.api.auth import Creator, Principal
-from shoptag.api.deps import ReadyService, TaggingOverrides
+from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
+from shoptag.api.intake import VIDEO_FORM, ReceivedVideo, receive_tagging_request
 from shoptag.api.jobs import Job
 from shoptag.api.schemas import JobOut
 from shoptag.api.service import Service
-from shoptag.api.uploads import SavedUpload, save_upload
 from shoptag.errors import ServiceBusyError
-from shoptag.video.container import check_container
 
 router = APIRouter(tags=["jobs"])
 
-VideoFile = Annotated[UploadFile, File(description="The video: MP4/MOV, WebM/MKV or AVI.")]
 IdempotencyKey = Annotated[str | None, Header(
     alias="Idempotency-Key", min_length=1, max_length=200,
     description="Retrying with the same key returns the job the first attempt created.")]
 
 
-async def receive_video(service: Service, file: UploadFile) -> SavedUpload:
-    """Store the upload privately and refuse what is not a video container (415) at once."""
-    saved = await asyncio.to_thread(save_upload, file.file, service.uploads, ".video")
-    try:
-        check_container(saved.path)
-    except BaseException:
-        saved.path.unlink(missing_ok=True)
-        raise
-    return saved
+async def job_queue_full(service: Service, principal: Principal, idempotency_key: str | None) -> bool:
+    """True when a new job would be refused: the queue is full and this is not a retry of a
+    job that exists (a retry is answered even then)."""
+    if idempotency_key is not None and await asyncio.to_thread(
+            service.jobs.find, principal.owner, idempotency_key) is not None:
+        return False
+    return await asyncio.to_thread(service.jobs.count, "queued") >= service.settings.service.max_queued_jobs
 
 
-async def queue_job(request: Request, service: Service, principal: Principal, saved: SavedUpload,
-                    video_name: str, overrides: dict, idempotency_key: str | None) -> JSONResponse:
-    """Move ``saved`` into job storage and queue it; answers 202 with the job."""
-    limit = service.settings.service.max_queued_jobs
-    # A retry of a job that exists is answered even when the queue is full.
-    retry = idempotency_key is not None and await asyncio.to_thread(
-        service.jobs.find, principal.owner, idempotency_key) is not None
-    if not retry and await asyncio.to_thread(service.jobs.count, "queued") >= limit:
-        raise ServiceBusyError(f"{limit} jobs are already queued")
+async def queue_job(request: Request, service: Service, principal: Principal, video: ReceivedVideo,
+                    idempotency_key: str | None) -> JSONResponse:
+    """Move the upload into job storage and queue it; answers 202 with the job."""
+    if await job_queue_full(service, principal, idempotency_key):  # filled up while the body arrived
+        raise ServiceBusyError(f"{service.settings.service.max_queued_jobs} jobs are already queued")
+    saved = video.upload.saved
     fingerprint = hashlib.sha256(
-        (saved.sha256 + json.dumps(overrides, sort_keys=True)).encode()).hexdigest()
+        (saved.sha256 + json.dumps(video.overrides, sort_keys=True)).encode()).hexdigest()
     stored = service.job_uploads / saved.path.name
     saved.path.rename(stored)
     try:
         job, created = await asyncio.to_thread(
-            service.jobs.create, principal.owner, idempotency_key, fingerprint, video_name, stored,
-            overrides)
+            service.jobs.create, principal.owner, idempotency_key, fingerprint, video.upload.filename, stored,
+            video.overrides)
     except BaseException:
         stored.unlink(missing_ok=True)
         raise
@@ -71,18 +64,22 @@ def _job_response(job: Job, status: int) -> JSONResponse:
                         status_code=status, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
-@router.post("/v1/jobs", status_code=202, response_model=JobOut,
-             responses=error_responses(400, 401, 403, 409, 413, 415, 422, 429, 503))
-async def create_job(request: Request, service: ReadyService, principal: Creator, file: VideoFile,
-                     overrides: TaggingOverrides, idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    """Queue a video for tagging; poll `GET /v1/jobs/{id}` for the result."""
-    saved = await receive_video(service, file)
+@router.post("/v1/jobs", status_code=202, response_model=JobOut, openapi_extra=VIDEO_FORM,
+             responses=error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503))
+async def create_job(request: Request, service: ReadyService, principal: Creator,
+                     idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Queue a video for tagging; poll `GET /v1/jobs/{id}` for the result. The form holds the
+    video (`file`) and optionally `fps`, `threshold`, `top_k`."""
+
+    async def admit() -> None:
+        if await job_queue_full(service, principal, idempotency_key):
+            raise ServiceBusyError(f"{service.settings.service.max_queued_jobs} jobs are already queued")
+
+    video = await receive_tagging_request(request, service, admit)
     try:
-        await asyncio.to_thread(service.probe_video, saved.path, overrides)
-        return await queue_job(request, service, principal, saved, file.filename or "upload",
-                               overrides, idempotency_key)
+        return await queue_job(request, service, principal, video, idempotency_key)
     finally:
-        saved.path.unlink(missing_ok=True)
+        video.upload.saved.path.unlink(missing_ok=True)
 
 
 @router.get("/v1/jobs/{job_id}", response_model=JobOut, response_model_exclude_none=True,

@@ -7,7 +7,6 @@ request uses it; requests already running finish on the version they started wit
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -19,20 +18,23 @@ from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.schemas import DeletedResponse, ProductResponse
 from shoptag.api.service import Service
-from shoptag.api.uploads import save_upload
+from shoptag.bounded_json import loads_bounded
 from shoptag.errors import ConfigError, ImageLoadError
 from shoptag.indexing.catalog import Product
+from shoptag.indexing.store import IndexedProduct
 
 router = APIRouter(tags=["products"])
 
+# A path converter: a product id may hold "/" (catalog handles are free text), and the
+# product must still be reachable by it.
 ProductId = Annotated[str, PathParam(min_length=1, max_length=200)]
 
 
-@router.get("/v1/products/{product_id}", response_model=ProductResponse,
+@router.get("/v1/products/{product_id:path}", response_model=ProductResponse,
             responses=error_responses(401, 403, 404, 503))
 async def get_product(service: ReadyService, _: Creator, product_id: ProductId) -> dict:
     index = await asyncio.to_thread(service.live_index.snapshot)
-    return {"product": index.product(product_id).as_json(), "index_version": index.version}
+    return {"product": _public(service, index.product(product_id)), "index_version": index.version}
 
 
 @router.post("/v1/products", response_model=ProductResponse, status_code=201,
@@ -51,22 +53,31 @@ async def put_product(
         description="http(s) image URLs, or paths inside the service's image root.")] = [],  # noqa: B006
 ) -> dict:
     """Add a product, or replace the product with this id (201 added, 200 replaced). Every
-    image must load, or nothing changes."""
+    image must load, or nothing changes (and no uploaded photo is kept)."""
     if not images and not image_refs:
         raise ImageLoadError("a product needs at least one image (images or image_refs)")
+    limit = service.settings.service.max_product_images
+    if len(images) + len(image_refs) > limit:
+        raise ConfigError(f"a product request may carry at most {limit} images")
     refs = [_checked_ref(service, ref) for ref in image_refs]
-    for upload in images:
-        refs.append(str(await asyncio.to_thread(_keep_image, service, upload)))
-    product = Product(product_id, title, tuple(dict.fromkeys(refs)), url, _metadata(metadata),
-                      source=f"product {product_id!r}")
-    # Every ref is a URL or an absolute path by now, so the base folder is never used.
-    indexed, version, created = await service.pool.run(service.live_index.upsert, product,
-                                                       service.product_images)
+    extra = _metadata(metadata)
+    kept: list[Path] = []
+    try:
+        for upload in images:
+            kept.append(await asyncio.to_thread(service.product_images.keep, upload.file))
+        product = Product(product_id, title, tuple(dict.fromkeys(refs + [str(path) for path in kept])), url,
+                          extra, source=f"product {product_id!r}")
+        # Every ref is a URL or an absolute path by now, so the base folder is never used.
+        indexed, version, created = await service.pool.run(service.live_index.upsert, product,
+                                                           service.product_images.folder)
+    finally:
+        if kept:
+            await asyncio.to_thread(service.product_images.release, kept)
     response.status_code = 201 if created else 200
-    return {"product": indexed.as_json(), "index_version": version.version}
+    return {"product": _public(service, indexed), "index_version": version.version}
 
 
-@router.delete("/v1/products/{product_id}", response_model=DeletedResponse,
+@router.delete("/v1/products/{product_id:path}", response_model=DeletedResponse,
                responses=error_responses(401, 403, 404, 409, 429, 503))
 async def delete_product(service: ReadyService, _: Merchant, product_id: ProductId) -> dict:
     """Remove a product; it is never suggested again."""
@@ -74,13 +85,20 @@ async def delete_product(service: ReadyService, _: Merchant, product_id: Product
     return {"product_id": product_id, "deleted": True, "index_version": version.version}
 
 
+def _public(service: Service, product: IndexedProduct) -> dict:
+    shown = product.as_json()
+    for image in shown["images"]:
+        image["ref"] = service.public_ref(image["ref"])
+    return shown
+
+
 def _metadata(raw: str | None) -> dict:
     if raw is None:
         return {}
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"metadata is not valid JSON: {exc.msg}") from exc
+        value = loads_bounded(raw)
+    except ValueError as exc:
+        raise ConfigError(f"metadata is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise ConfigError("metadata must be a JSON object")
     return value
@@ -99,10 +117,3 @@ def _checked_ref(service: Service, ref: str) -> str:
         raise ImageLoadError(f"{ref}: image paths must stay inside the service's image root")
     return str(resolved)
 
-
-def _keep_image(service: Service, upload: UploadFile) -> Path:
-    """Store an uploaded photo by content hash, so a later re-index can read it again."""
-    saved = save_upload(upload.file, service.uploads)
-    kept = service.product_images / saved.sha256
-    saved.path.replace(kept)
-    return kept

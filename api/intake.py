@@ -1,0 +1,74 @@
+"""What every video request goes through before any work is done on it: a capacity check
+before its body is read (429), the streamed upload (415 on the first bytes), its parameters
+(422), and the header probe (422, and the video's length), all outside the worker pool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shoptag.api.service import Service
+from shoptag.api.uploads import VideoUpload, receive_video
+from shoptag.errors import ServiceBusyError
+from shoptag.video.sampler import VideoInfo
+
+
+class TaggingOverrides(BaseModel):
+    """The tagging settings a request may change; anything else in the form is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fps: Annotated[float, Field(gt=0, le=30, description="Frames sampled per second.")] | None = None
+    threshold: Annotated[float, Field(ge=-1, le=1, description="Match threshold.")] | None = None
+    top_k: Annotated[int, Field(ge=1, le=100, description="Candidates per region.")] | None = None
+
+
+def _video_form_schema() -> dict:
+    schema = TaggingOverrides.model_json_schema()
+    properties = {name: next(option for option in spec["anyOf"] if option.get("type") != "null")
+                  for name, spec in schema["properties"].items()}  # absent, never null, in a form
+    properties["file"] = {"type": "string", "format": "binary",
+                          "description": "The video: MP4/MOV, WebM/MKV or AVI."}
+    return {"type": "object", "required": ["file"], "properties": properties, "additionalProperties": False}
+
+
+# The request body as OpenAPI describes it: the routes read it themselves, as a stream.
+VIDEO_FORM = {"requestBody": {"required": True,
+                              "content": {"multipart/form-data": {"schema": _video_form_schema()}}}}
+
+
+@dataclass(frozen=True)
+class ReceivedVideo:
+    upload: VideoUpload
+    overrides: dict
+    info: VideoInfo
+
+
+async def receive_tagging_request(request: Request, service: Service,
+                                  admit: Callable[[], Awaitable[None]]) -> ReceivedVideo:
+    """Take an upload place and run ``admit`` (which raises when the request could not be
+    served) before reading the body; the caller removes ``upload.saved.path`` when done."""
+    places = service.upload_places
+    if not places.try_acquire():
+        raise ServiceBusyError(f"{places.capacity} uploads are already being received")
+    try:
+        await admit()
+        upload = await receive_video(request, service.uploads)
+    finally:
+        places.release()
+    try:
+        try:
+            overrides = TaggingOverrides.model_validate(upload.fields).model_dump(exclude_none=True)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        info = await asyncio.to_thread(service.probe_video, upload.saved.path, overrides)
+    except BaseException:
+        upload.saved.path.unlink(missing_ok=True)
+        raise
+    return ReceivedVideo(upload, overrides, info)
