@@ -65,8 +65,8 @@ def install_error_handlers(app: FastAPI, retry_after_s: int, scrub: Callable[[st
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Starlette's last resort answers in plain text; ours keeps the JSON shape and tells
-        # nothing of the server's internals (the log has the traceback).
-        logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        # nothing of the server's internals. The exception goes on to the server, which logs
+        # its traceback.
         return error_response(500, "internal_error", "the service failed to answer; the error is logged")
 
     @app.exception_handler(RequestValidationError)

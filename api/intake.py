@@ -13,9 +13,9 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shoptag.api.schemas import multipart_form
 from shoptag.api.service import Service
 from shoptag.api.uploads import VideoUpload, receive_video
-from shoptag.errors import ServiceBusyError
 from shoptag.video.sampler import VideoInfo
 
 
@@ -29,18 +29,9 @@ class TaggingOverrides(BaseModel):
     top_k: Annotated[int, Field(ge=1, le=100, description="Candidates per region.")] | None = None
 
 
-def _video_form_schema() -> dict:
-    schema = TaggingOverrides.model_json_schema()
-    properties = {name: next(option for option in spec["anyOf"] if option.get("type") != "null")
-                  for name, spec in schema["properties"].items()}  # absent, never null, in a form
-    properties["file"] = {"type": "string", "format": "binary",
-                          "description": "The video: MP4/MOV, WebM/MKV or AVI."}
-    return {"type": "object", "required": ["file"], "properties": properties, "additionalProperties": False}
-
-
 # The request body as OpenAPI describes it: the routes read it themselves, as a stream.
-VIDEO_FORM = {"requestBody": {"required": True,
-                              "content": {"multipart/form-data": {"schema": _video_form_schema()}}}}
+VIDEO_FORM = multipart_form(TaggingOverrides, {"file": {
+    "type": "string", "format": "binary", "description": "The video: MP4/MOV, WebM/MKV or AVI."}}, ("file",))
 
 
 @dataclass(frozen=True)
@@ -54,14 +45,9 @@ async def receive_tagging_request(request: Request, service: Service,
                                   admit: Callable[[], Awaitable[None]]) -> ReceivedVideo:
     """Take an upload place and run ``admit`` (which raises when the request could not be
     served) before reading the body; the caller removes ``upload.saved.path`` when done."""
-    places = service.upload_places
-    if not places.try_acquire():
-        raise ServiceBusyError(f"{places.capacity} uploads are already being received")
-    try:
+    with service.upload_places.place():
         await admit()
         upload = await receive_video(request, service.uploads)
-    finally:
-        places.release()
     try:
         try:
             overrides = TaggingOverrides.model_validate(upload.fields).model_dump(exclude_none=True)

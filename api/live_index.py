@@ -34,6 +34,7 @@ class LiveIndex:
         self._reader = reader
         self._keep = keep
         self._lock = threading.Lock()  # guards reloading and replacing ``current``
+        self._unloadable: str | None = None  # a version on disk that failed to load: not retried
 
     def snapshot(self) -> CatalogIndex:
         """The current version, reloaded first if it was switched on disk (blocking: a reload
@@ -44,14 +45,15 @@ class LiveIndex:
         except ShopTagError as exc:
             logger.error("index pointer unreadable, still serving %s: %s", self.current.version, exc.message)
             return self.current
-        if on_disk == self.current.version:
+        if on_disk in (self.current.version, self._unloadable):
             return self.current
         with self._lock:
-            if on_disk != self.current.version:
+            if on_disk not in (self.current.version, self._unloadable):
                 try:
                     self.current = CatalogIndex.load(self.current.path, self._embedder)
                     logger.info("index version %s loaded (switched on disk)", self.current.version)
                 except ShopTagError as exc:
+                    self._unloadable = on_disk
                     logger.error("index version %s cannot be loaded, still serving %s: %s", on_disk,
                                  self.current.version, exc.message)
             return self.current

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from shoptag.errors import ServiceBusyError
@@ -21,8 +22,9 @@ T = TypeVar("T")
 class Slots:
     """A count of places taken out of ``capacity``, safe to use from any thread."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, what: str = "places are taken") -> None:
         self.capacity = capacity
+        self._what = what
         self._lock = threading.Lock()
         self._taken = 0
 
@@ -44,6 +46,16 @@ class Slots:
     def release(self) -> None:
         with self._lock:
             self._taken -= 1
+
+    @contextmanager
+    def place(self) -> Iterator[None]:
+        """Hold a place for the ``with`` block, or raise ``ServiceBusyError`` when none is free."""
+        if not self.try_acquire():
+            raise ServiceBusyError(f"{self.capacity} {self._what}")
+        try:
+            yield
+        finally:
+            self.release()
 
 
 class WorkerPool(Slots):

@@ -2,29 +2,45 @@
 
 A photo stays only while something needs it: a request still working with it, or a product of
 an index version that is kept. A request whose product is refused (an image that does not load,
-a write that fails) leaves nothing behind.
+a write that fails) leaves nothing behind, and photos that only pruned versions listed are
+removed when the service starts.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import threading
 from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
 from shoptag.api.uploads import save_upload
-from shoptag.indexing.store import PRODUCTS_NAME
-from shoptag.indexing.versions import IndexFolder
+from shoptag.indexing.store import CatalogIndex, kept_image_refs
+
+logger = logging.getLogger(__name__)
 
 
 class ProductImages:
     def __init__(self, folder: Path, staging: Path, index: Path) -> None:
         self.folder = folder
         self._staging = staging  # where an upload is written before its hash, and so its name, is known
-        self._index = IndexFolder(index)
+        self._index = index
         self._lock = threading.Lock()
         self._in_use: Counter[str] = Counter()
+
+    def remove_unlisted(self) -> int:
+        """Remove the photos no kept index version lists (blocking); returns how many."""
+        listed = kept_image_refs(self._index)
+        if listed is None:  # the index cannot say what it lists: keep everything
+            return 0
+        with self._lock:
+            unlisted = [photo for photo in self.folder.iterdir()
+                        if photo.name not in self._in_use and str(photo) not in listed]
+            for photo in unlisted:
+                photo.unlink(missing_ok=True)
+        if unlisted:
+            logger.info("removed %d product photo(s) no kept index version lists", len(unlisted))
+        return len(unlisted)
 
     def keep(self, source: BinaryIO) -> Path:
         """Store an uploaded photo (blocking); the caller ``release``s it when its request ends."""
@@ -35,9 +51,9 @@ class ProductImages:
             saved.path.replace(kept)  # the same name means the same bytes
         return kept
 
-    def release(self, photos: list[Path]) -> None:
+    def release(self, photos: list[Path], current: CatalogIndex) -> None:
         """A request is done with ``photos`` (blocking): those no other request holds and no
-        kept index version lists are removed."""
+        kept index version lists (``current`` first, then the versions on disk) are removed."""
         with self._lock:
             unused = []
             for photo in photos:
@@ -45,20 +61,9 @@ class ProductImages:
                 if self._in_use[photo.name] <= 0:
                     del self._in_use[photo.name]
                     unused.append(photo)
-            listed = self._listed(unused) if unused else set()
-            for photo in unused:
-                if photo.name not in listed:
+            in_current = {image.ref for product in current.products for image in product.images}
+            unused = [photo for photo in unused if str(photo) not in in_current]
+            listed = kept_image_refs(self._index) if unused else set()
+            for photo in unused if listed is not None else ():
+                if str(photo) not in listed:
                     photo.unlink(missing_ok=True)
-
-    def _listed(self, photos: list[Path]) -> set[str]:
-        """The names of those ``photos`` that a product of some kept index version refers to."""
-        # A ref is stored as a JSON string: look for it as it is written there.
-        wanted = {json.dumps(str(photo), ensure_ascii=False): photo.name for photo in photos}
-        found: set[str] = set()
-        for version in self._index.versions.iterdir():
-            products = version / PRODUCTS_NAME
-            if version.name.startswith(".") or not products.is_file():
-                continue
-            text = products.read_text(encoding="utf-8", errors="replace")
-            found |= {name for ref, name in wanted.items() if ref in text}
-        return found

@@ -1,4 +1,5 @@
-"""Response shapes, for the OpenAPI schema at /docs and for checking what the routes return."""
+"""Response shapes, for the OpenAPI schema at /docs and for checking what the routes return;
+and the OpenAPI description of the multipart forms that routes read themselves, as streams."""
 
 from __future__ import annotations
 
@@ -86,3 +87,17 @@ class DeletedResponse(BaseModel):
     product_id: str
     deleted: bool
     index_version: str
+
+
+def multipart_form(fields: type[BaseModel], files: dict[str, dict], required_files: tuple[str, ...] = ()) -> dict:
+    """``openapi_extra`` describing a multipart request body: the model's fields (as form fields:
+    absent rather than null) and ``files``, name -> JSON schema."""
+    schema = fields.model_json_schema()
+    properties = {}
+    for name, spec in schema["properties"].items():
+        options = [option for option in spec.get("anyOf", [spec]) if option.get("type") != "null"]
+        properties[name] = {**{k: v for k, v in spec.items() if k not in ("anyOf", "default")}, **options[0]}
+    required = [*schema.get("required", []), *required_files]
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "properties": {**properties, **files}, "required": required,
+        "additionalProperties": False}}}}}

@@ -36,7 +36,8 @@ class Service:
             raise ConfigError("no index to serve: pass --index or set SHOPTAG_SERVICE__INDEX")
         self.settings = settings
         self.index_path = config.index
-        self.state_dir = private_folder(config.resolved_state_dir(config.index))
+        # Absolute: stored refs of uploaded product photos must not depend on the working folder.
+        self.state_dir = private_folder(config.resolved_state_dir(config.index).absolute())
         self._state_lock = _lock_state_folder(self.state_dir)
         try:
             self.uploads = private_folder(self.state_dir / "tmp")
@@ -51,11 +52,12 @@ class Service:
             orphans = self.jobs.remove_unused_uploads(self.job_uploads)
             if orphans:
                 logger.warning("removed %d stored video(s) of jobs that had already finished", orphans)
+            self.product_images.remove_unlisted()
         except BaseException:
             self.close()
             raise
         self.pool = WorkerPool(config.workers, config.queue_size)
-        self.upload_places = Slots(config.max_uploads_in_flight)
+        self.upload_places = Slots(config.max_uploads_in_flight, "uploads are already being received")
         named = ((self.state_dir, "<state>"), (config.index, "<index>"), (config.image_root, "<image-root>"))
         forms = {(str(form), label) for folder, label in named if folder is not None
                  for form in (folder, folder.resolve()) if form.is_absolute()}

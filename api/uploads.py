@@ -98,6 +98,8 @@ async def receive_video(request: Request, folder: Path, file_field: str = "file"
             parser.finalize()
         except FormParserError as exc:
             raise bad_form(file_field, f"the multipart body is malformed ({exc})") from None
+        if not form.ended:
+            raise bad_form(file_field, "the multipart body ends before its closing boundary")
         await asyncio.to_thread(form.flush, True)
         if form.filename is None:
             raise bad_form(file_field, "Field required")
@@ -116,6 +118,7 @@ class _StreamedForm:
         self.file_field = file_field
         self.fields: dict[str, str] = {}
         self.filename: str | None = None
+        self.ended = False  # the closing boundary was read
         self.size = 0
         self.digest = hashlib.sha256()
         self._handle: BinaryIO | None = None
@@ -131,7 +134,10 @@ class _StreamedForm:
         return {"on_part_begin": self._part_begin, "on_header_field": self._header_field,
                 "on_header_value": self._header_value, "on_header_end": self._header_end,
                 "on_headers_finished": self._headers_finished, "on_part_data": self._part_data,
-                "on_part_end": self._part_end}
+                "on_part_end": self._part_end, "on_end": self._end}
+
+    def _end(self) -> None:
+        self.ended = True
 
     def _part_begin(self) -> None:
         self._disposition = b""
@@ -153,6 +159,8 @@ class _StreamedForm:
     def _headers_finished(self) -> None:
         _, options = parse_options_header(self._disposition)
         name = options.get(b"name", b"").decode("utf-8", "replace")
+        if b"filename*" in self._disposition and b"filename" not in options:
+            raise bad_form(name, "name the file with filename=, not filename*= (RFC 7578)")
         if b"filename" in options:
             if name != self.file_field or self.filename is not None:
                 raise bad_form(name, f"only one file is accepted, as '{self.file_field}'")
@@ -160,8 +168,13 @@ class _StreamedForm:
             self._part = None
             self._handle = self.path.open("xb")
         else:
+            if name == self.file_field:
+                raise bad_form(name, "must be a file part (with a filename)")
+            if name in self.fields:
+                raise bad_form(name, "given more than once")
             if len(self.fields) >= _MAX_FIELDS:
                 raise bad_form(name, f"more than {_MAX_FIELDS} form fields")
+            self.fields[name] = ""  # counted from its first part on
             self._part = name
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:

@@ -38,7 +38,12 @@ from shoptag.settings import FetchSettings
 logger = logging.getLogger(__name__)
 
 _USER_AGENT = "shoptag-indexer"
-_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# IPv6 ranges whose last 32 bits are an IPv4 address: NAT64's well-known prefix, and the
+# IPv4-translated (::ffff:0:a.b.c.d) and IPv4-compatible (::a.b.c.d) forms.
+_LOW_32_BITS_ARE_IPV4 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::ffff:0:0:0/96"),
+                         ipaddress.ip_network("::/96"))
+# Local-use NAT64 (RFC 8215): reaches IPv4 hosts of a private network, however it is laid out.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 _MAX_RETRY_AFTER_S = 30.0
 _RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
@@ -63,9 +68,10 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         super().__init__(host, port, timeout=timeout)
         self._address = address
         self.raw_socket: socket.socket | None = None  # what the deadline watchdog shuts
+        self.cut = False  # set by the watchdog; a socket connected after it fired is shut at once
 
     def connect(self) -> None:
-        self.sock = self.raw_socket = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self.raw_socket = _connected(self)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -73,11 +79,20 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self._address = address
         self.raw_socket: socket.socket | None = None
+        self.cut = False
 
     def connect(self) -> None:
-        self.raw_socket = socket.create_connection((self._address, self.port), self.timeout)
+        self.raw_socket = _connected(self)
         # The certificate is checked against the host name, not the pinned address.
         self.sock = self._context.wrap_socket(self.raw_socket, server_hostname=self.host)
+
+
+def _connected(connection: _PinnedHTTPConnection | _PinnedHTTPSConnection) -> socket.socket:
+    sock = socket.create_connection((connection._address, connection.port), connection.timeout)
+    connection.raw_socket = sock
+    if connection.cut:  # the watchdog fired while this was connecting: it found no socket to shut
+        sock.shutdown(socket.SHUT_RDWR)
+    return sock
 
 
 class _Watchdog:
@@ -93,6 +108,7 @@ class _Watchdog:
 
     def _fire(self) -> None:
         self.fired = True
+        self._connection.cut = True
         sock = self._connection.raw_socket
         if sock is not None:
             try:
@@ -246,7 +262,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """A globally reachable unicast address; for IPv6, one that carries no non-public IPv4
     address either (such an address reaches that IPv4 host through a translator or tunnel)."""
-    if not ip.is_global or ip.is_multicast:
+    if not ip.is_global or ip.is_multicast or ip in _LOCAL_NAT64:
         return False
     embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
     return embedded is None or is_public(embedded)
@@ -259,7 +275,7 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
         return ip.sixtofour
     if ip.teredo:
         return ip.teredo[1]
-    if any(ip in network for network in _NAT64) or int(ip) >> 32 == 0:  # NAT64; IPv4-compatible ::a.b.c.d
+    if any(ip in network for network in _LOW_32_BITS_ARE_IPV4):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 

@@ -18,6 +18,8 @@ FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 _MAX_MANIFEST_BYTES = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# A version's name is also its folder's name: nothing that could lead out of ``versions/``.
+VERSION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,9 @@ def _problem(raw: object) -> str | None:
             return f"{name} has the wrong type"
     if raw["dim"] < 1 or raw["products"] < 1 or raw["images"] < raw["products"]:
         return "dim, products or images out of range"
+    parent = raw["parent"]
+    if not VERSION_NAME.fullmatch(raw["version"]) or not (parent is None or VERSION_NAME.fullmatch(parent)):
+        return "version or parent is not a version name"
     for name, digest in raw["files"].items():
         # A file name, nothing that could lead out of the version folder.
         if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or name == MANIFEST_NAME:

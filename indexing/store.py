@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shoptag.bounded_json import loads_bounded
+from shoptag.bounded_json import MAX_DEPTH, loads_bounded
 from shoptag.errors import IndexLoadError, IndexModelMismatchError, NotFoundError
 from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, load_features
 from shoptag.indexing.manifest import Manifest
@@ -108,7 +108,8 @@ def read_version_files(version_dir: Path, manifest: Manifest) -> VersionFiles:
     try:
         vectors = VectorIndex.read(version_dir / VECTORS_NAME)
         with (version_dir / PRODUCTS_NAME).open(encoding="utf-8") as handle:
-            products = [IndexedProduct.from_json(loads_bounded(line)) for line in handle]
+            # A stored row wraps a product's metadata (itself at most MAX_DEPTH deep) in one more level.
+            products = [IndexedProduct.from_json(loads_bounded(line, MAX_DEPTH + 1)) for line in handle]
         embeddings = np.load(version_dir / EMBEDDINGS_NAME, mmap_mode="r", allow_pickle=False)
         features = load_features(version_dir / FEATURES_NAME) if FEATURES_NAME in manifest.files else None
     except Exception as exc:  # each parser (FAISS, numpy, zip, json) fails in its own way on damage
@@ -141,6 +142,28 @@ def version_problems(manifest: Manifest, files: VersionFiles) -> list[str]:
         checks.append((len(files.features) == manifest.images,
                        f"{len(files.features)} local feature sets, manifest says {manifest.images} images"))
     return [message for ok, message in checks if not ok]
+
+
+def kept_image_refs(root: Path) -> set[str] | None:
+    """The image refs listed by the versions kept in the index at ``root``, or None when that
+    cannot be known (no versions, or one that cannot be read): then nothing may be taken for
+    unlisted. A version pruned while this reads is skipped."""
+    versions = IndexFolder(root).versions
+    if not versions.is_dir() or versions.is_symlink():
+        return None
+    refs: set[str] = set()
+    for version_dir in versions.iterdir():
+        if version_dir.name.startswith("."):
+            continue
+        try:
+            with (version_dir / PRODUCTS_NAME).open(encoding="utf-8") as handle:
+                rows = [loads_bounded(line, MAX_DEPTH + 1) for line in handle]
+            refs.update(image["ref"] for row in rows for image in row["images"])
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+    return refs or None
 
 
 class CatalogIndex:
@@ -179,6 +202,9 @@ class CatalogIndex:
         path = Path(path)
         version_dir = IndexFolder(path).current_dir()
         manifest = Manifest.read(version_dir)
+        if manifest.version != version_dir.name:
+            raise IndexLoadError(f"index {path}: version folder {version_dir.name} holds the manifest of version "
+                                 f"{manifest.version}")
         manifest.verify_files(version_dir)
         files = read_version_files(version_dir, manifest)
         problems = version_problems(manifest, files)

@@ -20,7 +20,6 @@ import errno
 import fcntl
 import logging
 import os
-import re
 import shutil
 import time
 import uuid
@@ -30,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from shoptag.errors import IndexBuildError, IndexLoadError
-from shoptag.indexing.manifest import MANIFEST_NAME, Manifest
+from shoptag.indexing.manifest import MANIFEST_NAME, VERSION_NAME, Manifest
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,6 @@ _STAGING_PREFIX = ".tmp-"
 # to build and write the version's files, not while they read images or embed them.
 LOCK_WAIT_S = 60.0
 _LOCK_POLL_S = 0.05
-_VERSION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,127}")
 
 
 def new_version_name() -> str:
@@ -57,6 +55,7 @@ class IndexFolder:
     def current_dir(self) -> Path:
         if not self.root.is_dir():
             raise IndexLoadError(f"index folder {self.root} does not exist")
+        self._refuse_linked_versions(IndexLoadError)
         if (self.root / MANIFEST_NAME).is_file():
             raise IndexLoadError(f"{self.root} is an index of an older format: rebuild it with `shoptag index build`")
         name = self.current_name()
@@ -76,18 +75,22 @@ class IndexFolder:
             return None
         target = os.readlink(pointer)
         parts = Path(target).parts
-        if len(parts) != 2 or parts[0] != VERSIONS or not _VERSION_NAME.fullmatch(parts[1]):
+        if len(parts) != 2 or parts[0] != VERSIONS or not VERSION_NAME.fullmatch(parts[1]):
             raise IndexLoadError(f"index {self.root}: '{CURRENT}' points to {target!r}, which is not one of "
                                  f"its versions ({VERSIONS}/<version>); refusing to follow it")
         return parts[1]
 
-    def history(self) -> list[str]:
-        """Version names from current back through its parents (those still on disk)."""
+    def history(self, limit: int | None = None) -> list[str]:
+        """Version names from current back through its parents (those still on disk, at most
+        ``limit``); the chain ends at a version whose manifest cannot be read."""
         names, name = [], self.current_name()
-        while (isinstance(name, str) and _VERSION_NAME.fullmatch(name) and name not in names
+        while (name and VERSION_NAME.fullmatch(name) and name not in names and (limit is None or len(names) < limit)
                and (self.versions / name / MANIFEST_NAME).is_file()):
             names.append(name)
-            name = Manifest.read(self.versions / name).parent
+            try:
+                name = Manifest.read(self.versions / name).parent
+            except IndexLoadError:
+                break
         return names
 
     def check_writable(self) -> None:
@@ -99,6 +102,12 @@ class IndexFolder:
         entries = {entry.name for entry in self.root.iterdir()}
         if entries and not ((self.root / CURRENT).is_symlink() or VERSIONS in entries):
             raise IndexBuildError(f"{self.root} exists and is not a ShopTag index; refusing to write into it")
+        self._refuse_linked_versions(IndexBuildError)
+
+    def _refuse_linked_versions(self, error: type[IndexLoadError] | type[IndexBuildError]) -> None:
+        # Versions are read, and pruned, inside this folder only: never through a link elsewhere.
+        if self.versions.is_symlink():
+            raise error(f"index {self.root}: '{VERSIONS}' is a symbolic link; refusing to follow it")
 
     @contextmanager
     def locked(self, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
@@ -122,7 +131,7 @@ class IndexFolder:
                         raise IndexBuildError(f"index {self.root}: cannot lock it ({exc.strerror})") from exc
                 if time.monotonic() >= deadline:
                     raise IndexBuildError(f"another process is writing index {self.root} and did not finish "
-                                          f"within {wait_s:.0f} s; try again later")
+                                          f"within {wait_s:g} s; try again later")
                 time.sleep(_LOCK_POLL_S)
             yield
         finally:
@@ -149,7 +158,10 @@ class IndexFolder:
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-            self.prune(keep)
+            try:
+                self.prune(keep)
+            except OSError as exc:  # the new version is current: failing to tidy up is no failure
+                logger.error("index %s: old versions not removed: %s", self.root, exc)
 
     def point_to(self, name: str) -> None:
         """Make version ``name`` current (callers hold the lock: ``writing`` or ``locked``)."""
@@ -162,10 +174,11 @@ class IndexFolder:
         """Keep current and its ``keep - 1`` latest ancestors; remove every other version
         (under the lock, so that a version another writer is about to make current is never
         taken for an abandoned one)."""
-        kept = set(self.history()[:keep])
+        kept = set(self.history(limit=keep))
         removed = []
         for entry in self.versions.iterdir():
-            if entry.name not in kept and not entry.name.startswith(_STAGING_PREFIX):
+            if (entry.name not in kept and VERSION_NAME.fullmatch(entry.name) and not entry.is_symlink()
+                    and entry.is_dir()):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry.name)
         return removed

@@ -84,10 +84,11 @@ def write_version(root: Path, model: ModelRef, entries: list[Entry], index_type:
                   keep: int = DEFAULT_KEEP) -> CatalogIndex:
     """Write ``entries`` as the whole of a new version of the index at ``root`` and make it
     current, whatever the current version holds (a build)."""
+    prepared = _Prepared.of(model, entries, index_type)
     folder = IndexFolder(root)
     with folder.writing(keep) as (staging, name, parent):
-        written = _write_files(staging, name, parent, model, entries, index_type)
-    return _loaded(folder, *written)
+        manifest = prepared.write(staging, name, parent)
+    return prepared.loaded(folder, manifest)
 
 
 def rebase_version(root: Path, model: ModelRef, change: Callable[[CatalogIndex], list[Entry]],
@@ -97,52 +98,77 @@ def rebase_version(root: Path, model: ModelRef, change: Callable[[CatalogIndex],
     writer holds the lock, and make it current. Writers compute their change (read images,
     embed them) from ``started_from`` without the lock; ``change`` then applies it to the
     version current under the lock, so a version another writer made meanwhile is built upon,
-    never overwritten. ``index_type`` None keeps that version's type."""
+    never overwritten. ``index_type`` None keeps that version's type.
+
+    The new version is prepared (search index built) from ``started_from`` before the lock is
+    taken, and prepared again under the lock only when another writer got there first: the
+    lock is then held for writing files, as long as writers do not overlap."""
+    prepared = _Prepared.of(model, change(started_from), index_type or started_from.manifest.index_type)
     folder = IndexFolder(root)
     with folder.writing(keep) as (staging, name, parent):
-        if parent is None:
-            raise IndexLoadError(f"index {root} has no current version to change")
-        base = started_from if parent == started_from.version else CatalogIndex.read(root)
-        if base.manifest.model_identity != model.identity:
-            raise IndexModelMismatchError(
-                f"index {root} was rebuilt with {base.manifest.model_identity} while this change was "
-                f"prepared with {model.identity}; nothing was written")
-        written = _write_files(staging, name, parent, model, change(base), index_type or base.manifest.index_type)
-    return _loaded(folder, *written)
+        if parent != started_from.version:
+            if parent is None:
+                raise IndexLoadError(f"index {root} has no current version to change")
+            base = CatalogIndex.read(root)
+            if base.manifest.model_identity != model.identity:
+                raise IndexModelMismatchError(
+                    f"index {root} was rebuilt with {base.manifest.model_identity} while this change was "
+                    f"prepared with {model.identity}; nothing was written")
+            prepared = _Prepared.of(model, change(base), index_type or base.manifest.index_type)
+        manifest = prepared.write(staging, name, parent)
+    return prepared.loaded(folder, manifest)
 
 
-def _write_files(staging: Path, name: str, parent: str | None, model: ModelRef, entries: list[Entry],
-                 index_type: str) -> tuple[Manifest, VectorIndex, list[IndexedProduct], list[LocalFeatures] | None]:
-    """Image ids are numbered afresh; vectors are matched to images by content, not by id."""
-    if not entries:
-        raise IndexBuildError("an index cannot be left without products")
-    rows = [image.vector for entry in entries for image in entry.images]
-    features = [image.features for entry in entries for image in entry.images]
-    products = _numbered(entries)
-    embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32).reshape(len(rows), model.dim)
-    ids = np.arange(len(rows), dtype=np.int64)
-    kind = resolve_type(index_type, len(rows))
-    vectors = VectorIndex.build(embeddings, ids, kind)
-    vectors.write(staging / VECTORS_NAME)
-    np.save(staging / EMBEDDINGS_NAME, embeddings)
-    np.save(staging / IMAGE_IDS_NAME, ids)
-    with (staging / PRODUCTS_NAME).open("w", encoding="utf-8") as handle:
-        for product in products:
-            handle.write(json.dumps(product.as_json(), ensure_ascii=False) + "\n")
-    files = (VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME)
-    if all(f is not None for f in features):
-        save_features(staging / FEATURES_NAME, features)
-        files += (FEATURES_NAME,)
-    for file_name in files:
-        _fsync_file(staging / file_name)
-    manifest = Manifest(
-        format_version=FORMAT_VERSION, model_spec=model.spec, model_identity=model.identity, dim=model.dim,
-        metric=METRIC, products=len(entries), images=len(rows),
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        files={file_name: file_sha256(staging / file_name) for file_name in files},
-        version=name, parent=parent, index_type=kind)
-    manifest.write(staging)
-    return manifest, vectors, products, features if FEATURES_NAME in files else None
+@dataclass
+class _Prepared:
+    """A version ready to be written: numbered products, stacked vectors, a built search index.
+    Image ids are numbered afresh; vectors are matched to images by content, not by id."""
+
+    model: ModelRef
+    products: list[IndexedProduct]
+    embeddings: np.ndarray
+    vectors: VectorIndex
+    features: list[LocalFeatures] | None
+
+    @classmethod
+    def of(cls, model: ModelRef, entries: list[Entry], index_type: str) -> _Prepared:
+        if not entries:
+            raise IndexBuildError("an index cannot be left without products")
+        rows = [image.vector for entry in entries for image in entry.images]
+        features = [image.features for entry in entries for image in entry.images]
+        embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32).reshape(len(rows), model.dim)
+        vectors = VectorIndex.build(embeddings, np.arange(len(rows), dtype=np.int64),
+                                    resolve_type(index_type, len(rows)))
+        return cls(model, _numbered(entries), embeddings, vectors,
+                   features if all(f is not None for f in features) else None)
+
+    def write(self, staging: Path, name: str, parent: str | None) -> Manifest:
+        self.vectors.write(staging / VECTORS_NAME)
+        np.save(staging / EMBEDDINGS_NAME, self.embeddings)
+        np.save(staging / IMAGE_IDS_NAME, np.arange(len(self.embeddings), dtype=np.int64))
+        with (staging / PRODUCTS_NAME).open("w", encoding="utf-8") as handle:
+            for product in self.products:
+                handle.write(json.dumps(product.as_json(), ensure_ascii=False) + "\n")
+        files = (VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME)
+        if self.features is not None:
+            save_features(staging / FEATURES_NAME, self.features)
+            files += (FEATURES_NAME,)
+        for file_name in files:
+            _fsync_file(staging / file_name)
+        manifest = Manifest(
+            format_version=FORMAT_VERSION, model_spec=self.model.spec, model_identity=self.model.identity,
+            dim=self.model.dim, metric=METRIC, products=len(self.products), images=len(self.embeddings),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            files={file_name: file_sha256(staging / file_name) for file_name in files},
+            version=name, parent=parent, index_type=self.vectors.kind)
+        manifest.write(staging)
+        return manifest
+
+    def loaded(self, folder: IndexFolder, manifest: Manifest) -> CatalogIndex:
+        """The version just written, as loaded from disk (its embeddings memory-mapped)."""
+        return CatalogIndex(folder.root, folder.versions / manifest.version, manifest, self.vectors, self.products,
+                            np.load(folder.versions / manifest.version / EMBEDDINGS_NAME, mmap_mode="r"),
+                            self.features)
 
 
 def _numbered(entries: list[Entry]) -> list[IndexedProduct]:
@@ -153,13 +179,6 @@ def _numbered(entries: list[Entry]) -> list[IndexedProduct]:
         next_id += len(images)
         products.append(IndexedProduct(p.product_id, p.title, p.url, p.metadata, images))
     return products
-
-
-def _loaded(folder: IndexFolder, manifest: Manifest, vectors: VectorIndex, products: list[IndexedProduct],
-            features: list[LocalFeatures] | None) -> CatalogIndex:
-    """The version just written, as loaded from disk (its embeddings memory-mapped)."""
-    return CatalogIndex(folder.root, folder.versions / manifest.version, manifest, vectors, products,
-                        np.load(folder.versions / manifest.version / EMBEDDINGS_NAME, mmap_mode="r"), features)
 
 
 def _fsync_file(path: Path) -> None:

@@ -26,11 +26,16 @@ def nesting_depth(value: Any) -> int:
 
 
 def loads_bounded(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
-    """``json.loads``, raising ``ValueError`` for invalid JSON or nesting over ``max_depth``."""
+    """``json.loads``, raising ``ValueError`` for invalid JSON, nesting over ``max_depth``, or
+    text that is not Unicode (a lone surrogate such as "\\ud800" cannot be written back as UTF-8)."""
     try:
         value = json.loads(text)
     except RecursionError:
         raise ValueError(f"JSON nested more than {max_depth} levels deep") from None
     if nesting_depth(value) > max_depth:
         raise ValueError(f"JSON nested more than {max_depth} levels deep")
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("JSON holds text that is not valid Unicode (a lone surrogate)") from None
     return value

@@ -186,3 +186,28 @@ def test_body_over_the_limit_is_413_with_a_false_content_length():
     asyncio.run(BodyLimits(app, max_bytes=1000, idle_timeout_s=5, min_bytes_per_s=0)(scope, receive, send))
     assert sent[0]["status"] == 413
     assert b"too_large" in sent[1]["body"] and len(sent) == 2
+
+
+@pytest.mark.parametrize("body, message", [
+    # no closing boundary: the body stops as if the client had been cut off
+    (b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="v.mp4"\r\n\r\n'
+     + b"\x00\x00\x00\x18ftypisom" + bytes(64), "ends before its closing boundary"),
+    (b'--xyz\r\nContent-Disposition: form-data; name="fps"\r\n\r\n2\r\n'
+     b'--xyz\r\nContent-Disposition: form-data; name="fps"\r\n\r\n3\r\n--xyz--\r\n', "given more than once"),
+    (b'--xyz\r\nContent-Disposition: form-data; name="file"; filename*=UTF-8\'\'v.mp4\r\n\r\nabc\r\n--xyz--\r\n',
+     "filename="),
+    (b'--xyz\r\nContent-Disposition: form-data; name="file"\r\n\r\nabc\r\n--xyz--\r\n', "must be a file part"),
+    (b"".join(b'--xyz\r\nContent-Disposition: form-data; name="f%d"\r\n\r\n1\r\n' % n for n in range(40))
+     + b"--xyz--\r\n", "more than 16 form fields"),
+])
+def test_malformed_video_forms_are_422_and_leave_no_file(client, body, message):
+    response = client.post("/v1/tags", content=body, headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    assert response.status_code == 422, response.text
+    assert message in response.json()["error"]["message"]
+    assert uploads_of(client) == []
+
+
+def test_unknown_form_fields_are_refused_not_ignored(client, tmp_path):
+    video = write_test_video(tmp_path / "v.mp4")
+    response = client.post("/v1/tags", files={"file": ("v.mp4", video.read_bytes())}, data={"top-k": "3"})
+    assert response.status_code == 422 and "top-k" in response.json()["error"]["message"]

@@ -76,6 +76,23 @@ def test_deeply_nested_metadata_is_refused_and_nothing_is_stored(index, effnet, 
         assert ok.status_code == 201 and client.get("/v1/products/ok").status_code == 200
 
 
+def test_metadata_at_the_depth_limit_is_kept_and_the_index_still_loads(index, effnet):
+    deepest = '{"a": ' * 16 + "1" + "}" * 16
+    with running_app(service_settings(index), effnet) as client:
+        added = client.post("/v1/products", data={"product_id": "deepest", "title": "Deepest", "metadata": deepest},
+                            files={"images": ("p.jpg", PHOTO)})
+        assert added.status_code == 201, added.text
+    with running_app(service_settings(index), effnet) as client:  # a restart loads the version written
+        assert client.get("/v1/products/deepest").json()["product"]["metadata"] == json.loads(deepest)
+
+
+def test_metadata_that_is_not_unicode_is_refused(index, effnet):
+    with running_app(service_settings(index), effnet) as client:
+        response = client.post("/v1/products", data={"product_id": "s", "title": "S", "metadata": '{"a": "\\ud800"}'},
+                               files={"images": ("p.jpg", PHOTO)})
+        assert response.status_code == 422 and "lone surrogate" in response.json()["error"]["message"]
+
+
 def test_a_product_id_with_a_slash_can_be_read_and_deleted(index, effnet):
     with running_app(service_settings(index), effnet) as client:
         added = client.post("/v1/products", data={"product_id": "shirts/blue tee", "title": "Blue tee"},
@@ -104,7 +121,15 @@ def test_refused_product_photos_are_not_kept_and_used_ones_are(index, effnet):
         assert product_images(client) == [photo]
         too_many = client.post("/v1/products", data={"product_id": "many", "title": "Many"},
                                files=[("images", (f"{n}.jpg", PHOTO)) for n in range(4)])
-        assert too_many.status_code == 422 and "at most 3 images" in too_many.json()["error"]["message"]
+        assert too_many.status_code == 400 and "Too many files" in too_many.json()["error"]["message"]
+        refs_too = client.post("/v1/products", data={"product_id": "many", "title": "Many",
+                                                     "image_refs": ["https://a.example/1.jpg"] * 3},
+                               files={"images": ("p.jpg", PHOTO)})
+        assert refs_too.status_code == 422 and "at most 3 images" in refs_too.json()["error"]["message"]
+        assert product_images(client) == [photo]
+    # Photos only pruned versions listed go when the service starts; those kept versions list stay.
+    (client.app.state.service.product_images.folder / ("0" * 64)).write_bytes(PHOTO)
+    with running_app(service_settings(index), effnet) as client:
         assert product_images(client) == [photo]
 
 

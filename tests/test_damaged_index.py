@@ -14,7 +14,7 @@ import pytest
 
 from shoptag.demo import write_demo_catalog
 from shoptag.errors import IndexLoadError
-from shoptag.indexing import CatalogIndex, ImageReader, read_catalog, verify_index
+from shoptag.indexing import CatalogIndex, ImageReader, read_catalog, update_index, verify_index
 from shoptag.indexing.versions import IndexFolder
 from shoptag.indexing.writer import build_index
 from shoptag.settings import ImageLimits
@@ -142,3 +142,43 @@ def _npy(array) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
+
+
+def renamed(catalog, product, title):
+    rows = [json.loads(line) for line in catalog.read_text().splitlines()]
+    rows[product]["title"] = title
+    catalog.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return read_catalog(catalog)
+
+
+def test_a_damaged_old_version_does_not_fail_the_writes_after_it(index, effnet, tmp_path):
+    catalog = write_demo_catalog(tmp_path / "catalog")  # the catalog the index was built from
+    first = IndexFolder(index).current_name()
+    update_index(renamed(catalog, 0, "renamed"), effnet, index, ImageReader(ImageLimits()))
+    (IndexFolder(index).versions / first / "manifest.json").write_text("{damaged")
+    report = update_index(renamed(catalog, 1, "renamed too"), effnet, index, ImageReader(ImageLimits()))
+    assert report.changed == 1 and IndexFolder(index).current_name() == report.version
+    assert verify_index(index) == []
+
+
+def test_a_versions_folder_that_is_a_link_is_neither_read_nor_pruned(index, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(str(index / "versions"), elsewhere)
+    (elsewhere / "precious").mkdir()
+    (index / "versions").symlink_to(elsewhere)
+    with pytest.raises(IndexLoadError, match="'versions' is a symbolic link"):
+        CatalogIndex.read(index)
+    run = cli("index", "build", str(write_demo_catalog(tmp_path / "catalog")), "--out", str(index),
+              "--model", "effnet-lite0", "--threads", "1")
+    assert run.returncode == 1 and "symbolic link" in run.stderr
+    assert (elsewhere / "precious").is_dir()
+
+
+def test_a_version_copied_under_another_name_is_refused(index):
+    folder = IndexFolder(index)
+    copy = folder.versions / "20300101T000000-c0ffee"
+    shutil.copytree(folder.current_dir(), copy)
+    folder.point_to(copy.name)
+    with pytest.raises(IndexLoadError, match="holds the manifest of version"):
+        CatalogIndex.read(index)
+

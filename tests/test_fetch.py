@@ -187,6 +187,7 @@ def test_a_page_that_is_not_an_image_is_a_clear_image_error(server, tmp_path):
     # IPv4 carried in IPv6: mapped, compatible, NAT64 (well-known and local-use), 6to4, Teredo.
     ("http://[::ffff:127.0.0.1]:9/a.png", "non-public address"),
     ("http://[::127.0.0.1]:9/a.png", "non-public address"),
+    ("http://[::ffff:0:127.0.0.1]:9/a.png", "non-public address"),
     ("http://[64:ff9b::169.254.169.254]/latest/", "non-public address"),
     ("http://[64:ff9b:1::a00:7]/a.png", "non-public address"),
     ("http://[2002:a00:7::1]/a.png", "non-public address"),

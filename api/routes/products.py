@@ -10,14 +10,18 @@ import asyncio
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import FormData, UploadFile
 
 from shoptag.api.auth import Creator, Merchant
 from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
-from shoptag.api.schemas import DeletedResponse, ProductResponse
+from shoptag.api.schemas import DeletedResponse, ProductResponse, multipart_form
 from shoptag.api.service import Service
+from shoptag.api.uploads import bad_form
 from shoptag.bounded_json import loads_bounded
 from shoptag.errors import ConfigError, ImageLoadError
 from shoptag.indexing.catalog import Product
@@ -37,44 +41,75 @@ async def get_product(service: ReadyService, _: Creator, product_id: ProductId) 
     return {"product": _public(service, index.product(product_id)), "index_version": index.version}
 
 
-@router.post("/v1/products", response_model=ProductResponse, status_code=201,
+class ProductForm(BaseModel):
+    """The fields of a product request (its photos come as ``images`` file parts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+    url: Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")] | None = None
+    metadata: Annotated[str, Field(max_length=100_000, description="A JSON object.")] | None = None
+    image_refs: list[Annotated[str, Field(max_length=2000)]] = Field(
+        [], description="http(s) image URLs, or paths inside the service's image root.")
+
+
+PRODUCT_FORM = multipart_form(ProductForm, {"images": {
+    "type": "array", "items": {"type": "string", "format": "binary"}, "description": "Product photos."}})
+
+
+@router.post("/v1/products", response_model=ProductResponse, status_code=201, openapi_extra=PRODUCT_FORM,
              responses={200: {"model": ProductResponse, "description": "An existing product was replaced."},
-                        **error_responses(400, 401, 403, 409, 413, 422, 429, 503)})
-async def put_product(
-    response: Response,
-    service: ReadyService,
-    _: Merchant,
-    product_id: Annotated[str, Form(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")],
-    title: Annotated[str, Form(min_length=1, max_length=500)],
-    url: Annotated[str | None, Form(max_length=2000, pattern=r"^https?://\S+$")] = None,
-    metadata: Annotated[str | None, Form(max_length=100_000, description="A JSON object.")] = None,
-    images: Annotated[list[UploadFile], File(description="Product photos.")] = [],  # noqa: B006
-    image_refs: Annotated[list[str], Form(
-        description="http(s) image URLs, or paths inside the service's image root.")] = [],  # noqa: B006
-) -> dict:
+                        **error_responses(400, 401, 403, 408, 409, 413, 422, 429, 503)})
+async def put_product(request: Request, response: Response, service: ReadyService, _: Merchant) -> dict:
     """Add a product, or replace the product with this id (201 added, 200 replaced). Every
     image must load, or nothing changes (and no uploaded photo is kept)."""
-    if not images and not image_refs:
-        raise ImageLoadError("a product needs at least one image (images or image_refs)")
     limit = service.settings.service.max_product_images
-    if len(images) + len(image_refs) > limit:
-        raise ConfigError(f"a product request may carry at most {limit} images")
-    refs = [_checked_ref(service, ref) for ref in image_refs]
-    extra = _metadata(metadata)
-    kept: list[Path] = []
-    try:
-        for upload in images:
-            kept.append(await asyncio.to_thread(service.product_images.keep, upload.file))
-        product = Product(product_id, title, tuple(dict.fromkeys(refs + [str(path) for path in kept])), url,
-                          extra, source=f"product {product_id!r}")
-        # Every ref is a URL or an absolute path by now, so the base folder is never used.
-        indexed, version, created = await service.pool.run(service.live_index.upsert, product,
-                                                           service.product_images.folder)
-    finally:
-        if kept:
-            await asyncio.to_thread(service.product_images.release, kept)
+    # An upload place is taken before the body is read, as for videos; the form may carry no
+    # more files than a product may have images.
+    with service.upload_places.place():
+        async with request.form(max_files=limit, max_fields=limit + 8) as form:
+            fields, photos = _product_form(form)
+            if not photos and not fields.image_refs:
+                raise ImageLoadError("a product needs at least one image (images or image_refs)")
+            if len(photos) + len(fields.image_refs) > limit:
+                raise ConfigError(f"a product request may carry at most {limit} images")
+            refs = [_checked_ref(service, ref) for ref in fields.image_refs]
+            extra = _metadata(fields.metadata)
+            kept: list[Path] = []
+            try:
+                for photo in photos:
+                    kept.append(await asyncio.to_thread(service.product_images.keep, photo.file))
+                product = Product(fields.product_id, fields.title, tuple(dict.fromkeys(refs + list(map(str, kept)))),
+                                  fields.url, extra, source=f"product {fields.product_id!r}")
+                # Every ref is a URL or an absolute path by now, so the base folder is never used.
+                indexed, version, created = await service.pool.run(service.live_index.upsert, product,
+                                                                   service.product_images.folder)
+            finally:
+                if kept:
+                    await asyncio.to_thread(service.product_images.release, kept, service.live_index.current)
     response.status_code = 201 if created else 200
     return {"product": _public(service, indexed), "index_version": version.version}
+
+
+def _product_form(form: FormData) -> tuple[ProductForm, list[UploadFile]]:
+    photos = form.getlist("images")
+    if not all(isinstance(photo, UploadFile) for photo in photos):
+        raise bad_form("images", "must be files")
+    values: dict = {}
+    for name in dict.fromkeys(form.keys()):
+        if name == "images":
+            continue
+        given = form.getlist(name)
+        if any(isinstance(value, UploadFile) for value in given):
+            raise bad_form(name, "must not be a file")
+        if name != "image_refs" and len(given) > 1:
+            raise bad_form(name, "given more than once")
+        values[name] = given if name == "image_refs" else given[0]
+    try:
+        return ProductForm.model_validate(values), photos
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
 
 
 @router.delete("/v1/products/{product_id:path}", response_model=DeletedResponse,
