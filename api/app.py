@@ -53,9 +53,11 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app = FastAPI(title="ShopTag", version="0.2.0", lifespan=lifespan,
                   description="Suggests which catalog products appear in a video, and when.")
     app.state.service = service
-    install_error_handlers(app, settings.service.retry_after_s, service.scrub_paths)
-    for router in (health.router, tags.router, jobs.router, products.router):
+    routers = (health.router, tags.router, jobs.router, products.router)
+    for router in routers:
         app.include_router(router)
+    install_error_handlers(app, settings.service.retry_after_s, service.scrub_paths,
+                           [route for router in routers for route in router.routes])
     # Added last = outermost: metrics see every answer, and no body is read before the
     # caller is authenticated (or, without keys, known to be a local, same-site caller).
     config = settings.service

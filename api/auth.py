@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -73,14 +73,9 @@ class Authenticate:
         await self.app(scope, receive, send)
 
 
-_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def _is_loopback_host(authority: str) -> bool:
-    try:
-        return urlsplit(f"//{authority}").hostname in _LOOPBACK_NAMES
-    except ValueError:  # a malformed authority (a bad port, an unclosed bracket)
-        return False
+# Exactly a loopback name and an optional port: no user info, fragment or other decoration.
+_LOOPBACK_HOST = re.compile(r"(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?", re.IGNORECASE)
+_LOOPBACK_ORIGIN = re.compile(r"https?://" + _LOOPBACK_HOST.pattern, re.IGNORECASE)
 
 
 class LoopbackOnly:
@@ -96,16 +91,13 @@ class LoopbackOnly:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            host = headers.get(b"host", b"").decode("latin-1")
-            origin = headers.get(b"origin")
+            hosts = [value.decode("latin-1") for name, value in scope["headers"] if name == b"host"]
+            origins = [value.decode("latin-1") for name, value in scope["headers"] if name == b"origin"]
             problem = None
-            if not _is_loopback_host(host):
-                problem = f"Host {host[:100]!r} is not a loopback name"
-            elif origin is not None:
-                parts = urlsplit(origin.decode("latin-1"))
-                if parts.scheme not in ("http", "https") or not _is_loopback_host(parts.netloc):
-                    problem = f"requests from the page at {origin.decode('latin-1')[:100]!r} are refused"
+            if len(hosts) != 1 or not _LOOPBACK_HOST.fullmatch(hosts[0]):
+                problem = f"Host {', '.join(hosts)[:100]!r} is not one loopback name"
+            elif foreign := [origin for origin in origins if not _LOOPBACK_ORIGIN.fullmatch(origin)]:
+                problem = f"requests from the page at {foreign[0][:100]!r} are refused"
             if problem:
                 message = f"{problem}: without API keys this service answers programs on this machine only"
                 await error_response(403, "forbidden", message)(scope, receive, send)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from shoptag import errors
 
@@ -51,14 +51,16 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
                         headers=headers)
 
 
-def install_error_handlers(app: FastAPI, retry_after_s: int, scrub: Callable[[str], str]) -> None:
-    """``scrub`` takes the server's own folders out of a message before a client sees it."""
+def install_error_handlers(app: FastAPI, retry_after_s: int, scrub: Callable[[str], str],
+                           routes: list[BaseRoute]) -> None:
+    """``scrub`` takes the server's own folders out of a message before a client sees it;
+    ``routes`` are every route of the app, for the ``Allow`` header of a 405."""
 
     @app.exception_handler(errors.ShopTagError)
     async def _shoptag_error(_: Request, exc: errors.ShopTagError) -> JSONResponse:
         status = next(s for cls, s in _STATUS if isinstance(exc, cls))
         if status == 500:
-            logger.error("unexpected %s: %s", type(exc).__name__, exc.message)
+            logger.error("unexpected %s: %r", type(exc).__name__, exc.message)
         headers = {"Retry-After": str(retry_after_s)} if status == 429 else None
         return error_response(status, exc.code, scrub(exc.message), headers)
 
@@ -79,15 +81,15 @@ def install_error_handlers(app: FastAPI, retry_after_s: int, scrub: Callable[[st
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         headers = exc.headers
         if exc.status_code == 405:
-            headers = {"Allow": ", ".join(_allowed_methods(request))}
+            headers = {"Allow": ", ".join(_allowed_methods(request, routes))}
         return error_response(exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"),
                               str(exc.detail), headers)
 
 
-def _allowed_methods(request: Request) -> list[str]:
+def _allowed_methods(request: Request, routes: list[BaseRoute]) -> list[str]:
     """Every method some route offers at this path (Starlette names only the first route's)."""
     methods: set[str] = set()
-    for route in request.app.routes:
+    for route in routes:
         match, _ = route.matches({**request.scope, "method": "GET"})
         if match != Match.NONE:
             methods |= getattr(route, "methods", set())

@@ -45,7 +45,7 @@ async def receive_tagging_request(request: Request, service: Service,
                                   admit: Callable[[], Awaitable[None]]) -> ReceivedVideo:
     """Take an upload place and run ``admit`` (which raises when the request could not be
     served) before reading the body; the caller removes ``upload.saved.path`` when done."""
-    with service.upload_places.place():
+    with service.upload_places.place(request.state.principal.owner):
         await admit()
         upload = await receive_video(request, service.uploads)
     try:
@@ -53,7 +53,7 @@ async def receive_tagging_request(request: Request, service: Service,
             overrides = TaggingOverrides.model_validate(upload.fields).model_dump(exclude_none=True)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        info = await asyncio.to_thread(service.probe_video, upload.saved.path, overrides)
+        info = await asyncio.to_thread(service.probe_video, upload.saved.path, overrides, upload.filename)
     except BaseException:
         upload.saved.path.unlink(missing_ok=True)
         raise

@@ -84,8 +84,8 @@ class JobStore:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
-    def _connect(self):
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as db:
+    def _connect(self, timeout_s: float = 30):
+        with closing(sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)) as db:
             db.row_factory = sqlite3.Row
             yield db
 
@@ -168,8 +168,8 @@ class JobStore:
             entry.unlink(missing_ok=True)
         return len(unused)
 
-    def count(self, status: str) -> int:
-        with self._connect() as db:
+    def count(self, status: str, timeout_s: float = 30) -> int:
+        with self._connect(timeout_s) as db:
             return db.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,9 +23,11 @@ T = TypeVar("T")
 class Slots:
     """A count of places taken out of ``capacity``, safe to use from any thread."""
 
-    def __init__(self, capacity: int, what: str = "places are taken") -> None:
+    def __init__(self, capacity: int, noun: str = "tasks", per_owner: int | None = None) -> None:
         self.capacity = capacity
-        self._what = what
+        self._noun = noun
+        self._per_owner = per_owner
+        self._owners: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._taken = 0
 
@@ -48,14 +51,25 @@ class Slots:
             self._taken -= 1
 
     @contextmanager
-    def place(self) -> Iterator[None]:
-        """Hold a place for the ``with`` block, or raise ``ServiceBusyError`` when none is free."""
-        if not self.try_acquire():
-            raise ServiceBusyError(f"{self.capacity} {self._what}")
+    def place(self, owner: str) -> Iterator[None]:
+        """Hold a place for ``owner`` for the ``with`` block, or raise ``ServiceBusyError`` when
+        none is free, or when this owner holds its share already (one caller cannot take all)."""
+        with self._lock:
+            if self._per_owner is not None and self._owners[owner] >= self._per_owner:
+                raise ServiceBusyError(f"this caller (API key) already has {self._per_owner} {self._noun} in progress")
+            self._owners[owner] += 1
         try:
-            yield
+            if not self.try_acquire():
+                raise ServiceBusyError(f"{self.capacity} {self._noun} are already in progress")
+            try:
+                yield
+            finally:
+                self.release()
         finally:
-            self.release()
+            with self._lock:
+                self._owners[owner] -= 1
+                if not self._owners[owner]:
+                    del self._owners[owner]
 
 
 class WorkerPool(Slots):

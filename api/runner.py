@@ -75,13 +75,13 @@ class JobRunner:
 
     async def _run(self, job: Job) -> None:
         service = self._service
-        logger.info("job %s started (%s)", job.id, job.video_name)
+        logger.info("job %s started (%r)", job.id, job.video_name)
         try:
             result = await service.pool.run_acquired(service.tag_video, job.upload, job.video_name, job.params)
         except ShopTagError as exc:
             await self._record(service.jobs.fail, job.id, exc.code, exc.message)
             service.metrics.jobs.labels("failed").inc()
-            logger.info("job %s failed: %s", job.id, exc.message)
+            logger.info("job %s failed: %r", job.id, exc.message)
         except Exception as exc:  # a bug must fail one job, not stop the runner
             logger.exception("job %s crashed", job.id)
             await self._record(service.jobs.fail, job.id, "internal_error", type(exc).__name__)

@@ -31,5 +31,6 @@ def serve(settings: Settings) -> None:
         logger.warning("auth on: %d API key(s) configured", len(service.api_keys))
     else:
         logger.warning("no API keys configured: no auth, serving on loopback %s only", service.host)
-    guard = ConnectionGuard.within_file_limit(service.max_connections, service.header_timeout_s)
+    guard = ConnectionGuard.within_file_limit(service.max_connections, service.header_timeout_s,
+                                              service.write_timeout_s)
     uvicorn.run(app, host=service.host, port=service.port, log_level="info", http=GuardedH11Protocol.factory(guard))

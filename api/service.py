@@ -37,14 +37,13 @@ class Service:
         self.settings = settings
         self.index_path = config.index
         # Absolute: stored refs of uploaded product photos must not depend on the working folder.
-        self.state_dir = private_folder(config.resolved_state_dir(config.index).absolute())
+        self.state_dir = private_folder(config.resolved_state_dir(config.index).resolve())
         self._state_lock = _lock_state_folder(self.state_dir)
         try:
             self.uploads = private_folder(self.state_dir / "tmp")
             clear_folder(self.uploads)
             self.job_uploads = private_folder(self.state_dir / "job-videos")
-            self.product_images = ProductImages(private_folder(self.state_dir / "product-images"), self.uploads,
-                                                config.index)
+            self.product_images = ProductImages(private_folder(self.state_dir / "product-images"), config.index)
             self.jobs = JobStore(self.state_dir / "jobs.sqlite3")
             requeued = self.jobs.requeue_interrupted()
             if requeued:
@@ -57,17 +56,24 @@ class Service:
             self.close()
             raise
         self.pool = WorkerPool(config.workers, config.queue_size)
-        self.upload_places = Slots(config.max_uploads_in_flight, "uploads are already being received")
+        self.upload_places = Slots(config.max_uploads_in_flight, "uploads",
+                                   config.max_uploads_per_key)
         named = ((self.state_dir, "<state>"), (config.index, "<index>"), (config.image_root, "<image-root>"))
         forms = {(str(form), label) for folder, label in named if folder is not None
                  for form in (folder, folder.resolve()) if form.is_absolute()}
         self._private_folders = sorted(forms, key=lambda pair: -len(pair[0]))  # longest first
         self.metrics = Metrics()
         self.metrics.watch_queue("workers", lambda: self.pool.depth)
-        self.metrics.watch_queue("jobs", lambda: self.jobs.count("queued"))
+        self.metrics.watch_queue("jobs", self._queued_jobs)
         self.embedder = embedder
         self.live_index: LiveIndex | None = None
         self.load_error: str | None = None
+
+    def _queued_jobs(self) -> float:
+        try:
+            return self.jobs.count("queued", timeout_s=1)
+        except Exception:  # a store that fails must not fail the metrics with it (/readyz reports it)
+            return float("nan")
 
     @property
     def ready(self) -> bool:
@@ -132,16 +138,15 @@ class Service:
         # One snapshot for the whole request: product changes made meanwhile do not mix in.
         tagger = Tagger(self.embedder, self.live_index.snapshot(), self.tagging_settings(overrides),
                         self.settings.video)
-        result = tagger.tag(path)
+        result = tagger.tag(path, video_name)
         self.metrics.record_tagging(result.frames_sampled, result.stage_seconds)
         payload = result.as_json()
-        payload["video"] = video_name
         del payload["index"]["path"]  # a server path: not the client's business
         return payload
 
-    def probe_video(self, path: Path, overrides: dict) -> VideoInfo:
+    def probe_video(self, path: Path, overrides: dict, video_name: str) -> VideoInfo:
         """Refuse a video now (415/422) rather than when its job runs; says how long it is."""
-        return VideoSampler(path, self.tagging_settings(overrides).fps, self.settings.video).probe()
+        return VideoSampler(path, self.tagging_settings(overrides).fps, self.settings.video, video_name).probe()
 
 
 def _lock_state_folder(folder: Path) -> int:

@@ -13,9 +13,11 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -26,8 +28,6 @@ from shoptag.video.container import sniff_container
 
 _CHUNK = 1 << 20
 _SNIFF_BYTES = 16
-_MAX_FIELDS = 16
-_MAX_FIELD_BYTES = 4096
 _MAX_FILENAME_CHARS = 255
 
 
@@ -36,6 +36,33 @@ class SavedUpload:
     path: Path
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    saved: SavedUpload
+    filename: str  # the client's name for it: a label only
+
+
+@dataclass(frozen=True)
+class FormRules:
+    """What a form may hold; anything else is refused while the body streams in."""
+
+    files: dict[str, int]  # file field -> the most files it may carry
+    repeatable: frozenset[str] = frozenset()  # text fields that may be given more than once
+    max_fields: int = 16  # text parts in all
+    max_field_bytes: int = 4096
+    check_head: Callable[[bytes], None] | None = None  # sees each file's first bytes (and raises)
+
+
+@dataclass(frozen=True)
+class ReceivedForm:
+    fields: dict[str, list[str]]
+    files: dict[str, list[UploadedFile]]
+
+    def discard(self) -> None:
+        for uploaded in (f for files in self.files.values() for f in files):
+            uploaded.saved.path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -81,14 +108,30 @@ def bad_form(field: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
 
 
-async def receive_video(request: Request, folder: Path, file_field: str = "file") -> VideoUpload:
-    """Read a multipart/form-data body with one video in ``file_field`` and a few short fields.
-    Refuses (and removes the partial file) on a part that is not a video container, a second
-    file, too many or too long fields, or a body that is not a form."""
+_VIDEO_FORM = FormRules(files={"file": 1}, check_head=sniff_container)
+
+
+async def receive_video(request: Request, folder: Path) -> VideoUpload:
+    """A form with one video in ``file`` (its container checked on its first bytes: 415) and a
+    few short fields, each given once."""
+    form = await receive_form(request, folder, _VIDEO_FORM)
+    if not form.files.get("file"):
+        raise bad_form("file", "Field required")
+    (video,) = form.files["file"]
+    return VideoUpload(video.saved, video.filename, {name: values[0] for name, values in form.fields.items()})
+
+
+async def receive_form(request: Request, folder: Path, rules: FormRules) -> ReceivedForm:
+    """Stream a multipart/form-data body: each file straight into its own private file in
+    ``folder`` (the one copy kept), hashed on the way; text fields in memory, bounded. What the
+    rules do not allow, a malformed body, or one that ends before its closing boundary is
+    refused (422), and every file written so far is removed."""
     content_type, options = parse_options_header(request.headers.get("content-type"))
+    if content_type == b"application/x-www-form-urlencoded":  # a form of text fields only
+        return ReceivedForm(await _urlencoded_fields(request, rules), {})
     if content_type != b"multipart/form-data" or not options.get(b"boundary"):
-        raise bad_form(file_field, "Field required (send multipart/form-data with the video as 'file')")
-    form = _StreamedForm(folder / f"{uuid.uuid4().hex}.video", file_field)
+        raise bad_form(next(iter(rules.files)), "Field required (send multipart/form-data)")
+    form = _StreamedForm(folder, rules)
     try:
         try:
             parser = MultipartParser(options[b"boundary"], form.callbacks())
@@ -97,35 +140,65 @@ async def receive_video(request: Request, folder: Path, file_field: str = "file"
                 await asyncio.to_thread(form.flush)
             parser.finalize()
         except FormParserError as exc:
-            raise bad_form(file_field, f"the multipart body is malformed ({exc})") from None
+            raise bad_form(next(iter(rules.files)), f"the multipart body is malformed ({exc})") from None
         if not form.ended:
-            raise bad_form(file_field, "the multipart body ends before its closing boundary")
-        await asyncio.to_thread(form.flush, True)
-        if form.filename is None:
-            raise bad_form(file_field, "Field required")
-        return VideoUpload(SavedUpload(form.path, form.digest.hexdigest(), form.size), form.filename, form.fields)
+            raise bad_form(next(iter(rules.files)), "the multipart body ends before its closing boundary")
+        await asyncio.to_thread(form.flush)
+        return ReceivedForm(form.fields, {name: [f.uploaded() for f in files] for name, files in form.files.items()})
     except BaseException:
-        form.discard()
+        await asyncio.to_thread(form.discard)
         raise
+
+
+async def _urlencoded_fields(request: Request, rules: FormRules) -> dict[str, list[str]]:
+    most = rules.max_fields * (rules.max_field_bytes * 3 + 64)  # every field percent-encoded at its longest
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > most:
+            raise bad_form(next(iter(rules.files)), f"the form is longer than {most} bytes")
+    try:
+        pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=rules.max_fields,
+                          encoding="utf-8", errors="replace")
+    except ValueError:
+        raise bad_form(next(iter(rules.files)), f"more than {rules.max_fields} form fields") from None
+    fields: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if name in fields and name not in rules.repeatable:
+            raise bad_form(name, "given more than once")
+        if len(value.encode()) > rules.max_field_bytes:
+            raise bad_form(name, f"longer than {rules.max_field_bytes} bytes")
+        fields.setdefault(name, []).append(value)
+    return fields
+
+
+class _OpenFile:
+    def __init__(self, path: Path, filename: str) -> None:
+        self.path = path
+        self.filename = filename
+        self.handle = path.open("xb")
+        self.head = b""
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def uploaded(self) -> UploadedFile:
+        return UploadedFile(SavedUpload(self.path, self.digest.hexdigest(), self.size), self.filename)
 
 
 class _StreamedForm:
     """Callbacks for python-multipart's streaming parser: field values in memory (bounded),
-    the file's bytes queued for ``flush`` to write from a worker thread."""
+    file bytes queued for ``flush`` to write from a worker thread."""
 
-    def __init__(self, path: Path, file_field: str) -> None:
-        self.path = path
-        self.file_field = file_field
-        self.fields: dict[str, str] = {}
-        self.filename: str | None = None
+    def __init__(self, folder: Path, rules: FormRules) -> None:
+        self.folder = folder
+        self.rules = rules
+        self.fields: dict[str, list[str]] = {}
+        self.files: dict[str, list[_OpenFile]] = {}
         self.ended = False  # the closing boundary was read
-        self.size = 0
-        self.digest = hashlib.sha256()
-        self._handle: BinaryIO | None = None
-        self._head = b""
-        self._sniffed = False
-        self._pending: list[bytes] = []
-        self._part: str | None = None  # name of the field being read; None inside the file
+        self._text_parts = 0
+        self._pending: list[tuple[_OpenFile, bytes | None]] = []  # bytes to write; None: the file is complete
+        self._file: _OpenFile | None = None  # the file part being read
+        self._part: str | None = None  # the text field being read
         self._value = bytearray()
         self._header = (bytearray(), bytearray())
         self._disposition = b""
@@ -142,6 +215,7 @@ class _StreamedForm:
     def _part_begin(self) -> None:
         self._disposition = b""
         self._value.clear()
+        self._file = self._part = None
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._header[0].extend(data[start:end])
@@ -162,51 +236,57 @@ class _StreamedForm:
         if b"filename*" in self._disposition and b"filename" not in options:
             raise bad_form(name, "name the file with filename=, not filename*= (RFC 7578)")
         if b"filename" in options:
-            if name != self.file_field or self.filename is not None:
-                raise bad_form(name, f"only one file is accepted, as '{self.file_field}'")
-            self.filename = options[b"filename"].decode("utf-8", "replace")[:_MAX_FILENAME_CHARS] or "upload"
-            self._part = None
-            self._handle = self.path.open("xb")
-        else:
-            if name == self.file_field:
-                raise bad_form(name, "must be a file part (with a filename)")
-            if name in self.fields:
-                raise bad_form(name, "given more than once")
-            if len(self.fields) >= _MAX_FIELDS:
-                raise bad_form(name, f"more than {_MAX_FIELDS} form fields")
-            self.fields[name] = ""  # counted from its first part on
-            self._part = name
+            most = self.rules.files.get(name, 0)
+            if not most:
+                raise bad_form(name, f"is not a file field (files go in {', '.join(map(repr, self.rules.files))})")
+            if len(self.files.get(name, [])) >= most:
+                raise bad_form(name, f"at most {most} file(s)")
+            filename = options[b"filename"].decode("utf-8", "replace")[:_MAX_FILENAME_CHARS] or "upload"
+            self._file = _OpenFile(self.folder / f"{uuid.uuid4().hex}.upload", filename)
+            self.files.setdefault(name, []).append(self._file)
+            return
+        if name in self.rules.files:
+            raise bad_form(name, "must be a file part (with a filename)")
+        if name in self.fields and name not in self.rules.repeatable:
+            raise bad_form(name, "given more than once")
+        self._text_parts += 1
+        if self._text_parts > self.rules.max_fields:
+            raise bad_form(name, f"more than {self.rules.max_fields} form fields")
+        self._part = name
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._part is None:
-            self._pending.append(data[start:end])
-        else:
+        if self._file is not None:
+            self._pending.append((self._file, data[start:end]))
+        elif self._part is not None:
             self._value.extend(data[start:end])
-            if len(self._value) > _MAX_FIELD_BYTES:
-                raise bad_form(self._part, f"longer than {_MAX_FIELD_BYTES} bytes")
+            if len(self._value) > self.rules.max_field_bytes:
+                raise bad_form(self._part, f"longer than {self.rules.max_field_bytes} bytes")
 
     def _part_end(self) -> None:
-        if self._part is not None:
-            self.fields[self._part] = self._value.decode("utf-8", "replace")
+        if self._file is not None:
+            self._pending.append((self._file, None))
+        elif self._part is not None:
+            self.fields.setdefault(self._part, []).append(self._value.decode("utf-8", "replace"))
 
-    def flush(self, final: bool = False) -> None:
-        """Write the queued file bytes (blocking: call from a thread). The container is checked
-        as soon as its first bytes are in, and at the end of the body for a shorter file."""
-        data = b"".join(self._pending)
-        self._pending.clear()
-        if data and self._handle is not None:
-            self._handle.write(data)
-            self.digest.update(data)
-            self.size += len(data)
-            if len(self._head) < _SNIFF_BYTES:
-                self._head += data[:_SNIFF_BYTES]
-        if self._handle is not None and not self._sniffed and (final or len(self._head) >= _SNIFF_BYTES):
-            self._sniffed = True
-            sniff_container(self._head)  # raises for what is not a video (415) or nothing (422)
-        if final and self._handle is not None:
-            self._handle.close()
+    def flush(self) -> None:
+        """Write the queued file bytes (blocking: call from a thread). A file's first bytes go to
+        ``check_head`` as soon as they are in, or when the file ends shorter."""
+        pending, self._pending = self._pending, []
+        for file, data in pending:
+            if data:
+                file.handle.write(data)
+                file.digest.update(data)
+                file.size += len(data)
+                if len(file.head) < _SNIFF_BYTES:
+                    file.head += data[: _SNIFF_BYTES - len(file.head)]
+                    if len(file.head) == _SNIFF_BYTES and self.rules.check_head:
+                        self.rules.check_head(file.head)
+            elif data is None:
+                if len(file.head) < _SNIFF_BYTES and self.rules.check_head:
+                    self.rules.check_head(file.head)  # raises for what is not a video (415) or nothing (422)
+                file.handle.close()
 
     def discard(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-        self.path.unlink(missing_ok=True)
+        for file in (f for files in self.files.values() for f in files):
+            file.handle.close()
+            file.path.unlink(missing_ok=True)

@@ -49,7 +49,7 @@ def read_catalog(path: Path, shop_url: str | None = None,
     products, duplicates = _drop_duplicates(products)
     catalog = Catalog(path, products, skipped + duplicates)
     for item in catalog.skipped:
-        logger.warning("skipped %s: %s", item.where, item.reason)
+        logger.warning("skipped %r: %r", item.where, item.reason)
     return catalog
 
 

@@ -78,7 +78,7 @@ def embed_entries(
             except ImageLoadError as exc:
                 stats.failed += 1
                 stats.skipped.append(Skipped(f"{product.source} image {ref}", exc.message))
-                logger.warning("skipped %s image %s: %s", product.source, ref, exc.message)
+                logger.warning("skipped %s image %r: %r", product.source, ref, exc.message)
             finally:
                 if on_image:
                     on_image()

@@ -142,7 +142,7 @@ class HttpFetcher:
                 delay = self._settings.backoff_s * 2**attempt
                 if exc.retry_after_s is not None:
                     delay = max(delay, min(exc.retry_after_s, _MAX_RETRY_AFTER_S))
-                logger.info("%s: %s; retrying in %.1f s", url, exc, delay)
+                logger.info("%r: %s; retrying in %.1f s", url, exc, delay)
                 self._sleep(delay)
                 attempt += 1
 
@@ -196,14 +196,20 @@ class HttpFetcher:
         raise FetchError(f"{url}: more than {self._settings.max_redirects} redirects")
 
     def _checked(self, url: str):
-        parsed = urlparse(url)
+        try:
+            parsed = urlparse(url)
+            port = parsed.port  # a bad port raises here
+        except ValueError as exc:
+            raise FetchError(f"{url!r} is not a valid URL ({exc})") from None
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise FetchError(f"{url}: only http(s) URLs are fetched")
         host = parsed.hostname.lower()
         try:
-            infos = socket.getaddrinfo(host, parsed.port or 0, type=socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(host, port or 0, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise FetchError(f"host {host!r} cannot be resolved ({exc.strerror})") from exc
+        except (UnicodeError, ValueError) as exc:  # a host name IDNA cannot encode, a NUL byte
+            raise FetchError(f"host {host!r} is not a valid host name ({exc})") from None
         addresses = [info[4][0] for info in infos]
         if host not in self._allowed:
             for address in addresses:

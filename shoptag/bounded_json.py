@@ -25,11 +25,16 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"JSON holds {name}, which is not a number JSON can carry")
+
+
 def loads_bounded(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
-    """``json.loads``, raising ``ValueError`` for invalid JSON, nesting over ``max_depth``, or
-    text that is not Unicode (a lone surrogate such as "\\ud800" cannot be written back as UTF-8)."""
+    """``json.loads``, raising ``ValueError`` for invalid JSON (NaN and Infinity included),
+    nesting over ``max_depth``, or text that is not Unicode (a lone surrogate such as "\\ud800"
+    cannot be written back as UTF-8)."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise ValueError(f"JSON nested more than {max_depth} levels deep") from None
     if nesting_depth(value) > max_depth:

@@ -23,6 +23,8 @@ def open_regular(path: Path, error: type[ShopTagError], name: str, max_bytes: in
         raise error(f"{name}: file not found") from exc
     except OSError as exc:
         raise error(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+    except ValueError as exc:  # a NUL byte in the path
+        raise error(f"{name!r}: not a usable path ({exc})") from None
     try:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):

@@ -113,11 +113,16 @@ class ServiceSettings(_Strict):
     max_upload_bytes: int = Field(256 * 1024 * 1024, ge=1024)
     max_uploads_in_flight: int = Field(
         4, ge=1, le=1024, description="Video uploads received at once; more get 429 before their body is read.")
+    max_uploads_per_key: int = Field(
+        2, ge=1, le=1024, description="Of those, at most this many for one API key (no keys: one caller).")
     max_product_images: int = Field(20, ge=1, le=200, description="Images in one product request.")
     max_connections: int = Field(
         1000, ge=8, description="Open connections; past it, the oldest one still sending its request "
         "headers is closed for the new one, or the new one is refused.")
     header_timeout_s: float = Field(10.0, gt=0, description="Time a client has to send its request headers.")
+    write_timeout_s: float = Field(
+        30.0, gt=0, description="Longest an answer may wait for its client to read it before the connection "
+        "is dropped.")
     body_timeout_s: float = Field(
         30.0, gt=0, description="Longest wait for the next part of a request body; after that long, the "
         "body must also have averaged min_body_bytes_per_s.")

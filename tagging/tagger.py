@@ -119,14 +119,14 @@ class Tagger:
                           if settings.verify and index.features is not None else None)
         self._titles = TitleEvidence(embedder, index.products) if embedder.supports_text else None
 
-    def scan(self, video: Path) -> Scan:
+    def scan(self, video: Path, name: str | None = None) -> Scan:
         """Sample ``video`` and record every frame's best score and region per candidate
         product, before any threshold: ``tag`` builds on it, and so does threshold measurement.
 
         A product verified in a recent frame is tracked: it is verified again in the next frames
         even where the embedding no longer ranks it among the best candidates (another product
         in front, motion blur), so its track does not break."""
-        sampler = VideoSampler(video, self._settings.fps, self._limits)
+        sampler = VideoSampler(video, self._settings.fps, self._limits, name)
         frames: list[FrameMatches] = []
         stage: Counter[str] = Counter()
         last_verified: dict[int, float] = {}
@@ -147,8 +147,9 @@ class Tagger:
             clock = time.perf_counter()
         return Scan(frames, sampler.duration_s, dict(stage), sampler.width, sampler.height)
 
-    def tag(self, video: Path) -> TagResult:
-        return self.tag_scan(self.scan(video), video)
+    def tag(self, video: Path, name: str | None = None) -> TagResult:
+        """``name``: how results and messages call the video (default: its path)."""
+        return self.tag_scan(self.scan(video, name), name or video)
 
     def tag_scan(self, scan: Scan, video: Path, threshold: float | None = None) -> TagResult:
         """Tags from a finished scan; ``threshold`` overrides the tagger's (evaluation sweeps

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -127,7 +128,8 @@ def test_a_body_sent_a_byte_a_second_is_cut_with_408(index, tmp_path):
 def test_uploads_with_no_room_are_refused_before_their_body_is_read(index, tmp_path):
     demo = tmp_path / "demo.mp4"
     write_demo_video(demo)
-    settings = {"workers": 1, "queue_size": 0, "max_queued_jobs": 1, "max_uploads_in_flight": 2}
+    settings = {"workers": 1, "queue_size": 0, "max_queued_jobs": 1, "max_uploads_in_flight": 2,
+                "max_uploads_per_key": 4}
     with served(index, tmp_path, **settings) as (base, _):
         port = port_of(base)
         busy = httpx.post(f"{base}/v1/jobs", files={"file": ("demo.mp4", demo.read_bytes())}).json()
@@ -156,13 +158,59 @@ def test_uploads_with_no_room_are_refused_before_their_body_is_read(index, tmp_p
             receiving.append(sock)
         time.sleep(0.5)
         third = httpx.post(f"{base}/v1/jobs", files={"file": ("demo.mp4", demo.read_bytes())})
-        assert third.status_code == 429 and "uploads are already being received" in third.json()["error"]["message"]
+        assert third.status_code == 429 and "uploads are already in progress" in third.json()["error"]["message"]
         for sock in receiving:
             sock.close()  # the clients give up: their partial files go
         deadline = time.monotonic() + 10
         while list((tmp_path / "state" / "tmp").iterdir()):
             assert time.monotonic() < deadline, list((tmp_path / "state" / "tmp").iterdir())
             time.sleep(0.1)
+
+
+def test_one_caller_cannot_take_every_upload_place(index, tmp_path):
+    demo = tmp_path / "demo.mp4"
+    write_demo_video(demo)
+    with served(index, tmp_path, max_uploads_in_flight=4, max_uploads_per_key=1) as (base, _):
+        port = port_of(base)
+        holding = socket.create_connection(("127.0.0.1", port))
+        holding.sendall(multipart_head(port, "/v1/jobs", 50 * 1024 * 1024) + demo.read_bytes()[:65536])
+        time.sleep(0.5)
+        second = httpx.post(f"{base}/v1/jobs", files={"file": ("demo.mp4", demo.read_bytes())})
+        holding.close()
+        assert second.status_code == 429
+        assert "already has 1 uploads in progress" in second.json()["error"]["message"]
+
+
+def test_a_client_that_never_reads_its_answers_is_dropped_and_others_are_served(index, tmp_path):
+    with served(index, tmp_path, max_connections=20, write_timeout_s=6) as (base, _):
+        port = port_of(base)
+        request = f"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        stalled = []
+        for _ in range(20):  # every place, each with ~5 MB of answers queued that it never reads
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(request * 300)
+            stalled.append(sock)
+        time.sleep(3)  # the answers fill the socket buffers: the connections stall
+        started = time.monotonic()
+        assert httpx.get(f"{base}/livez", timeout=5).json() == {"status": "ok"}  # a stalled one made room
+        assert time.monotonic() - started < 2
+        # Once its answers have waited write_timeout_s to be read, every stalled connection is
+        # dropped (reading here would unstall them: count the server's side instead).
+        deadline = time.monotonic() + 40
+        while server_side_connections(port):
+            assert time.monotonic() < deadline, f"{server_side_connections(port)} connections that read nothing kept"
+            time.sleep(0.5)
+        for sock in stalled:
+            sock.close()
+        log = next(tmp_path.glob("serve-*.log")).read_text()
+        assert "connections at the limit of 20; since the last report: 1 evicted" in log
+
+
+def server_side_connections(port: int) -> int:
+    """Established TCP connections whose local end is the server's ``port`` (from /proc)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "01")
 
 
 def test_a_second_service_on_the_same_state_folder_exits_with_one_line(index, tmp_path):

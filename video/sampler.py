@@ -51,8 +51,10 @@ def _header_duration(capture: cv2.VideoCapture) -> float | None:
 class VideoSampler:
     """Iterate once over ``frames()``; ``duration_s`` and counters are final afterwards."""
 
-    def __init__(self, path: Path, fps: float, limits: VideoLimits) -> None:
+    def __init__(self, path: Path, fps: float, limits: VideoLimits, name: str | None = None) -> None:
+        """``name`` is how messages call the video (default: its file name)."""
         self.path = Path(path)
+        self.name = name or self.path.name
         self.container = check_container(self.path)
         self._step_s = 1.0 / fps
         self._limits = limits
@@ -67,7 +69,7 @@ class VideoSampler:
         try:
             ok, bgr = capture.read()
             if not ok or bgr is None:
-                raise VideoDecodeError(f"video {self.path.name} has no decodable frames")
+                raise VideoDecodeError(f"video {self.name!r} has no decodable frames")
             self._check_resolution(bgr.shape[1], bgr.shape[0])
             duration_s = _header_duration(capture)
         finally:
@@ -79,7 +81,7 @@ class VideoSampler:
         to assume where frames carry no timestamps."""
         capture = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not capture.isOpened():
-            raise VideoDecodeError(f"video {self.path.name} cannot be opened (corrupt or truncated?)")
+            raise VideoDecodeError(f"video {self.name!r} cannot be opened (corrupt or truncated?)")
         try:
             width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
             height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -110,7 +112,7 @@ class VideoSampler:
         finally:
             capture.release()
         if self.frames_decoded == 0:
-            raise VideoDecodeError(f"video {self.path.name} has no decodable frames")
+            raise VideoDecodeError(f"video {self.name!r} has no decodable frames")
 
     def _sample(self, capture: cv2.VideoCapture, frame_interval_s: float) -> Iterator[SampledFrame]:
         next_sample = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -37,4 +39,10 @@ async def readyz(request: Request) -> JSONResponse:
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}})
 async def metrics(request: Request) -> Response:
-    return Response(request.app.state.service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    # Rendering asks the job store for its queue depth: never on the event loop.
+    return Response(await asyncio.to_thread(request.app.state.service.metrics.render), media_type=CONTENT_TYPE_LATEST)
+
+
+# Health checks that use HEAD get the same answers (without a body).
+for _path, _check in (("/livez", livez), ("/readyz", readyz)):
+    router.add_api_route(_path, _check, methods=["HEAD"], include_in_schema=False)

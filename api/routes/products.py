@@ -14,14 +14,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.datastructures import FormData, UploadFile
 
 from shoptag.api.auth import Creator, Merchant
 from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.schemas import DeletedResponse, ProductResponse, multipart_form
 from shoptag.api.service import Service
-from shoptag.api.uploads import bad_form
+from shoptag.api.uploads import FormRules, ReceivedForm, receive_form
 from shoptag.bounded_json import loads_bounded
 from shoptag.errors import ConfigError, ImageLoadError
 from shoptag.indexing.catalog import Product
@@ -41,6 +40,9 @@ async def get_product(service: ReadyService, _: Creator, product_id: ProductId) 
     return {"product": _public(service, index.product(product_id)), "index_version": index.version}
 
 
+_MAX_METADATA_CHARS = 100_000
+
+
 class ProductForm(BaseModel):
     """The fields of a product request (its photos come as ``images`` file parts)."""
 
@@ -49,7 +51,7 @@ class ProductForm(BaseModel):
     product_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
     title: Annotated[str, Field(min_length=1, max_length=500)]
     url: Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")] | None = None
-    metadata: Annotated[str, Field(max_length=100_000, description="A JSON object.")] | None = None
+    metadata: Annotated[str, Field(max_length=_MAX_METADATA_CHARS, description="A JSON object.")] | None = None
     image_refs: list[Annotated[str, Field(max_length=2000)]] = Field(
         [], description="http(s) image URLs, or paths inside the service's image root.")
 
@@ -65,49 +67,43 @@ async def put_product(request: Request, response: Response, service: ReadyServic
     """Add a product, or replace the product with this id (201 added, 200 replaced). Every
     image must load, or nothing changes (and no uploaded photo is kept)."""
     limit = service.settings.service.max_product_images
-    # An upload place is taken before the body is read, as for videos; the form may carry no
-    # more files than a product may have images.
-    with service.upload_places.place():
-        async with request.form(max_files=limit, max_fields=limit + 8) as form:
-            fields, photos = _product_form(form)
-            if not photos and not fields.image_refs:
-                raise ImageLoadError("a product needs at least one image (images or image_refs)")
-            if len(photos) + len(fields.image_refs) > limit:
-                raise ConfigError(f"a product request may carry at most {limit} images")
-            refs = [_checked_ref(service, ref) for ref in fields.image_refs]
-            extra = _metadata(fields.metadata)
-            kept: list[Path] = []
-            try:
-                for photo in photos:
-                    kept.append(await asyncio.to_thread(service.product_images.keep, photo.file))
-                product = Product(fields.product_id, fields.title, tuple(dict.fromkeys(refs + list(map(str, kept)))),
-                                  fields.url, extra, source=f"product {fields.product_id!r}")
-                # Every ref is a URL or an absolute path by now, so the base folder is never used.
-                indexed, version, created = await service.pool.run(service.live_index.upsert, product,
-                                                                   service.product_images.folder)
-            finally:
-                if kept:
-                    await asyncio.to_thread(service.product_images.release, kept, service.live_index.current)
+    # An upload place is taken before the body is read, as for videos; the photos stream into
+    # the service's private folder, and the form may carry no more of them than a product may.
+    with service.upload_places.place(request.state.principal.owner):
+        form = await receive_form(request, service.uploads, FormRules(
+            files={"images": limit}, repeatable=frozenset({"image_refs"}), max_fields=limit + 8,
+            max_field_bytes=_MAX_METADATA_CHARS * 4))
+    kept: list[Path] = []
+    try:
+        fields = _product_fields(form)
+        photos = form.files.get("images", [])
+        if not photos and not fields.image_refs:
+            raise ImageLoadError("a product needs at least one image (images or image_refs)")
+        if len(photos) + len(fields.image_refs) > limit:
+            raise ConfigError(f"a product request may carry at most {limit} images")
+        refs = [_checked_ref(service, ref) for ref in fields.image_refs]
+        extra = _metadata(fields.metadata)
+        for photo in photos:
+            kept.append(await asyncio.to_thread(service.product_images.keep, photo.saved))
+        product = Product(fields.product_id, fields.title, tuple(dict.fromkeys(refs + list(map(str, kept)))),
+                          fields.url, extra, source=f"product {fields.product_id!r}")
+        # Every ref is a URL or an absolute path by now, so the base folder is never used.
+        indexed, version, created = await service.pool.run(service.live_index.upsert, product,
+                                                           service.product_images.folder)
+    finally:
+        form.discard()  # what was not kept
+        if kept:
+            await asyncio.to_thread(service.product_images.release, kept, service.live_index.current)
+    if not created:  # the photos of the product it replaced may be listed by no kept version now
+        await asyncio.to_thread(service.product_images.remove_unlisted)
     response.status_code = 201 if created else 200
     return {"product": _public(service, indexed), "index_version": version.version}
 
 
-def _product_form(form: FormData) -> tuple[ProductForm, list[UploadFile]]:
-    photos = form.getlist("images")
-    if not all(isinstance(photo, UploadFile) for photo in photos):
-        raise bad_form("images", "must be files")
-    values: dict = {}
-    for name in dict.fromkeys(form.keys()):
-        if name == "images":
-            continue
-        given = form.getlist(name)
-        if any(isinstance(value, UploadFile) for value in given):
-            raise bad_form(name, "must not be a file")
-        if name != "image_refs" and len(given) > 1:
-            raise bad_form(name, "given more than once")
-        values[name] = given if name == "image_refs" else given[0]
+def _product_fields(form: ReceivedForm) -> ProductForm:
+    values = {name: given if name == "image_refs" else given[0] for name, given in form.fields.items()}
     try:
-        return ProductForm.model_validate(values), photos
+        return ProductForm.model_validate(values)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
 
@@ -117,6 +113,7 @@ def _product_form(form: FormData) -> tuple[ProductForm, list[UploadFile]]:
 async def delete_product(service: ReadyService, _: Merchant, product_id: ProductId) -> dict:
     """Remove a product; it is never suggested again."""
     version = await service.pool.run(service.live_index.remove, product_id)
+    await asyncio.to_thread(service.product_images.remove_unlisted)
     return {"product_id": product_id, "deleted": True, "index_version": version.version}
 
 
@@ -147,6 +144,8 @@ def _checked_ref(service: Service, ref: str) -> str:
     if root is None:
         raise ImageLoadError(f"{ref}: image paths are disabled on this service (no image root "
                              "configured); upload the image or give an http(s) URL")
+    if "\x00" in ref:
+        raise ImageLoadError(f"{ref!r}: not a usable path")
     resolved = (root / ref).resolve()
     if not resolved.is_relative_to(root.resolve()):
         raise ImageLoadError(f"{ref}: image paths must stay inside the service's image root")
