@@ -31,8 +31,12 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 logger = logging.getLogger(__name__)
 
 _WARN_EVERY_S = 10.0
-# File descriptors kept free for what requests open (uploads, SQLite, index files, models).
-_FD_RESERVE = 128
+# Connections the event loop may accept in one go, before admission closes the ones it refuses
+# or evicts (asyncio accepts up to the listen backlog at a time).
+ACCEPT_BACKLOG = 128
+# File descriptors kept free: for what requests open (uploads, SQLite, index files, models),
+# and for a burst of accepted connections that are about to be closed.
+_FD_RESERVE = 128 + ACCEPT_BACKLOG
 
 
 def _raw_answer(status: str, code: str, message: str, extra: bytes = b"") -> bytes:
@@ -200,3 +204,22 @@ class GuardedH11Protocol(H11Protocol):
         self._header_timer = None
         self._guard.note("headers_too_slow")
         self.close()
+
+
+class AcceptErrorsOnce(logging.Filter):
+    """asyncio logs a traceback each time accept() fails for lack of file descriptors; keep
+    one such record per interval (the guard's cap is meant to make them rare)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last_s = -_WARN_EVERY_S
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("socket.accept() out of system resource"):
+            return True
+        now = time.monotonic()
+        if now - self._last_s < _WARN_EVERY_S:
+            return False
+        self._last_s = now
+        record.exc_info = None
+        return True

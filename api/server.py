@@ -22,7 +22,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from shoptag.api.app import create_app
-    from shoptag.api.connections import ConnectionGuard, GuardedH11Protocol
+    from shoptag.api.connections import ACCEPT_BACKLOG, AcceptErrorsOnce, ConnectionGuard, GuardedH11Protocol
 
     check_bind(settings)
     app = create_app(settings)  # refuses a state folder another service holds
@@ -33,4 +33,6 @@ def serve(settings: Settings) -> None:
         logger.warning("no API keys configured: no auth, serving on loopback %s only", service.host)
     guard = ConnectionGuard.within_file_limit(service.max_connections, service.header_timeout_s,
                                               service.write_timeout_s)
-    uvicorn.run(app, host=service.host, port=service.port, log_level="info", http=GuardedH11Protocol.factory(guard))
+    logging.getLogger("asyncio").addFilter(AcceptErrorsOnce())
+    uvicorn.run(app, host=service.host, port=service.port, log_level="info", http=GuardedH11Protocol.factory(guard),
+                backlog=ACCEPT_BACKLOG)

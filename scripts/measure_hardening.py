@@ -84,7 +84,7 @@ def free_port() -> int:
 @contextmanager
 def served(index: Path, work: Path, fd_limit: int):
     port = free_port()
-    env = {**os.environ, "SHOPTAG_SERVICE__STATE_DIR": str(work / "state"),
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SHOPTAG_SERVICE__STATE_DIR": str(work / "state"),
            "SHOPTAG_FETCH__ALLOW_HOSTS": '["127.0.0.1"]'}
     log_path = work / "serve.log"
     log = log_path.open("w")
