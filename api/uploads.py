@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import parse_qsl
 
 from fastapi import Request
@@ -26,7 +25,6 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from shoptag.video.container import sniff_container
 
-_CHUNK = 1 << 20
 _SNIFF_BYTES = 16
 _MAX_FILENAME_CHARS = 255
 
@@ -76,23 +74,6 @@ def private_folder(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
-
-
-def save_upload(source: BinaryIO, folder: Path, suffix: str = ".upload") -> SavedUpload:
-    """Copy ``source`` into ``folder`` and hash it on the way (blocking: call from a thread)."""
-    path = folder / f"{uuid.uuid4().hex}{suffix}"
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with path.open("xb") as handle:
-            while chunk := source.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                handle.write(chunk)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return SavedUpload(path, digest.hexdigest(), size)
 
 
 def clear_folder(folder: Path) -> None:
