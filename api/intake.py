@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from shoptag.api.schemas import multipart_form
 from shoptag.api.service import Service
-from shoptag.api.uploads import VideoUpload, receive_video
+from shoptag.api.uploads import VideoUpload, receive_video, validated_fields
 from shoptag.video.sampler import VideoInfo
 
 
@@ -49,10 +48,7 @@ async def receive_tagging_request(request: Request, service: Service,
         await admit()
         upload = await receive_video(request, service.uploads)
     try:
-        try:
-            overrides = TaggingOverrides.model_validate(upload.fields).model_dump(exclude_none=True)
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors()) from None
+        overrides = validated_fields(TaggingOverrides, upload.fields).model_dump(exclude_none=True)
         info = await asyncio.to_thread(service.probe_video, upload.saved.path, overrides, upload.filename)
     except BaseException:
         upload.saved.path.unlink(missing_ok=True)

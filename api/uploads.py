@@ -16,15 +16,18 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from shoptag.video.container import sniff_container
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 _SNIFF_BYTES = 16
 _MAX_FILENAME_CHARS = 255
 
@@ -51,6 +54,11 @@ class FormRules:
     max_fields: int = 16  # text parts in all
     max_field_bytes: int = 4096
     check_head: Callable[[bytes], None] | None = None  # sees each file's first bytes (and raises)
+
+    @property
+    def main_field(self) -> str:
+        """The field a problem with the form as a whole is reported on: its first file field."""
+        return next(iter(self.files))
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,14 @@ def bad_form(field: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
 
 
+def validated_fields(model: type[ModelT], values: dict) -> ModelT:
+    """A form's text fields as ``model``; what does not validate is a 422 like FastAPI's own."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
 _VIDEO_FORM = FormRules(files={"file": 1}, check_head=sniff_container)
 
 
@@ -111,7 +127,7 @@ async def receive_form(request: Request, folder: Path, rules: FormRules) -> Rece
     if content_type == b"application/x-www-form-urlencoded":  # a form of text fields only
         return ReceivedForm(await _urlencoded_fields(request, rules), {})
     if content_type != b"multipart/form-data" or not options.get(b"boundary"):
-        raise bad_form(next(iter(rules.files)), "Field required (send multipart/form-data)")
+        raise bad_form(rules.main_field, "Field required (send multipart/form-data)")
     form = _StreamedForm(folder, rules)
     try:
         try:
@@ -121,9 +137,9 @@ async def receive_form(request: Request, folder: Path, rules: FormRules) -> Rece
                 await asyncio.to_thread(form.flush)
             parser.finalize()
         except FormParserError as exc:
-            raise bad_form(next(iter(rules.files)), f"the multipart body is malformed ({exc})") from None
+            raise bad_form(rules.main_field, f"the multipart body is malformed ({exc})") from None
         if not form.ended:
-            raise bad_form(next(iter(rules.files)), "the multipart body ends before its closing boundary")
+            raise bad_form(rules.main_field, "the multipart body ends before its closing boundary")
         await asyncio.to_thread(form.flush)
         return ReceivedForm(form.fields, {name: [f.uploaded() for f in files] for name, files in form.files.items()})
     except BaseException:
@@ -137,12 +153,12 @@ async def _urlencoded_fields(request: Request, rules: FormRules) -> dict[str, li
     async for chunk in request.stream():
         body += chunk
         if len(body) > most:
-            raise bad_form(next(iter(rules.files)), f"the form is longer than {most} bytes")
+            raise bad_form(rules.main_field, f"the form is longer than {most} bytes")
     try:
         pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=rules.max_fields,
                           encoding="utf-8", errors="replace")
     except ValueError:
-        raise bad_form(next(iter(rules.files)), f"more than {rules.max_fields} form fields") from None
+        raise bad_form(rules.main_field, f"more than {rules.max_fields} form fields") from None
     fields: dict[str, list[str]] = {}
     for name, value in pairs:
         if name in fields and name not in rules.repeatable:

@@ -39,7 +39,6 @@ def upsert_product(index: CatalogIndex, product: Product, embedder: Embedder, re
 
 def remove_product(index: CatalogIndex, product_id: str, keep: int = DEFAULT_KEEP) -> CatalogIndex:
     """Remove ``product_id`` (``NotFoundError`` when the current version does not hold it)."""
-    index.product(product_id)  # fail before taking the lock when it is known to be missing
 
     def change(base: CatalogIndex):
         base.product(product_id)

@@ -35,11 +35,15 @@ async def job_queue_full(service: Service, principal: Principal, idempotency_key
     return await asyncio.to_thread(service.jobs.count, "queued") >= service.settings.service.max_queued_jobs
 
 
+async def refuse_when_queue_full(service: Service, principal: Principal, idempotency_key: str | None) -> None:
+    if await job_queue_full(service, principal, idempotency_key):
+        raise ServiceBusyError(f"{service.settings.service.max_queued_jobs} jobs are already queued")
+
+
 async def queue_job(request: Request, service: Service, principal: Principal, video: ReceivedVideo,
                     idempotency_key: str | None) -> JSONResponse:
     """Move the upload into job storage and queue it; answers 202 with the job."""
-    if await job_queue_full(service, principal, idempotency_key):  # filled up while the body arrived
-        raise ServiceBusyError(f"{service.settings.service.max_queued_jobs} jobs are already queued")
+    await refuse_when_queue_full(service, principal, idempotency_key)  # it may have filled while the body arrived
     saved = video.upload.saved
     fingerprint = hashlib.sha256(
         (saved.sha256 + json.dumps(video.overrides, sort_keys=True)).encode()).hexdigest()
@@ -70,12 +74,8 @@ async def create_job(request: Request, service: ReadyService, principal: Creator
                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Queue a video for tagging; poll `GET /v1/jobs/{id}` for the result. The form holds the
     video (`file`) and optionally `fps`, `threshold`, `top_k`."""
-
-    async def admit() -> None:
-        if await job_queue_full(service, principal, idempotency_key):
-            raise ServiceBusyError(f"{service.settings.service.max_queued_jobs} jobs are already queued")
-
-    video = await receive_tagging_request(request, service, admit)
+    video = await receive_tagging_request(
+        request, service, lambda: refuse_when_queue_full(service, principal, idempotency_key))
     try:
         return await queue_job(request, service, principal, video, idempotency_key)
     finally:

@@ -12,15 +12,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from shoptag.api.auth import Creator, Merchant
 from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.schemas import DeletedResponse, ProductResponse, multipart_form
 from shoptag.api.service import Service
-from shoptag.api.uploads import FormRules, ReceivedForm, receive_form
+from shoptag.api.uploads import FormRules, ReceivedForm, receive_form, validated_fields
 from shoptag.bounded_json import loads_bounded
 from shoptag.errors import ConfigError, ImageLoadError
 from shoptag.indexing.catalog import Product
@@ -102,10 +101,7 @@ async def put_product(request: Request, response: Response, service: ReadyServic
 
 def _product_fields(form: ReceivedForm) -> ProductForm:
     values = {name: given if name == "image_refs" else given[0] for name, given in form.fields.items()}
-    try:
-        return ProductForm.model_validate(values)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
+    return validated_fields(ProductForm, values)
 
 
 @router.delete("/v1/products/{product_id:path}", response_model=DeletedResponse,
