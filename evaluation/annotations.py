@@ -7,7 +7,10 @@
     ]}
 
 Video paths are relative to the annotation file. ``bbox`` is optional (source-video pixels).
-A video with an empty list is product-free: every tag on it is a false positive.
+A video with an empty list is product-free: every tag on it is a false positive. Optional per
+appearance: ``width_frac`` (the product's on-screen width over the frame's, for recall by
+size), ``kind`` (``flat`` or ``textured``, for recall by kind) and ``interchangeable`` (ids of
+near-identical products whose tag counts as this one's).
 """
 
 from __future__ import annotations
@@ -29,11 +32,20 @@ class TruthAppearance:
     start_s: float
     end_s: float
     bbox: tuple[int, int, int, int] | None = None
+    width_frac: float | None = None
+    kind: str | None = None
+    interchangeable: tuple[str, ...] = ()
 
     def as_json(self) -> dict:
         row = {"product_id": self.product_id, "start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3)}
         if self.bbox is not None:
             row["bbox"] = list(self.bbox)
+        if self.width_frac is not None:
+            row["width_frac"] = round(self.width_frac, 4)
+        if self.kind is not None:
+            row["kind"] = self.kind
+        if self.interchangeable:
+            row["interchangeable"] = list(self.interchangeable)
         return row
 
 
@@ -77,13 +89,20 @@ def _appearance(row, where: str) -> TruthAppearance:
         start, end = float(row["start_s"]), float(row["end_s"])
         product_id = row["product_id"]
         bbox = row.get("bbox")
+        width_frac = None if row.get("width_frac") is None else float(row["width_frac"])
+        kind, interchangeable = row.get("kind"), row.get("interchangeable", [])
     except (TypeError, KeyError, ValueError) as exc:
         raise AnnotationError(f"{where}: needs product_id, start_s and end_s ({exc})") from exc
     if not isinstance(product_id, str) or not product_id or not 0 <= start < end:
         raise AnnotationError(f"{where}: needs a product_id and 0 <= start_s < end_s")
     if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4):
         raise AnnotationError(f"{where}: bbox must be [x, y, w, h]")
-    return TruthAppearance(product_id, start, end, tuple(int(v) for v in bbox) if bbox else None)
+    if kind is not None and not isinstance(kind, str):
+        raise AnnotationError(f"{where}: kind must be a string")
+    if not isinstance(interchangeable, list) or not all(isinstance(i, str) for i in interchangeable):
+        raise AnnotationError(f"{where}: interchangeable must be a list of product ids")
+    return TruthAppearance(product_id, start, end, tuple(int(v) for v in bbox) if bbox else None, width_frac, kind,
+                           tuple(interchangeable))
 
 
 def write_annotations(path: Path, videos: list[VideoAnnotation], extra: dict | None = None) -> None:

@@ -33,6 +33,9 @@ class BenchSpec:
     seed: int = 0
     product_free_share: float = 0.25
     multi_product_share: float = 0.25
+    # The product's on-screen width as a fraction of the frame's, drawn log-uniformly.
+    min_width: float = 0.22
+    max_width: float = 0.36
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ def make_benchmark(catalog: Catalog, backgrounds: Path, out: Path, reader: Image
     """Write ``spec.videos`` MP4 clips and ``annotations.json`` into ``out``; returns its path."""
     rng = np.random.default_rng(spec.seed)
     photos = _product_photos(catalog, reader)
+    variants = _variant_groups(catalog)
     sources = _backgrounds(Path(backgrounds))
     out.mkdir(parents=True, exist_ok=True)
     frame_count = round(spec.duration_s * spec.fps)
@@ -64,23 +68,32 @@ def make_benchmark(catalog: Catalog, backgrounds: Path, out: Path, reader: Image
         multi_from = spec.product_free_share + spec.multi_product_share
         count = 0 if roll < spec.product_free_share else 2 if roll < multi_from else 1
         chosen = rng.choice(len(photos), size=min(count, len(photos)), replace=False)
-        motions = [_random_motion(photos[i][1], spec, rng) for i in chosen]
+        motions = [_random_motion(photos[i].pixels, spec, rng) for i in chosen]
         background = _background_frames(sources[int(rng.integers(len(sources)))], frame_count, rng)
         quality = int(rng.integers(35, 90)) if rng.random() < 0.5 else None
         path = out / f"bench_{number:03d}.mp4"
         boxes = _render(path, background, motions, spec.fps, quality)
         appearances = tuple(
-            TruthAppearance(photos[i][0], motion.start_s, motion.end_s, _union(boxes[j]))
+            TruthAppearance(photos[i].product_id, motion.start_s, motion.end_s, _union(boxes[j]),
+                            sum(motion.width) / 2, photos[i].kind, variants.get(photos[i].product_id, ()))
             for j, (i, motion) in enumerate(zip(chosen, motions, strict=True)))
         videos.append(VideoAnnotation(path, appearances))
     annotations = out / "annotations.json"
     write_annotations(annotations, videos, {"generator": {
         "seed": spec.seed, "videos": spec.videos, "duration_s": spec.duration_s, "fps": spec.fps,
+        "width": [spec.min_width, spec.max_width],
         "catalog": str(catalog.path), "backgrounds": [str(s) for s in sources]}})
     return annotations
 
 
-def _product_photos(catalog: Catalog, reader: ImageReader) -> list[tuple[str, np.ndarray]]:
+@dataclass(frozen=True)
+class _Photo:
+    product_id: str
+    pixels: np.ndarray  # BGR
+    kind: str | None  # the catalog row's "kind", if it has one
+
+
+def _product_photos(catalog: Catalog, reader: ImageReader) -> list[_Photo]:
     photos = []
     for product in catalog.products:
         try:
@@ -88,10 +101,25 @@ def _product_photos(catalog: Catalog, reader: ImageReader) -> list[tuple[str, np
         except ImageLoadError as exc:
             logger.warning("benchmark skips %s: %s", product.product_id, exc.message)
             continue
-        photos.append((product.product_id, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)))
+        kind = product.metadata.get("kind")
+        photos.append(_Photo(product.product_id, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                             kind if isinstance(kind, str) else None))
     if not photos:
         raise AnnotationError(f"no product photo of {catalog.path} could be loaded")
     return photos
+
+
+def _variant_groups(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """For each product with near-identical variants (rows naming it in ``variant_of``, or the
+    product a variant names), the other products of its group."""
+    groups: dict[str, set[str]] = {}
+    for product in catalog.products:
+        original = product.metadata.get("variant_of")
+        if isinstance(original, str):
+            group = groups.get(original) or groups.setdefault(original, {original})
+            group.add(product.product_id)
+            groups[product.product_id] = group
+    return {product: tuple(sorted(group - {product})) for product, group in groups.items()}
 
 
 def _backgrounds(folder: Path) -> list[Path]:
@@ -133,7 +161,7 @@ def _background_frames(source: Path, count: int, rng: np.random.Generator) -> li
 def _random_motion(photo: np.ndarray, spec: BenchSpec, rng: np.random.Generator) -> _Motion:
     length = rng.uniform(2.0, min(4.0, spec.duration_s - 1.0))
     start = rng.uniform(0.3, spec.duration_s - length - 0.2)
-    width = rng.uniform(0.22, 0.36)
+    width = float(np.exp(rng.uniform(np.log(spec.min_width), np.log(spec.max_width))))
     return _Motion(
         photo=photo, start_s=start, end_s=start + length,
         path=((rng.uniform(0.25, 0.75), rng.uniform(0.3, 0.7)), (rng.uniform(0.25, 0.75), rng.uniform(0.3, 0.7))),

@@ -9,7 +9,7 @@ from pathlib import Path
 from shoptag.evaluation.annotations import VideoAnnotation
 from shoptag.evaluation.metrics import Counts, match_segments
 from shoptag.evaluation.report import write_report
-from shoptag.evaluation.run import Evaluation, Evaluator, predicted_intervals, truth_intervals
+from shoptag.evaluation.run import Evaluation, Evaluator, canonical_ids, predicted_intervals, truth_intervals
 from shoptag.evaluation.sweep import best_point, grid
 from shoptag.settings import TaggingSettings
 from shoptag.tagging import Tagger
@@ -49,8 +49,10 @@ def run_evaluation(evaluators: list[tuple[str, Evaluator]], videos: list[VideoAn
 def _curve_point(evaluator: Evaluator, tagger: Tagger, videos: list[VideoAnnotation], settings: TaggingSettings,
                  threshold: float) -> dict:
     counts = Counts()
+    canonical = canonical_ids(videos)
     for item in evaluator.scans(videos, settings):
         result = tagger.tag_scan(item.scan, item.annotation.video, threshold)
-        counts += match_segments(truth_intervals(item.annotation), predicted_intervals(result), 0.5)
+        counts += match_segments(truth_intervals(item.annotation, canonical), predicted_intervals(result, canonical),
+                                 0.5)
     return {"threshold": threshold, "precision": round(counts.precision, 4), "recall": round(counts.recall, 4),
             "f1": round(counts.f1, 4)}

@@ -48,6 +48,8 @@ def write_report(out: Path, main: Evaluation, curve: list[dict], sweep: list[dic
     if comparison:
         payload["comparison"] = [{"label": label, "metrics": metrics} for label, metrics in comparison]
     (out / "metrics.json").write_text(json.dumps(payload, indent=2) + "\n")
+    # Exactly what `shoptag tag` prints for each video at these settings.
+    (out / "predictions.json").write_text(json.dumps([r.as_json() for r in main.predictions], indent=2) + "\n")
     _plot_curve(out / "pr_curve.png", curve, main.settings["threshold"])
     _plot_timelines(out / "timeline.png", main, truth_by_video)
     _plot_products(out / "per_product.png", main.per_product)
@@ -57,6 +59,10 @@ def write_report(out: Path, main: Evaluation, curve: list[dict], sweep: list[dic
              f"({main.metrics['product_free_videos']} product-free).", "",
              summary_table([("this run", main.metrics)]), "",
              "Stage seconds: " + ", ".join(f"{k} {v}" for k, v in main.metrics["stage_seconds"].items()), "",
+             "## Recall by size and kind (segments at tIoU 0.5)", "",
+             "| appearances | count | recall |", "|---|---|---|",
+             *[f"| {bucket} | {row['appearances']} | {row['recall']:.3f} |"
+               for bucket, row in main.metrics["recall_by_bucket@tIoU0.5"].items()], "",
              "## Per product (segments at tIoU 0.5)", "", "| product | tp | fp | fn | precision | recall |",
              "|---|---|---|---|---|---|"]
     for product, c in main.per_product.items():

@@ -1,20 +1,32 @@
 """Run tagging over annotated videos and measure it.
 
-Each video is scanned once per (fps, top_k); thresholds are then applied to the stored scans,
-so a threshold sweep or a precision-recall curve costs no extra decoding or embedding.
-Candidates are retrieved with at least 10 per region so that frame-level Recall@10 is
-defined; tags use the same scans.
+Each video is scanned once per setting the scan depends on; thresholds are then applied to
+the stored scans, so a threshold sweep or a precision-recall curve costs no extra decoding or
+embedding. The scan is exactly the one ``shoptag tag`` makes with the same settings, so the
+numbers describe what is served; frame-level retrieval is therefore measured within the
+``top_k`` candidates that tagging retrieves.
+
+Near-identical products that an annotation marks interchangeable count as one product.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from shoptag.evaluation.annotations import VideoAnnotation
-from shoptag.evaluation.metrics import Counts, Interval, false_tags_per_minute, match_segments, retrieval, video_level
+from shoptag.evaluation.metrics import (
+    Counts,
+    Interval,
+    false_tags_per_minute,
+    match_segments,
+    retrieval,
+    temporal_iou,
+    video_level,
+)
 from shoptag.evaluation.sweep import SWEEPABLE
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder
@@ -24,7 +36,11 @@ from shoptag.tagging import Scan, Tagger, TagResult
 logger = logging.getLogger(__name__)
 
 IOU_THRESHOLDS = (0.3, 0.5)
-RETRIEVAL_K = 10
+# On-screen width over frame width: the upper bound of each size bucket of the recall report.
+# Settings applied to a finished scan; every other one can change the scan.
+AFTER_SCAN = {"threshold", "min_hits", "fallback_margin", "text_weight", "background_margin", "min_embedding_hits",
+              "include_uncertain"}
+SIZE_BUCKETS = (("small (< 0.15)", 0.15), ("medium (0.15-0.28)", 0.28), ("large (>= 0.28)", float("inf")))
 
 
 @dataclass
@@ -52,15 +68,10 @@ class Evaluator:
         self._scans: dict[tuple[float, int], list[ScannedVideo]] = {}
 
     def tagger(self, settings: TaggingSettings) -> Tagger:
-        scan_settings = settings.model_copy(update={"top_k": max(settings.top_k, RETRIEVAL_K)})
-        return Tagger(self.embedder, self.index, scan_settings, self.limits)
+        return Tagger(self.embedder, self.index, settings, self.limits)
 
     def scans(self, videos: list[VideoAnnotation], settings: TaggingSettings) -> list[ScannedVideo]:
-        # What the scan depends on (thresholds are applied afterwards; tracking follows products
-        # verified with min_inliers within max_gap_s).
-        verifying = (settings.verify_floor, settings.verify_candidates, settings.min_inliers,
-                     settings.track, settings.max_gap_s if settings.track else None) if settings.verify else None
-        key = (settings.fps, max(settings.top_k, RETRIEVAL_K), settings.region_pooling, verifying)
+        key = json.dumps(settings.model_dump(exclude=AFTER_SCAN), sort_keys=True)
         if key not in self._scans:
             tagger = self.tagger(settings)
             scanned = []
@@ -76,26 +87,32 @@ class Evaluator:
         tagger = self.tagger(settings)
         scanned = self.scans(videos, settings)
         results = [tagger.tag_scan(s.scan, s.annotation.video, tagger.threshold) for s in scanned]
+        canonical = canonical_ids(videos)
         return Evaluation(
             settings={**settings.model_dump(include=set(SWEEPABLE)), "threshold": tagger.threshold},
-            metrics=self._metrics(scanned, results),
+            metrics=self._metrics(scanned, results, canonical),
             predictions=results,
-            per_product=_per_product(scanned, results),
+            per_product=_per_product(scanned, results, canonical),
         )
 
-    def _metrics(self, scanned: list[ScannedVideo], results: list[TagResult]) -> dict:
+    def _metrics(self, scanned: list[ScannedVideo], results: list[TagResult], canonical: dict[str, str]) -> dict:
         videos = Counts()
         segments = {iou: Counts() for iou in IOU_THRESHOLDS}
         free_segments, free_seconds = 0, 0.0
+        found: dict[str, list[bool]] = defaultdict(list)  # recall by size and kind: bucket -> found?
         for item, result in zip(scanned, results, strict=True):
-            truth = truth_intervals(item.annotation)
-            predicted = predicted_intervals(result)
+            truth = truth_intervals(item.annotation, canonical)
+            predicted = predicted_intervals(result, canonical)
             videos += video_level({t.product_id for t in truth}, {p.product_id for p in predicted})
             for iou in IOU_THRESHOLDS:
                 segments[iou] += match_segments(truth, predicted, iou)
             if item.annotation.product_free:
                 free_segments += len(predicted)
                 free_seconds += item.scan.duration_s
+            for appearance, interval in zip(item.annotation.appearances, truth, strict=True):
+                hit = any(p.product_id == interval.product_id and temporal_iou(p, interval) >= 0.5 for p in predicted)
+                for bucket in _buckets(appearance):
+                    found[bucket].append(hit)
         stages: Counter[str] = Counter()
         for result in results:
             stages.update(result.stage_seconds)
@@ -106,41 +123,69 @@ class Evaluator:
             "product_free_videos": sum(1 for s in scanned if s.annotation.product_free),
             "video_level": videos.as_json(),
             **{f"segment@tIoU{iou}": segments[iou].as_json() for iou in IOU_THRESHOLDS},
-            "frame_retrieval": retrieval(self._ranks(scanned)).as_json(),
+            "recall_by_bucket@tIoU0.5": {bucket: {"appearances": len(hits), "recall": round(sum(hits) / len(hits), 4)}
+                                         for bucket, hits in sorted(found.items())},
+            "frame_retrieval": retrieval(self._ranks(scanned, canonical), ks=(1, 5)).as_json(),
             "false_tags_per_minute": _round(false_tags_per_minute(free_segments, free_seconds)),
             "false_tags_on_product_free_videos": free_segments,
             "throughput_video_s_per_s": round(video_seconds / wall, 3) if wall else None,
             "stage_seconds": {k: round(v, 3) for k, v in sorted(stages.items())},
         }
 
-    def _ranks(self, scanned: list[ScannedVideo]) -> list[int | None]:
-        """For each sampled frame inside an annotated appearance, the rank of that product."""
-        position = {p.product_id: i for i, p in enumerate(self.index.products)}
+    def _ranks(self, scanned: list[ScannedVideo], canonical: dict[str, str]) -> list[int | None]:
+        """For each sampled frame inside an annotated appearance, the rank of that product (or
+        of an interchangeable one) among the frame's retrieved candidates."""
+        ids = [canonical.get(p.product_id, p.product_id) for p in self.index.products]
         ranks = []
         for item in scanned:
             for frame in item.scan.frames:
                 if frame.defect:
                     continue
-                ordered = [p for p, _ in sorted(frame.matches.items(), key=lambda kv: -kv[1][0])]
+                ordered = [ids[p] for p, _ in sorted(frame.matches.items(), key=lambda kv: -kv[1][0])]
                 for truth in item.annotation.appearances:
                     if truth.start_s <= frame.time_s < truth.end_s:
-                        wanted = position.get(truth.product_id)
+                        wanted = canonical.get(truth.product_id, truth.product_id)
                         ranks.append(ordered.index(wanted) + 1 if wanted in ordered else None)
         return ranks
 
 
-def truth_intervals(annotation: VideoAnnotation) -> list[Interval]:
-    return [Interval(a.product_id, a.start_s, a.end_s) for a in annotation.appearances]
+def canonical_ids(videos: list[VideoAnnotation]) -> dict[str, str]:
+    """One id per group of products the annotations call interchangeable (the smallest)."""
+    groups: dict[str, set[str]] = {}
+    for video in videos:
+        for appearance in video.appearances:
+            members = {appearance.product_id, *appearance.interchangeable}
+            for member in list(members):
+                members |= groups.get(member, set())
+            for member in members:
+                groups[member] = members
+    return {member: min(members) for member, members in groups.items()}
 
 
-def predicted_intervals(result: TagResult) -> list[Interval]:
-    return [Interval(t.product_id, s.start_s, s.end_s, s.score) for t in result.tags for s in t.segments]
+def truth_intervals(annotation: VideoAnnotation, canonical: dict[str, str] | None = None) -> list[Interval]:
+    canonical = canonical or {}
+    return [Interval(canonical.get(a.product_id, a.product_id), a.start_s, a.end_s) for a in annotation.appearances]
 
 
-def _per_product(scanned: list[ScannedVideo], results: list[TagResult]) -> dict[str, dict]:
+def predicted_intervals(result: TagResult, canonical: dict[str, str] | None = None) -> list[Interval]:
+    canonical = canonical or {}
+    return [Interval(canonical.get(t.product_id, t.product_id), s.start_s, s.end_s, s.score)
+            for t in result.tags for s in t.segments]
+
+
+def _buckets(appearance) -> list[str]:
+    buckets = ["all"]
+    if appearance.width_frac is not None:
+        buckets.append("size " + next(name for name, upper in SIZE_BUCKETS if appearance.width_frac < upper))
+    if appearance.kind:
+        buckets.append(f"kind {appearance.kind}")
+    return buckets
+
+
+def _per_product(scanned: list[ScannedVideo], results: list[TagResult], canonical: dict[str, str]) -> dict[str, dict]:
     counts: dict[str, Counts] = defaultdict(Counts)
     for item, result in zip(scanned, results, strict=True):
-        truth, predicted = truth_intervals(item.annotation), predicted_intervals(result)
+        truth, predicted = truth_intervals(item.annotation, canonical), predicted_intervals(result, canonical)
         for product in {t.product_id for t in truth} | {p.product_id for p in predicted}:
             counts[product] += match_segments([t for t in truth if t.product_id == product],
                                               [p for p in predicted if p.product_id == product], 0.5)

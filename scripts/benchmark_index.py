@@ -25,14 +25,13 @@ from pathlib import Path
 import cv2
 import faiss
 import numpy as np
+from bench_support import MEDIA
 
 from shoptag.demo import DEMO_PRODUCTS, media_path
 from shoptag.indexing import CatalogIndex, ImageReader, build_index, read_catalog, update_index
 from shoptag.indexing.vectors import VectorIndex
 from shoptag.model import create_embedder
 from shoptag.settings import ImageLimits, ModelSettings
-
-MEDIA = Path(os.environ.get("SHOPTAG_TEST_MEDIA", Path(__file__).resolve().parent.parent / ".media"))
 
 
 def source_photos() -> list[np.ndarray]:

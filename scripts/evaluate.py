@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
 
-from shoptag.cli import main as shoptag
-from shoptag.demo import DEMO_PRODUCTS, media_path
+from bench_support import MEDIA, copy_backgrounds, run_steps
 
-MEDIA = Path(os.environ.get("SHOPTAG_TEST_MEDIA", Path(__file__).resolve().parent.parent / ".media"))
+from shoptag.demo import DEMO_PRODUCTS, media_path
 
 
 def main() -> int:
@@ -36,9 +34,8 @@ def main() -> int:
     if not (MEDIA / ".complete").exists():
         print(f"real media missing at {MEDIA}: run scripts/fetch_test_media.sh first", file=sys.stderr)
         return 1
-    catalog_dir, backgrounds = args.out / "catalog", args.out / "backgrounds"
-    for folder in (catalog_dir, backgrounds):
-        folder.mkdir(parents=True, exist_ok=True)
+    catalog_dir = args.out / "catalog"
+    catalog_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for product_id, title, photo in DEMO_PRODUCTS:
         shutil.copyfile(media_path(photo), catalog_dir / photo)
@@ -47,8 +44,7 @@ def main() -> int:
         shutil.copyfile(photo, catalog_dir / photo.name)
         rows.append({"product_id": photo.stem.lower(), "title": photo.stem, "images": [photo.name]})
     (catalog_dir / "catalog.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    for source in [media_path("city.mp4"), MEDIA / "cityCC0.mpg", *sorted((MEDIA / "scenes").glob("*.jpg"))]:
-        shutil.copyfile(source, backgrounds / source.name)
+    backgrounds = copy_backgrounds(args.out / "backgrounds")
 
     sweeps = args.sweep if args.sweep is not None else [
         "verify=false,true", "region_pooling=false,true", "track=false,true", "threshold=0.45:0.7:0.05", "fps=1,2"]
@@ -59,11 +55,7 @@ def main() -> int:
         ["eval", "--index", args.out / "index", "--annotations", args.out / "bench" / "annotations.json",
          "--out", args.out / "report", *[part for s in sweeps for part in ("--sweep", s)]],
     ]
-    for step in steps:
-        status = shoptag([str(part) for part in step])
-        if status:
-            return status
-    return 0
+    return run_steps(steps)
 
 
 if __name__ == "__main__":

@@ -67,13 +67,15 @@ def _build_model_indexes(catalog: Path | None, models: list[str], out: Path, thr
     if catalog is None:
         raise ConfigError("--model needs --catalog to build an index for each model")
     from shoptag.indexing import ImageReader, build_index, read_catalog
+    from shoptag.tagging.calibration import background_bank
 
     paths = []
     for spec in models:
         settings = settings_from(spec, threads)
         path = out / "indexes" / re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)
-        build_index(read_catalog(catalog), embedder_for(settings), path,
-                    ImageReader(settings.images, settings.fetch))
+        embedder = embedder_for(settings)
+        bank = background_bank(embedder, list(settings.index.background_footage), settings.tagging, settings.video)
+        build_index(read_catalog(catalog), embedder, path, ImageReader(settings.images, settings.fetch), bank=bank)
         paths.append(path)
     return paths
 
@@ -86,12 +88,20 @@ def bench_make(
     videos: Annotated[int, typer.Option("--videos", min=1)] = 24,
     duration: Annotated[float, typer.Option("--duration", min=4.0, help="Seconds per video.")] = 8.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    min_width: Annotated[float, typer.Option(
+        "--min-width", min=0.02, max=1.0, help="Smallest on-screen product width, as a fraction of the frame's.")]
+    = 0.22,
+    max_width: Annotated[float, typer.Option("--max-width", min=0.02, max=1.0, help="Largest, likewise.")] = 0.36,
 ) -> None:
     """Generate labelled videos: catalog photos moving through real footage for known intervals."""
     from shoptag.evaluation.bench import BenchSpec, make_benchmark
+
+    if min_width > max_width:
+        raise ConfigError(f"--min-width {min_width} is larger than --max-width {max_width}")
     from shoptag.indexing import ImageReader, read_catalog
 
     settings = settings_from()
     annotations = make_benchmark(read_catalog(catalog), backgrounds, out, ImageReader(settings.images, settings.fetch),
-                                 BenchSpec(videos=videos, duration_s=duration, seed=seed))
+                                 BenchSpec(videos=videos, duration_s=duration, seed=seed, min_width=min_width,
+                                           max_width=max_width))
     typer.echo(str(annotations))
