@@ -26,6 +26,8 @@ class TaggingOverrides(BaseModel):
     fps: Annotated[float, Field(gt=0, le=30, description="Frames sampled per second.")] | None = None
     threshold: Annotated[float, Field(ge=-1, le=1, description="Match threshold.")] | None = None
     top_k: Annotated[int, Field(ge=1, le=100, description="Candidates per region.")] | None = None
+    include_uncertain: Annotated[bool, Field(
+        description="Also return uncertain segments (weak evidence), marked uncertain.")] | None = None
 
 
 # The request body as OpenAPI describes it: the routes read it themselves, as a stream.

@@ -11,13 +11,21 @@ from pydantic import BaseModel, Field
 class SegmentOut(BaseModel):
     start_s: float
     end_s: float
-    score: float
+    score: float = Field(description="0.5 at the product's bar, towards 1 with stronger evidence, the same "
+                         "scale for both kinds of evidence (below 0.5 only in uncertain segments).")
     evidence: Literal["geometry", "embedding"] = Field(
         description="geometry: the product's photo was matched onto the frame, and the score is "
         "inliers / (inliers + min_inliers); embedding: the frame only looks similar, and the score "
-        "is a similarity (another scale).")
+        "is 0.5 + 0.5 * (similarity - bar) / (1 - bar), where the product's bar is the threshold or its "
+        "background score plus a margin, whichever is higher.")
+    uncertain: bool = Field(description="Weak evidence, returned only when include_uncertain was asked for.")
     best_frame_s: float
     bbox: list[int]  # [x, y, w, h] in source-video pixels
+
+
+class AlternativeOut(BaseModel):
+    product_id: str
+    title: str
 
 
 class ProductTagOut(BaseModel):
@@ -26,6 +34,9 @@ class ProductTagOut(BaseModel):
     url: str | None
     score: float
     segments: list[SegmentOut]
+    alternatives: list[AlternativeOut] = Field(
+        description="Near-identical catalog products seen at the same place and time (colourways, "
+        "another photo of the same product), best-supported first; this tag is the best-supported one.")
 
 
 class IndexRef(BaseModel):

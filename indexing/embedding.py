@@ -12,7 +12,7 @@ import numpy as np
 
 from shoptag.errors import ImageLoadError
 from shoptag.indexing.images import ImageReader, decode_image
-from shoptag.indexing.local_features import detect
+from shoptag.indexing.local_features import catalog_features
 from shoptag.indexing.records import Product, Skipped
 from shoptag.indexing.store import Entry, ImageVector
 from shoptag.model.base import Embedder
@@ -55,7 +55,7 @@ def embed_entries(
         vectors = embedder.embed_images([pixels for _, _, pixels in pending])
         for (slots, position, pixels), vector in zip(pending, vectors, strict=True):
             ref, sha256 = slots[position]  # the placeholder left when the image was decoded
-            slots[position] = ImageVector(ref, sha256, vector, detect(pixels))
+            slots[position] = ImageVector(ref, sha256, vector, catalog_features(pixels))
         pending.clear()
 
     for product in products:
@@ -67,7 +67,7 @@ def embed_entries(
                     reused = known[image.sha256]
                     features = reused.features
                     if features is None:
-                        features = detect(decode_image(image.data, reader.limits, ref))
+                        features = catalog_features(decode_image(image.data, reader.limits, ref))
                     slots.append(ImageVector(ref, image.sha256, reused.vector, features))
                     stats.reused += 1
                 else:

@@ -16,9 +16,14 @@ import cv2
 import numpy as np
 
 FEATURES_NAME = "features.npz"
-# Large enough for the detail that survives in a video frame, small enough to keep tagging cheap.
-MAX_SIDE = 512
-MAX_FEATURES = 800
+# (max side, max features) per scale. The full scale is large enough for the detail that
+# survives in a video frame, small enough to keep tagging cheap. The coarse scales add the
+# points a product shown small still has: at a tenth of its photo's size, most of the fine
+# points are gone from the frame, and at 512 px the 800 strongest points are nearly all fine.
+# Measured on the catalog-scale benchmark with the true product as the only candidate, 12
+# inliers were reached in 14% of small (< 15% of frame width), 46% of medium and 75% of large
+# appearances with the full scale alone, and in 31%, 64% and 88% with the three.
+CATALOG_SCALES = ((512, 800), (256, 300), (128, 150))
 
 
 @dataclass(frozen=True)
@@ -32,14 +37,24 @@ class LocalFeatures:
         return len(self.points) < 4
 
 
-def detect(rgb: np.ndarray, max_side: int = MAX_SIDE, max_features: int = MAX_FEATURES) -> LocalFeatures:
-    """SIFT on a grey copy scaled to at most ``max_side``; points are mapped back to ``rgb``."""
+def catalog_features(rgb: np.ndarray) -> LocalFeatures:
+    """A catalog image's points at each of ``CATALOG_SCALES``, in the image's own pixels."""
+    scales = [detect(rgb, side, count) for side, count in CATALOG_SCALES]
+    return LocalFeatures(np.concatenate([f.points for f in scales]), np.concatenate([f.descriptors for f in scales]),
+                         scales[0].size)
+
+
+def detect(rgb: np.ndarray, max_side: int, max_features: int, upscale_to: int = 0) -> LocalFeatures:
+    """SIFT on a grey copy scaled to at most ``max_side`` (and, with ``upscale_to``, at least
+    to that long side, up to 2×); points are mapped back to ``rgb``."""
     height, width = rgb.shape[:2]
     scale = min(1.0, max_side / max(height, width))
+    if upscale_to:
+        scale = max(scale, min(2.0, upscale_to / max(height, width)))
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if scale < 1.0:
+    if scale != 1.0:
         grey = cv2.resize(grey, (max(1, round(width * scale)), max(1, round(height * scale))),
-                          interpolation=cv2.INTER_AREA)
+                          interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     keypoints, descriptors = cv2.SIFT_create(nfeatures=max_features).detectAndCompute(grey, None)
     if descriptors is None or not keypoints:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (width, height))

@@ -11,12 +11,14 @@ current, and ``indexing.writer`` for how versions are written.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from shoptag.bounded_json import MAX_DEPTH, loads_bounded
 from shoptag.errors import IndexLoadError, IndexModelMismatchError, NotFoundError
+from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, load_features
 from shoptag.indexing.manifest import Manifest
 from shoptag.indexing.records import Product
@@ -28,6 +30,7 @@ VECTORS_NAME = "vectors.faiss"
 PRODUCTS_NAME = "products.jsonl"
 EMBEDDINGS_NAME = "embeddings.npy"
 IMAGE_IDS_NAME = "image_ids.npy"
+BACKGROUND_NAME = "background.npz"
 DEFAULT_KEEP = 3
 
 
@@ -78,6 +81,22 @@ class ImageVector:
     sha256: str
     vector: np.ndarray
     features: LocalFeatures | None = None  # for geometric verification; None in older versions
+    background: float | None = None  # highest similarity to the version's background bank
+
+
+@dataclass(frozen=True)
+class Background:
+    """Region embeddings of product-free footage (``bank``), and each image's highest
+    similarity to any of them (``image_scores``, by image id): see ``tagging.calibration``."""
+
+    bank: np.ndarray
+    image_scores: np.ndarray
+
+    @staticmethod
+    def scores(vectors: np.ndarray, bank: np.ndarray) -> np.ndarray:
+        """Each vector's highest inner product (cosine: both are L2-normalised) with the bank."""
+        return (np.asarray(vectors, dtype=np.float32) @ bank.T).max(axis=1) if len(bank) else \
+            np.full(len(vectors), -1.0, np.float32)
 
 
 @dataclass(frozen=True)
@@ -94,6 +113,7 @@ class VersionFiles:
     products: list[IndexedProduct]
     embeddings: np.ndarray
     features: list[LocalFeatures] | None
+    background: Background | None
 
 
 _REQUIRED_FILES = {VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME}
@@ -112,10 +132,14 @@ def read_version_files(version_dir: Path, manifest: Manifest) -> VersionFiles:
             products = [IndexedProduct.from_json(loads_bounded(line, MAX_DEPTH + 1)) for line in handle]
         embeddings = np.load(version_dir / EMBEDDINGS_NAME, mmap_mode="r", allow_pickle=False)
         features = load_features(version_dir / FEATURES_NAME) if FEATURES_NAME in manifest.files else None
+        background = None
+        if BACKGROUND_NAME in manifest.files:
+            with np.load(version_dir / BACKGROUND_NAME, allow_pickle=False) as data:
+                background = Background(data["bank"].astype(np.float32), data["image_scores"].astype(np.float32))
     except Exception as exc:  # each parser (FAISS, numpy, zip, json) fails in its own way on damage
         raise IndexLoadError(f"index {version_dir.parent.parent}: version {manifest.version} cannot be read: "
                              f"{type(exc).__name__}: {exc}") from exc
-    return VersionFiles(vectors, products, embeddings, features)
+    return VersionFiles(vectors, products, embeddings, features, background)
 
 
 def version_problems(manifest: Manifest, files: VersionFiles) -> list[str]:
@@ -141,6 +165,11 @@ def version_problems(manifest: Manifest, files: VersionFiles) -> list[str]:
     if files.features is not None:
         checks.append((len(files.features) == manifest.images,
                        f"{len(files.features)} local feature sets, manifest says {manifest.images} images"))
+    if files.background is not None:
+        bank, scores = files.background.bank, files.background.image_scores
+        checks.append((bank.ndim == 2 and bank.shape[1] == manifest.dim and scores.shape == (manifest.images,),
+                       f"background bank {bank.shape} and scores {scores.shape} do not fit {manifest.images} images "
+                       f"of dim {manifest.dim}"))
     return [message for ok, message in checks if not ok]
 
 
@@ -173,9 +202,10 @@ class CatalogIndex:
 
     def __init__(self, path: Path, version_dir: Path, manifest: Manifest, vectors: VectorIndex,
                  products: list[IndexedProduct], embeddings: np.ndarray,
-                 features: list[LocalFeatures] | None = None) -> None:
+                 features: list[LocalFeatures] | None = None, background: Background | None = None) -> None:
         self.path = path
         self.features = features  # per image id; None when the version has none
+        self.background = background  # None when the version was built without a bank
         self.version_dir = version_dir
         self.manifest = manifest
         self.products = products
@@ -210,11 +240,20 @@ class CatalogIndex:
         problems = version_problems(manifest, files)
         if problems:
             raise IndexLoadError(f"index {path} version {manifest.version} is inconsistent: {problems[0]}")
-        return cls(path, version_dir, manifest, files.vectors, files.products, files.embeddings, files.features)
+        return cls(path, version_dir, manifest, files.vectors, files.products, files.embeddings, files.features,
+                   files.background)
 
     @property
     def version(self) -> str:
         return self.manifest.version
+
+    @cached_property
+    def descriptors(self) -> DescriptorIndex | None:
+        """The catalog's local descriptors, searchable for votes; built on first use (about 2 s
+        for 350 products), once per loaded version. None when the version has no features."""
+        if self.features is None:
+            return None
+        return DescriptorIndex.build(self.features, self._product_of_image.tolist())
 
     def __contains__(self, product_id: str) -> bool:
         return product_id in self._position
@@ -236,7 +275,14 @@ class CatalogIndex:
 
     def _stored(self, image: IndexedImage) -> ImageVector:
         features = self.features[image.id] if self.features is not None else None
-        return ImageVector(image.ref, image.sha256, np.asarray(self.embeddings[image.id]), features)
+        background = float(self.background.image_scores[image.id]) if self.background is not None else None
+        return ImageVector(image.ref, image.sha256, np.asarray(self.embeddings[image.id]), features, background)
+
+    def background_score(self, position: int) -> float | None:
+        """The product's highest similarity to the background bank, over its images."""
+        if self.background is None:
+            return None
+        return float(self.background.image_scores[list(self.products[position].image_ids)].max())
 
     def nearest_images(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, image ids), each (n, k), from the version's search index."""

@@ -22,13 +22,16 @@ from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, save_f
 from shoptag.indexing.manifest import FORMAT_VERSION, Manifest, file_sha256
 from shoptag.indexing.records import Skipped
 from shoptag.indexing.store import (
+    BACKGROUND_NAME,
     DEFAULT_KEEP,
     EMBEDDINGS_NAME,
     IMAGE_IDS_NAME,
     PRODUCTS_NAME,
     VECTORS_NAME,
+    Background,
     CatalogIndex,
     Entry,
+    ImageVector,
     IndexedImage,
     IndexedProduct,
 )
@@ -64,8 +67,9 @@ class ModelRef:
 
 def build_index(catalog: Catalog, embedder: Embedder, out: Path, reader: ImageReader,
                 index_type: str = "auto", keep: int = DEFAULT_KEEP,
-                on_image: Callable[[], None] | None = None) -> BuildReport:
-    """Embed every catalog image and write a new version of the index at ``out``."""
+                on_image: Callable[[], None] | None = None, bank: np.ndarray | None = None) -> BuildReport:
+    """Embed every catalog image and write a new version of the index at ``out``; with a
+    background ``bank`` (``tagging.calibration``), each image's score against it is stored too."""
     IndexFolder(out).check_writable()  # before spending minutes embedding
     entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader, on_image=on_image)
     skipped = list(catalog.skipped) + stats.skipped
@@ -73,7 +77,7 @@ def build_index(catalog: Catalog, embedder: Embedder, out: Path, reader: ImageRe
         raise IndexBuildError(
             f"nothing could be indexed from {catalog.path}: {len(skipped)} item(s) skipped"
             + (f", first: {skipped[0].where}: {skipped[0].reason}" if skipped else ""))
-    index = write_version(out, ModelRef.of(embedder), entries, index_type, keep)
+    index = write_version(out, ModelRef.of(embedder), entries, index_type, keep, bank)
     m = index.manifest
     logger.info("indexed %d products (%d images) into %s version %s; skipped %d", m.products, m.images, out,
                 m.version, len(skipped))
@@ -81,10 +85,10 @@ def build_index(catalog: Catalog, embedder: Embedder, out: Path, reader: ImageRe
 
 
 def write_version(root: Path, model: ModelRef, entries: list[Entry], index_type: str,
-                  keep: int = DEFAULT_KEEP) -> CatalogIndex:
+                  keep: int = DEFAULT_KEEP, bank: np.ndarray | None = None) -> CatalogIndex:
     """Write ``entries`` as the whole of a new version of the index at ``root`` and make it
     current, whatever the current version holds (a build)."""
-    prepared = _Prepared.of(model, entries, index_type)
+    prepared = _Prepared.of(model, entries, index_type, bank)
     folder = IndexFolder(root)
     with folder.writing(keep) as (staging, name, parent):
         manifest = prepared.write(staging, name, parent)
@@ -103,7 +107,8 @@ def rebase_version(root: Path, model: ModelRef, change: Callable[[CatalogIndex],
     The new version is prepared (search index built) from ``started_from`` before the lock is
     taken, and prepared again under the lock only when another writer got there first: the
     lock is then held for writing files, as long as writers do not overlap."""
-    prepared = _Prepared.of(model, change(started_from), index_type or started_from.manifest.index_type)
+    prepared = _Prepared.of(model, change(started_from), index_type or started_from.manifest.index_type,
+                            _bank(started_from))
     folder = IndexFolder(root)
     with folder.writing(keep) as (staging, name, parent):
         if parent != started_from.version:
@@ -114,7 +119,7 @@ def rebase_version(root: Path, model: ModelRef, change: Callable[[CatalogIndex],
                 raise IndexModelMismatchError(
                     f"index {root} was rebuilt with {base.manifest.model_identity} while this change was "
                     f"prepared with {model.identity}; nothing was written")
-            prepared = _Prepared.of(model, change(base), index_type or base.manifest.index_type)
+            prepared = _Prepared.of(model, change(base), index_type or base.manifest.index_type, _bank(base))
         manifest = prepared.write(staging, name, parent)
     return prepared.loaded(folder, manifest)
 
@@ -129,18 +134,21 @@ class _Prepared:
     embeddings: np.ndarray
     vectors: VectorIndex
     features: list[LocalFeatures] | None
+    background: Background | None
 
     @classmethod
-    def of(cls, model: ModelRef, entries: list[Entry], index_type: str) -> _Prepared:
+    def of(cls, model: ModelRef, entries: list[Entry], index_type: str, bank: np.ndarray | None) -> _Prepared:
         if not entries:
             raise IndexBuildError("an index cannot be left without products")
-        rows = [image.vector for entry in entries for image in entry.images]
-        features = [image.features for entry in entries for image in entry.images]
-        embeddings = np.ascontiguousarray(np.stack(rows), dtype=np.float32).reshape(len(rows), model.dim)
-        vectors = VectorIndex.build(embeddings, np.arange(len(rows), dtype=np.int64),
-                                    resolve_type(index_type, len(rows)))
+        images = [image for entry in entries for image in entry.images]
+        features = [image.features for image in images]
+        embeddings = np.ascontiguousarray(np.stack([image.vector for image in images]),
+                                          dtype=np.float32).reshape(len(images), model.dim)
+        vectors = VectorIndex.build(embeddings, np.arange(len(images), dtype=np.int64),
+                                    resolve_type(index_type, len(images)))
         return cls(model, _numbered(entries), embeddings, vectors,
-                   features if all(f is not None for f in features) else None)
+                   features if all(f is not None for f in features) else None,
+                   None if bank is None else _background(images, embeddings, bank))
 
     def write(self, staging: Path, name: str, parent: str | None) -> Manifest:
         self.vectors.write(staging / VECTORS_NAME)
@@ -153,6 +161,9 @@ class _Prepared:
         if self.features is not None:
             save_features(staging / FEATURES_NAME, self.features)
             files += (FEATURES_NAME,)
+        if self.background is not None:
+            np.savez(staging / BACKGROUND_NAME, bank=self.background.bank, image_scores=self.background.image_scores)
+            files += (BACKGROUND_NAME,)
         for file_name in files:
             _fsync_file(staging / file_name)
         manifest = Manifest(
@@ -168,7 +179,21 @@ class _Prepared:
         """The version just written, as loaded from disk (its embeddings memory-mapped)."""
         return CatalogIndex(folder.root, folder.versions / manifest.version, manifest, self.vectors, self.products,
                             np.load(folder.versions / manifest.version / EMBEDDINGS_NAME, mmap_mode="r"),
-                            self.features)
+                            self.features, self.background)
+
+
+def _bank(index: CatalogIndex) -> np.ndarray | None:
+    return None if index.background is None else index.background.bank
+
+
+def _background(images: list[ImageVector], embeddings: np.ndarray, bank: np.ndarray) -> Background:
+    """Scores against the bank: images that kept theirs from the version they come from reuse
+    them; new ones are scored."""
+    scores = np.array([np.nan if image.background is None else image.background for image in images], np.float32)
+    new = np.isnan(scores)
+    if new.any():
+        scores[new] = Background.scores(embeddings[new], bank)
+    return Background(np.ascontiguousarray(bank, dtype=np.float32), scores)
 
 
 def _numbered(entries: list[Entry]) -> list[IndexedProduct]:

@@ -7,17 +7,18 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import cv2
 
+from shoptag.bundled import media_path
 from shoptag.indexing.catalog import read_catalog
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.store import CatalogIndex
 from shoptag.indexing.writer import build_index
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings
+from shoptag.tagging.calibration import background_bank
 from shoptag.tagging.tagger import Tagger, TagResult
 from shoptag.video.compose import Appearance, Placement, compose_clip
 
@@ -33,10 +34,6 @@ DEMO_APPEARANCES = (
     ("espresso-cup", 0.8, 3.6, 0.32, 0.12),
     ("astronaut-poster", 4.2, 7.0, 0.24, 0.35),
 )
-
-
-def media_path(name: str) -> Path:
-    return Path(str(resources.files("shoptag") / "media" / name))
 
 
 @dataclass
@@ -73,7 +70,8 @@ def write_demo_video(path: Path) -> dict[str, Appearance]:
 def run_demo(out: Path, embedder: Embedder, settings: Settings) -> DemoRun:
     out.mkdir(parents=True, exist_ok=True)
     catalog = read_catalog(write_demo_catalog(out / "catalog"))
-    report = build_index(catalog, embedder, out / "index", ImageReader(settings.images, settings.fetch))
+    report = build_index(catalog, embedder, out / "index", ImageReader(settings.images, settings.fetch),
+                         bank=background_bank(embedder, None, settings.tagging, settings.video))
     video = out / "demo.mp4"
     truth = write_demo_video(video)
     index = CatalogIndex.load(report.path, embedder)

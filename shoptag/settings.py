@@ -80,11 +80,23 @@ class TaggingSettings(_Strict):
     min_inliers: int = Field(12, ge=4, description="RANSAC inliers that make a candidate a verified hit.")
     verify_floor: float = Field(0.30, ge=-1, le=1, description="Embedding score a candidate needs to be verified.")
     verify_candidates: int = Field(3, ge=1, le=20, description="Best candidates per frame that are verified.")
+    vote_candidates: int = Field(
+        5, ge=0, le=20, description="Also verified: the products most of the frame's SIFT descriptors vote for "
+        "(0: embedding candidates only).")
+    min_votes: int = Field(5, ge=1, description="Descriptor votes a product needs to be a candidate.")
     track: bool = Field(
         True, description="Verify a product again in the frames after it was verified, even when the "
         "embedding no longer ranks it among the best candidates.")
     fallback_margin: float = Field(
         0.05, ge=0, le=1, description="With verification on, an unverified textureless product needs threshold + this.")
+    background_margin: float = Field(
+        0.05, ge=0, le=1, description="A product seen by its embedding alone needs this much more than its "
+        "highest similarity to the index's background bank of product-free footage.")
+    min_embedding_hits: int = Field(
+        3, ge=1, description="Sampled hits a segment seen by its embedding alone needs; fewer is uncertain.")
+    include_uncertain: bool = Field(
+        False, description="Also return uncertain segments (embedding evidence under the product's bar, or "
+        "too few hits), marked uncertain.")
 
 
 class ApiKey(_Strict):
@@ -98,6 +110,9 @@ class IndexSettings(_Strict):
     type: Literal["auto", "flat", "hnsw", "ivfpq"] = Field(
         "auto", description="FAISS index type; auto: exact below 10,000 images, HNSW above.")
     keep: int = Field(3, ge=1, le=100, description="Index versions kept for rollback.")
+    background_footage: tuple[Path, ...] = Field(
+        (), max_length=100, description="Product-free videos whose region embeddings form a new index's "
+        "background bank (calibration); empty: the bundled street clip.")
 
 
 class ServiceSettings(_Strict):

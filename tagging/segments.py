@@ -27,6 +27,7 @@ class Segment:
     bbox: Box
     hits: int
     evidence: str  # of the best frame, whose score and box the segment carries
+    uncertain: bool = False
 
     def as_json(self) -> dict:
         return {
@@ -34,16 +35,20 @@ class Segment:
             "end_s": round(self.end_s, 3),
             "score": round(self.score, 4),
             "evidence": self.evidence,
+            "uncertain": self.uncertain,
             "best_frame_s": round(self.best_frame_s, 3),
             "bbox": [int(v) for v in self.bbox],
         }
 
 
 def build_segments(
-    hits: list[Hit], step_s: float, duration_s: float, max_gap_s: float, min_hits: int
+    hits: list[Hit], step_s: float, duration_s: float, max_gap_s: float, min_hits: int,
+    min_embedding_hits: int = 1,
 ) -> list[Segment]:
     """Group hits whose unobserved stretch between them is at most ``max_gap_s``; drop groups
-    with fewer than ``min_hits`` hits (one-frame flickers).
+    with fewer than ``min_hits`` hits (one-frame flickers). A segment is uncertain when none of
+    its hits reaches 0.5 (the bar), or when none is geometric and it has fewer than
+    ``min_embedding_hits`` hits: a look seen in consecutive frames is stronger evidence.
 
     Each hit stands for the half sampling step on either side of it, so a segment spans from
     half a step before its first hit to half a step after its last: with a product visible
@@ -60,6 +65,7 @@ def build_segments(
         if len(group) < min_hits:
             continue
         best = max(group, key=lambda h: h.score)
+        geometric = any(h.evidence == GEOMETRY for h in group)
         segments.append(Segment(
             start_s=max(0.0, group[0].time_s - step_s / 2),
             end_s=min(duration_s, group[-1].time_s + step_s / 2),
@@ -68,5 +74,6 @@ def build_segments(
             bbox=best.box,
             hits=len(group),
             evidence=best.evidence,
+            uncertain=best.score < 0.5 or (not geometric and len(group) < min_embedding_hits),
         ))
     return segments

@@ -16,6 +16,7 @@ from shoptag.errors import ConfigError
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, default_threshold, embed_regions
 from shoptag.settings import TaggingSettings, VideoLimits
+from shoptag.tagging.alternatives import merge_colocated
 from shoptag.tagging.segments import GEOMETRY, Hit, Segment, build_segments
 from shoptag.tagging.titles import TitleEvidence
 from shoptag.tagging.verify import GeometricVerifier, Verification, frame_features
@@ -27,12 +28,24 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """A near-identical catalog product seen at the same place as the tagged one."""
+
+    product_id: str
+    title: str
+
+    def as_json(self) -> dict:
+        return {"product_id": self.product_id, "title": self.title}
+
+
+@dataclass(frozen=True)
 class ProductTag:
     product_id: str
     title: str
     url: str | None
     score: float
     segments: list[Segment]
+    alternatives: list[Alternative] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {
@@ -41,6 +54,7 @@ class ProductTag:
             "url": self.url,
             "score": round(self.score, 4),
             "segments": [s.as_json() for s in self.segments],
+            "alternatives": [a.as_json() for a in self.alternatives],
         }
 
 
@@ -101,6 +115,13 @@ def verified_confidence(inliers: int, min_inliers: int) -> float:
     return inliers / (inliers + min_inliers)
 
 
+def embedding_confidence(similarity: float, bar: float) -> float:
+    """An embedding hit's score: 0.5 at the product's bar and 1 at identical embeddings, linear
+    between (below 0.5: under the bar, an uncertain hit), so it reads like ``verified_confidence``
+    whatever the product's bar."""
+    return 0.5 + 0.5 * (similarity - bar) / max(1.0 - bar, 1e-6)
+
+
 class Tagger:
     def __init__(self, embedder: Embedder, index: CatalogIndex, settings: TaggingSettings,
                  limits: VideoLimits) -> None:
@@ -156,10 +177,17 @@ class Tagger:
         thresholds over one scan instead of decoding and embedding again)."""
         threshold = self.threshold if threshold is None else threshold
         started = time.perf_counter()
+        confirmed: dict[int, list[float]] = defaultdict(list)  # product -> times it was verified
+        for frame in scan.frames:
+            for product, check in frame.verified.items():
+                if check.inliers >= self._settings.min_inliers:
+                    confirmed[product].append(frame.time_s)
+        reach_s = self._settings.max_gap_s + 1.0 / self._settings.fps + 1e-6
         hits: dict[int, list[Hit]] = defaultdict(list)
         for frame in scan.frames:
             for product in frame.matches.keys() | frame.verified.keys():
-                hit = self._hit(frame, product, threshold)
+                near = any(abs(frame.time_s - t) <= reach_s for t in confirmed.get(product, ()))
+                hit = self._hit(frame, product, threshold, near)
                 if hit is not None:
                     hits[product].append(hit)
         skip_reasons = Counter(frame.defect for frame in scan.frames if frame.defect)
@@ -206,39 +234,61 @@ class Tagger:
             stage["titles"] += time.perf_counter() - started
         return best, titles
 
-    def _hit(self, frame: FrameMatches, product: int, threshold: float) -> Hit | None:
-        """Without verification, the embedding threshold decides and the score is the similarity
-        (blended with the title's similarity by ``text_weight`` for models with a text tower).
-        With it, a verified product is a hit with its outline as box, scored by its inliers
+    def _hit(self, frame: FrameMatches, product: int, threshold: float, near_verified: bool) -> Hit | None:
+        """A verified product is a hit with its outline as box, scored by its inliers
         (``verified_confidence``); a textured product that geometry did not confirm is not,
-        however similar it looks (a look-alike); a textureless one needs threshold + margin."""
+        however similar it looks (a look-alike). Otherwise the embedding similarity (blended
+        with the title's similarity by ``text_weight`` for models with a text tower) must reach
+        the product's bar (``embedding_bar``) and is scored by ``embedding_confidence``; one
+        that reaches only the global threshold is an uncertain hit, kept on request.
+
+        A textureless product verified within ``max_gap_s`` (``near_verified``: geometry has
+        just shown it there, from its few points) needs only its background bar in between:
+        the embedding then continues a confirmed track instead of making a claim alone."""
         score, box = frame.matches.get(product, (0.0, None))
         if product in frame.titles:
             weight = self._settings.text_weight
             score = (1 - weight) * score + weight * frame.titles[product]
-        if self._verifier is None:
-            return Hit(frame.time_s, score, box) if score >= threshold else None
-        check = frame.verified.get(product)
-        if check is not None and check.inliers >= self._settings.min_inliers:
-            return Hit(frame.time_s, verified_confidence(check.inliers, self._settings.min_inliers), check.box,
-                       GEOMETRY)
-        if self._verifier.textured(self._index.products[product].image_ids):
-            return None
-        return Hit(frame.time_s, score, box) if score >= threshold + self._settings.fallback_margin else None
+        base = threshold
+        if self._verifier is not None:
+            check = frame.verified.get(product)
+            if check is not None and check.inliers >= self._settings.min_inliers:
+                return Hit(frame.time_s, verified_confidence(check.inliers, self._settings.min_inliers), check.box,
+                           GEOMETRY)
+            if self._verifier.textured(self._index.products[product].image_ids):
+                return None
+            base = self._settings.verify_floor if near_verified else base + self._settings.fallback_margin
+        bar = self.embedding_bar(product, base)
+        if score >= bar or (self._settings.include_uncertain and score >= threshold):
+            return Hit(frame.time_s, embedding_confidence(score, bar), box)
+        return None
+
+    def embedding_bar(self, product: int, base: float) -> float:
+        """What a product seen by its embedding alone must reach: ``base``, or its background
+        score (its highest similarity to product-free footage) plus ``background_margin`` where
+        that is higher, so products that resemble everything need more."""
+        background = self._index.background_score(product)
+        return base if background is None else max(base, background + self._settings.background_margin)
 
     def _verify(self, image: np.ndarray, matches: dict[int, tuple[float, Box]], tracked: list[int],
                 stage: Counter) -> dict[int, Verification]:
-        """Geometric checks of the frame's best candidates above the verification floor, and of
-        the tracked products. The scan does not depend on the threshold, so evaluation can sweep
-        thresholds over it."""
+        """Geometric checks of the frame's best embedding candidates above the verification
+        floor, of the products the frame's descriptors vote for, and of the tracked products.
+        The scan does not depend on the threshold, so evaluation can sweep thresholds over it."""
         settings = self._settings
-        ranked = sorted(matches.items(), key=lambda kv: -kv[1][0])
-        candidates = [product for product, (score, _) in ranked if score >= settings.verify_floor]
-        candidates = list(dict.fromkeys(candidates[: settings.verify_candidates] + tracked))
-        if not candidates:
-            return {}
         started = time.perf_counter()
         features = frame_features(image)
+        voted = []
+        if settings.vote_candidates and self._index.descriptors is not None:
+            voting = time.perf_counter()
+            votes = self._index.descriptors.votes(features.descriptors)
+            voted = [p for p, count in sorted(votes.items(), key=lambda kv: -kv[1])[: settings.vote_candidates]
+                     if count >= settings.min_votes]
+            stage["vote"] += time.perf_counter() - voting
+            started += time.perf_counter() - voting  # "verify" is SIFT and matching
+        ranked = sorted(matches.items(), key=lambda kv: -kv[1][0])
+        candidates = [product for product, (score, _) in ranked if score >= settings.verify_floor]
+        candidates = list(dict.fromkeys(candidates[: settings.verify_candidates] + voted + tracked))
         checks = {product: self._verifier.verify(features, self._index.products[product].image_ids)
                   for product in candidates}
         stage["verify"] += time.perf_counter() - started
@@ -246,13 +296,17 @@ class Tagger:
 
     def _tags(self, hits: dict[int, list[Hit]], duration_s: float) -> list[ProductTag]:
         settings = self._settings
+        hits, alternatives = merge_colocated(hits, 1.0 / settings.fps)
         tags = []
         for product_position, product_hits in hits.items():
             segments = build_segments(product_hits, 1.0 / settings.fps, duration_s,
-                                      settings.max_gap_s, settings.min_hits)
+                                      settings.max_gap_s, settings.min_hits, settings.min_embedding_hits)
+            if not settings.include_uncertain:
+                segments = [s for s in segments if not s.uncertain]
             if not segments:
                 continue
             product = self._index.products[product_position]
-            tags.append(ProductTag(product.product_id, product.title, product.url,
-                                   max(s.score for s in segments), segments))
+            others = [self._index.products[p] for p in alternatives[product_position]]
+            tags.append(ProductTag(product.product_id, product.title, product.url, max(s.score for s in segments),
+                                   segments, [Alternative(p.product_id, p.title) for p in others]))
         return sorted(tags, key=lambda t: t.score, reverse=True)

@@ -23,9 +23,13 @@ _MIN_MATCHES = 8
 # A catalog photo with fewer SIFT points than this is "textureless": geometry cannot vouch for
 # it either way, so it is judged by its embedding score alone.
 TEXTURED_MIN_POINTS = 150
-# Frames keep more detail than catalog photos: the product may fill a small part of them.
-FRAME_MAX_SIDE = 960
-FRAME_MAX_FEATURES = 2500
+# Frames are searched at a long side of 960 px, smaller ones upscaled (up to 2×): a product
+# shown at a given share of the frame then has the same pixels to be found by, whatever the
+# video's resolution. With the true product as the only candidate, textured products under 15%
+# of the frame's width reached 12 inliers in 58% of 640 px frames at their own size, and in 92%
+# upscaled to 960 (medium and large ones: 97-100% either way), for 76 -> 133 ms of SIFT a frame.
+FRAME_SIDE = 960
+FRAME_MAX_FEATURES = 3000
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Verification:
 
 
 def frame_features(rgb: np.ndarray) -> LocalFeatures:
-    return detect(rgb, FRAME_MAX_SIDE, FRAME_MAX_FEATURES)
+    return detect(rgb, FRAME_SIDE, FRAME_MAX_FEATURES, upscale_to=FRAME_SIDE)
 
 
 class GeometricVerifier:

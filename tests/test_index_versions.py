@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from shoptag.indexing import (
 )
 from shoptag.indexing.store import Entry, ImageVector
 from shoptag.indexing.versions import IndexFolder
-from shoptag.indexing.writer import ModelRef, write_version
+from shoptag.indexing.writer import ModelRef, rebase_version, write_version
 from shoptag.settings import ImageLimits, Settings
 from shoptag.tagging import Tagger
 
@@ -230,3 +231,21 @@ def test_auto_picks_exact_search_for_small_catalogs_and_ivfpq_needs_enough_image
         write_version(tmp_path / "b", SYNTHETIC, synthetic_entries(50), "ivfpq")
     with pytest.raises(IndexLoadError):
         CatalogIndex.read(tmp_path / "b")
+
+
+def test_a_background_bank_is_kept_by_changes_and_scores_only_new_images(tmp_path):
+    entries = synthetic_entries(30)
+    bank = synthetic_entries(20, seed=1)
+    bank_vectors = np.stack([e.images[0].vector for e in bank])
+    first = write_version(tmp_path / "index", SYNTHETIC, entries[:20], "flat", bank=bank_vectors)
+    expected = np.stack([e.images[0].vector for e in entries[:20]]) @ bank_vectors.T
+    assert np.allclose(first.background.image_scores, expected.max(axis=1), atol=1e-5)
+    # Stored scores are reused as stored (a changed bank would be a rebuild), new images scored.
+    carried = [Entry(e.product, (replace(e.images[0], background=0.123),)) for e in first.entries()[:5]]
+    second = rebase_version(tmp_path / "index", SYNTHETIC, lambda base: carried + entries[20:], first)
+    assert np.array_equal(second.background.bank, bank_vectors)
+    assert np.allclose(second.background.image_scores[:5], 0.123)
+    new = np.stack([e.images[0].vector for e in entries[20:]]) @ bank_vectors.T
+    assert np.allclose(second.background.image_scores[5:], new.max(axis=1), atol=1e-5)
+    reloaded = CatalogIndex.read(tmp_path / "index")
+    assert reloaded.background_score(5) == pytest.approx(float(new[0].max()), abs=1e-5)

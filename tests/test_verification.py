@@ -7,7 +7,7 @@ import pytest
 
 from shoptag.demo import media_path, write_demo_catalog, write_demo_video
 from shoptag.indexing import CatalogIndex, ImageReader, build_index, read_catalog, update_index, verify_index
-from shoptag.indexing.local_features import FEATURES_NAME, detect, load_features, save_features
+from shoptag.indexing.local_features import FEATURES_NAME, catalog_features, load_features, save_features
 from shoptag.settings import ImageLimits, Settings
 from shoptag.tagging import Tagger
 from shoptag.tagging.tagger import verified_confidence
@@ -50,7 +50,7 @@ def test_features_are_stored_with_the_version_and_reused_by_updates(index, effne
 
 
 def test_features_round_trip(tmp_path):
-    features = [detect(bundled_rgb("astronaut.jpg")), detect(np.zeros((40, 40, 3), np.uint8))]
+    features = [catalog_features(bundled_rgb("astronaut.jpg")), catalog_features(np.zeros((40, 40, 3), np.uint8))]
     save_features(tmp_path / "f.npz", features)
     loaded = load_features(tmp_path / "f.npz")
     assert [len(f.points) for f in loaded] == [len(f.points) for f in features] and loaded[1].empty

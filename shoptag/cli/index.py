@@ -34,8 +34,10 @@ def _default_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "shoptag" / "downloads"
 
 
-def _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, index: Path | None = None) -> Settings:
-    sections = {"index": {"type": index_type, "keep": keep},
+def _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, index: Path | None = None,
+                      background: list[Path] | None = None) -> Settings:
+    sections = {"index": {"type": index_type, "keep": keep,
+                          "background_footage": tuple(background) if background else None},
                 "fetch": {"allow_hosts": tuple(allow_host) if allow_host else None, "cache_dir": cache_dir}}
     settings = index_settings(index, model, threads, **sections) if index else settings_from(model, threads, **sections)
     if settings.fetch.cache_dir is None:
@@ -65,17 +67,22 @@ def build(
     report_file: ReportOpt = None, model: ModelOpt = None, threads: ThreadsOpt = None,
     shop_url: ShopUrlOpt = None, status: StatusOpt = None,
     allow_host: AllowHostOpt = None, cache_dir: CacheOpt = None, index_type: TypeOpt = None, keep: KeepOpt = None,
+    background: Annotated[Optional[list[Path]], typer.Option(
+        "--background", help="Product-free video for the background bank (repeat for several; default: the "
+        "bundled street clip). Footage like your creators' makes the calibration fit them.")] = None,
 ) -> None:
     """Embed every catalog image and write a new index version."""
     from shoptag.indexing.images import ImageReader
     from shoptag.indexing.writer import build_index
+    from shoptag.tagging.calibration import background_bank
 
-    settings = _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir)
+    settings = _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, background=background)
     products = _read(catalog, shop_url, status)
     embedder = embedder_for(settings)
+    bank = background_bank(embedder, list(settings.index.background_footage), settings.tagging, settings.video)
     with progress(sum(len(p.images) for p in products.products), "indexing images") as advance:
         report = build_index(products, embedder, out, ImageReader(settings.images, settings.fetch),
-                             settings.index.type, settings.index.keep, on_image=advance)
+                             settings.index.type, settings.index.keep, on_image=advance, bank=bank)
     _echo({"index": str(report.path), "version": report.version, "type": report.index_type,
            "products": report.products, "images": report.images,
            "skipped": [{"where": s.where, "reason": s.reason} for s in report.skipped]}, report_file)

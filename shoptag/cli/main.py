@@ -43,6 +43,8 @@ def tag(
     fps: Annotated[Optional[float], typer.Option("--fps", help="Frames sampled per second.")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Match threshold.")] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Candidates per region.")] = None,
+    include_uncertain: Annotated[Optional[bool], typer.Option(
+        "--include-uncertain", help="Also print uncertain segments (weak evidence), marked uncertain.")] = None,
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -50,7 +52,8 @@ def tag(
     from shoptag.indexing.store import CatalogIndex
     from shoptag.tagging import Tagger
 
-    settings = index_settings(index, model, threads, tagging={"fps": fps, "threshold": threshold, "top_k": top_k})
+    settings = index_settings(index, model, threads, tagging={"fps": fps, "threshold": threshold, "top_k": top_k,
+                                                                "include_uncertain": include_uncertain})
     embedder = embedder_for(settings)
     tagger = Tagger(embedder, CatalogIndex.load(index, embedder), settings.tagging, settings.video)
     typer.echo(json.dumps(tagger.tag(video).as_json(), indent=2))

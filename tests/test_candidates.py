@@ -1,0 +1,58 @@
+"""Candidate generation and merging beyond the embedding: descriptor votes over the whole
+catalog, and co-located products merged into one tag with alternatives."""
+
+import cv2
+
+from shoptag.indexing.descriptor_index import DescriptorIndex
+from shoptag.indexing.local_features import catalog_features
+from shoptag.tagging.alternatives import merge_colocated
+from shoptag.tagging.segments import GEOMETRY, Hit
+from shoptag.tagging.verify import frame_features
+
+from conftest import bundled_rgb
+
+PHOTOS = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg")
+
+
+def test_a_frame_votes_for_the_product_it_shows_among_the_catalog():
+    photos = [bundled_rgb(name) for name in PHOTOS]
+    # Two images of product 0, one each of products 1..3: votes are counted per product.
+    index = DescriptorIndex.build([catalog_features(p) for p in [photos[0], *photos]], [0, 0, 1, 2, 3])
+    for product in (1, 2):
+        # The product small in a frame of something else: a quarter of its size on a grey field.
+        frame = cv2.resize(bundled_rgb("astronaut.jpg"), (640, 360)) // 4
+        small = cv2.resize(photos[product], (200, 150))
+        frame[100:250, 300:500] = small
+        votes = index.votes(frame_features(frame).descriptors)
+        assert max(votes, key=votes.get) == product, votes
+    assert DescriptorIndex.build([], []).votes(frame_features(photos[0]).descriptors) == {}
+
+
+def hits(product_boxes, score=0.7):
+    return [Hit(t * 0.5, score, box, GEOMETRY) for t, box in enumerate(product_boxes)]
+
+
+def test_products_seen_at_the_same_place_become_one_tag_with_alternatives():
+    here, there = (100, 100, 80, 60), (400, 200, 80, 60)
+    merged, alternatives = merge_colocated(step_s=0.5, hits={
+        0: hits([here] * 6, 0.6),  # a colourway, a little less supported
+        1: hits([here] * 6, 0.8),
+        2: hits([None, None, here, here], 0.9)[2:],  # seen at the same place in 2 of its 2 frames
+        3: hits([there] * 6, 0.7),  # another product elsewhere in the same frames
+    })
+    assert set(merged) == {1, 3}
+    assert alternatives[1] == [0, 2] and alternatives[3] == []
+    # Per frame the group's best hit is kept, so the tag's track has no hole.
+    assert [h.score for h in merged[1]] == [0.8, 0.8, 0.9, 0.9, 0.8, 0.8]
+    assert len(merged[3]) == 6
+
+
+def test_near_identical_products_taking_turns_at_one_place_are_one_tag():
+    here = (100, 100, 80, 60)
+    first = [Hit(t, 0.7, here, GEOMETRY) for t in (0.0, 1.0, 2.0)]
+    second = [Hit(t, 0.6, here, GEOMETRY) for t in (0.5, 1.5, 2.5)]
+    merged, alternatives = merge_colocated({4: first, 5: second}, step_s=0.5)
+    assert list(merged) == [4] and alternatives[4] == [5]
+    assert [h.time_s for h in merged[4]] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    apart, _ = merge_colocated({4: first, 5: second}, step_s=0.25)  # not neighbouring samples
+    assert set(apart) == {4, 5}
