@@ -39,7 +39,7 @@ IOU_THRESHOLDS = (0.3, 0.5)
 # On-screen width over frame width: the upper bound of each size bucket of the recall report.
 # Settings applied to a finished scan; every other one can change the scan.
 AFTER_SCAN = {"threshold", "min_hits", "fallback_margin", "text_weight", "background_margin", "min_embedding_hits",
-              "include_uncertain"}
+              "include_uncertain", "alternative_similarity"}
 SIZE_BUCKETS = (("small (< 0.15)", 0.15), ("medium (0.15-0.28)", 0.28), ("large (>= 0.28)", float("inf")))
 
 

@@ -23,6 +23,7 @@ from shoptag.indexing.local_features import LocalFeatures
 # stays bounded at about 32 KB an image (10,000 products: 330 MB).
 VOTING_DESCRIPTORS = 256
 _PROBES = 8
+_TRAINING_MIN = 100_000
 _NEIGHBOURS = 4
 # Lowe's ratio test, against the nearest descriptor of another product: a product's own
 # descriptors at several scales are often each other's nearest neighbours.
@@ -51,8 +52,9 @@ class DescriptorIndex:
         lists = min(lists, max(1, len(data) // 39))  # FAISS wants ~39 training points per list
         quantizer = faiss.IndexFlatL2(data.shape[1])
         index = faiss.IndexIVFScalarQuantizer(quantizer, data.shape[1], lists, faiss.ScalarQuantizer.QT_8bit)
-        sample = data if len(data) <= 256 * lists else data[np.random.default_rng(0).choice(len(data), 256 * lists,
-                                                                                            replace=False)]
+        # k-means on a sample: enough points per list, and bounded so a large catalog loads in seconds.
+        size = min(len(data), max(_TRAINING_MIN, 64 * lists))
+        sample = data if size == len(data) else data[np.random.default_rng(0).choice(len(data), size, replace=False)]
         index.train(sample)
         index.add(data)
         return cls(index, np.concatenate(owners))

@@ -94,6 +94,10 @@ class TaggingSettings(_Strict):
         "highest similarity to the index's background bank of product-free footage.")
     min_embedding_hits: int = Field(
         3, ge=1, description="Sampled hits a segment seen by its embedding alone needs; fewer is uncertain.")
+    alternative_similarity: float = Field(
+        0.7, ge=-1, le=1, description="Products whose catalog images are at least this similar, seen at one "
+        "place, are one tag with alternatives (effnet-lite0: variants 0.61-1.0, different products' 99th "
+        "percentile 0.63).")
     include_uncertain: bool = Field(
         False, description="Also return uncertain segments (embedding evidence under the product's bar, or "
         "too few hits), marked uncertain.")

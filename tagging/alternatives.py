@@ -1,10 +1,13 @@
-"""One tag per physical product: products hit at the same place in the same frames are one
-object seen as several catalog products (colourways, the same photo cropped twice, a
-look-alike). The best-supported one keeps the tag; the others become its ``alternatives``."""
+"""One tag per physical product: near-identical catalog products (colourways, the same photo
+cropped twice) hit at the same place in the same frames are one object seen as several
+products. The best-supported one keeps the tag; the others become its ``alternatives``.
+Different products that happen to overlap on screen (one held in front of another) stay
+apart: only products whose catalog images look alike are merged."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 from shoptag.boxes import iou
 from shoptag.tagging.segments import Hit
@@ -15,10 +18,12 @@ SAME_PLACE_IOU = 0.5
 SAME_OBJECT_SHARE = 0.5
 
 
-def merge_colocated(hits: dict[int, list[Hit]], step_s: float) -> tuple[dict[int, list[Hit]], dict[int, list[int]]]:
-    """Group products whose hits share a place, in the same or the next sampled frame (``step_s``
-    apart), as often as half the hits of the one seen less: near-identical products often
-    take turns being recognised. Each group's product with the largest summed score keeps,
+def merge_colocated(hits: dict[int, list[Hit]], step_s: float, alike: Callable[[int, int], bool],
+                    ) -> tuple[dict[int, list[Hit]], dict[int, list[int]]]:
+    """Group products that are ``alike`` and whose hits share a place, in the same or the next
+    sampled frame (``step_s`` apart), as often as half the hits of the one seen less:
+    near-identical products often take turns being recognised. Each group's product with the
+    largest summed score keeps,
     per frame, the group's best hit. Returns the merged hits and, per kept product, the others
     of its group, best-supported first."""
     frames = sorted({hit.time_s for product_hits in hits.values() for hit in product_hits})
@@ -43,7 +48,7 @@ def merge_colocated(hits: dict[int, list[Hit]], step_s: float) -> tuple[dict[int
         return product
 
     for (a, b), frames in together.items():
-        if frames >= SAME_OBJECT_SHARE * min(len(hits[a]), len(hits[b])):
+        if frames >= SAME_OBJECT_SHARE * min(len(hits[a]), len(hits[b])) and alike(a, b):
             group[root(a)] = root(b)
     members: dict[int, list[int]] = defaultdict(list)
     for product in hits:

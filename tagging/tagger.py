@@ -294,9 +294,16 @@ class Tagger:
         stage["verify"] += time.perf_counter() - started
         return {product: check for product, check in checks.items() if check.inliers}
 
+    def _alike(self, a: int, b: int) -> bool:
+        """Are two products' catalog images near-identical (best image pair's similarity)?"""
+        vectors = self._index.embeddings
+        first = np.asarray(vectors[list(self._index.products[a].image_ids)])
+        second = np.asarray(vectors[list(self._index.products[b].image_ids)])
+        return float((first @ second.T).max()) >= self._settings.alternative_similarity
+
     def _tags(self, hits: dict[int, list[Hit]], duration_s: float) -> list[ProductTag]:
         settings = self._settings
-        hits, alternatives = merge_colocated(hits, 1.0 / settings.fps)
+        hits, alternatives = merge_colocated(hits, 1.0 / settings.fps, self._alike)
         tags = []
         for product_position, product_hits in hits.items():
             segments = build_segments(product_hits, 1.0 / settings.fps, duration_s,

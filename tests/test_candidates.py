@@ -34,7 +34,7 @@ def hits(product_boxes, score=0.7):
 
 def test_products_seen_at_the_same_place_become_one_tag_with_alternatives():
     here, there = (100, 100, 80, 60), (400, 200, 80, 60)
-    merged, alternatives = merge_colocated(step_s=0.5, hits={
+    merged, alternatives = merge_colocated(step_s=0.5, alike=lambda a, b: True, hits={
         0: hits([here] * 6, 0.6),  # a colourway, a little less supported
         1: hits([here] * 6, 0.8),
         2: hits([None, None, here, here], 0.9)[2:],  # seen at the same place in 2 of its 2 frames
@@ -45,14 +45,17 @@ def test_products_seen_at_the_same_place_become_one_tag_with_alternatives():
     # Per frame the group's best hit is kept, so the tag's track has no hole.
     assert [h.score for h in merged[1]] == [0.8, 0.8, 0.9, 0.9, 0.8, 0.8]
     assert len(merged[3]) == 6
+    # Products that do not look alike in the catalog stay apart wherever they are seen.
+    apart, _ = merge_colocated({0: hits([here] * 6, 0.6), 1: hits([here] * 6, 0.8)}, 0.5, lambda a, b: False)
+    assert set(apart) == {0, 1}
 
 
 def test_near_identical_products_taking_turns_at_one_place_are_one_tag():
     here = (100, 100, 80, 60)
     first = [Hit(t, 0.7, here, GEOMETRY) for t in (0.0, 1.0, 2.0)]
     second = [Hit(t, 0.6, here, GEOMETRY) for t in (0.5, 1.5, 2.5)]
-    merged, alternatives = merge_colocated({4: first, 5: second}, step_s=0.5)
+    merged, alternatives = merge_colocated({4: first, 5: second}, step_s=0.5, alike=lambda a, b: True)
     assert list(merged) == [4] and alternatives[4] == [5]
     assert [h.time_s for h in merged[4]] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
-    apart, _ = merge_colocated({4: first, 5: second}, step_s=0.25)  # not neighbouring samples
+    apart, _ = merge_colocated({4: first, 5: second}, step_s=0.25, alike=lambda a, b: True)  # not neighbouring samples
     assert set(apart) == {4, 5}

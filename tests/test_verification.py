@@ -89,8 +89,9 @@ def test_a_look_alike_is_rejected(index, effnet, tmp_path):
 
 def test_a_tracked_product_stays_one_segment_while_another_outranks_it(index, effnet, tmp_path):
     # The astronaut poster crosses the whole clip; a larger cat print passes below it for 2 s
-    # and takes the embedding's first rank. Verifying only the best candidate per frame, the
-    # poster is lost for those 2 s and splits in two, unless its track keeps it verified.
+    # and takes the embedding's first rank. Verifying only the best embedding candidate per
+    # frame, the poster is lost for those 2 s and splits in two, unless its track keeps it
+    # verified, or the frame's descriptors vote for it.
     clip = tmp_path / "two.mp4"
     compose_clip(media_path("city.mp4"), [Placement(bundled_rgb("astronaut.jpg"), 0.5, 7.0, 0.22, 0.05),
                                           Placement(bundled_rgb("chelsea.jpg"), 2.5, 4.5, 0.40, 0.50)], clip)
@@ -99,9 +100,10 @@ def test_a_tracked_product_stays_one_segment_while_another_outranks_it(index, ef
         tags = {t.product_id: t for t in tagger(effnet, index, verify_candidates=1, **tagging).tag(clip).tags}
         return [(s.start_s, s.end_s) for s in tags["astronaut-poster"].segments]
 
-    assert len(poster_segments(track=False)) == 2
-    (start_s, end_s), = poster_segments()
-    assert start_s <= 0.75 and end_s >= 6.75
+    assert len(poster_segments(track=False, vote_candidates=0)) == 2
+    for tagging in ({"vote_candidates": 0}, {"track": False}):
+        (start_s, end_s), = poster_segments(**tagging)
+        assert start_s <= 0.75 and end_s >= 6.75
 
 
 def test_verified_scores_mean_the_same_for_every_product():
