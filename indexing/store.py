@@ -249,8 +249,9 @@ class CatalogIndex:
 
     @cached_property
     def descriptors(self) -> DescriptorIndex | None:
-        """The catalog's local descriptors, searchable for votes; built on first use (about 2 s
-        for 350 products), once per loaded version. None when the version has no features."""
+        """The catalog's local descriptors, searchable for votes; built on first use, once per
+        loaded version (6-12 s for 364 products on 2 cores, most of it k-means; see
+        scripts/benchmark_candidates.py). None when the version has no features."""
         if self.features is None:
             return None
         return DescriptorIndex.build(self.features, self._product_of_image.tolist())

@@ -23,9 +23,8 @@ def merge_colocated(hits: dict[int, list[Hit]], step_s: float, alike: Callable[[
     """Group products that are ``alike`` and whose hits share a place, in the same or the next
     sampled frame (``step_s`` apart), as often as half the hits of the one seen less:
     near-identical products often take turns being recognised. Each group's product with the
-    largest summed score keeps,
-    per frame, the group's best hit. Returns the merged hits and, per kept product, the others
-    of its group, best-supported first."""
+    largest summed score keeps, per frame, the group's best hit. Returns the merged hits and,
+    per kept product, the others of its group, best-supported first."""
     frames = sorted({hit.time_s for product_hits in hits.values() for hit in product_hits})
     by_time: dict[float, list[tuple[int, Hit]]] = defaultdict(list)
     for product, product_hits in hits.items():
