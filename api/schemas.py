@@ -18,7 +18,8 @@ class SegmentOut(BaseModel):
         "inliers / (inliers + min_inliers); embedding: the frame only looks similar, and the score "
         "is 0.5 + 0.5 * (similarity - bar) / (1 - bar), where the product's bar is the threshold or its "
         "background score plus a margin, whichever is higher.")
-    uncertain: bool = Field(description="Weak evidence, returned only when include_uncertain was asked for.")
+    # Defaults keep job results stored before these fields existed readable.
+    uncertain: bool = Field(False, description="Weak evidence, returned only when include_uncertain was asked for.")
     best_frame_s: float
     bbox: list[int]  # [x, y, w, h] in source-video pixels
 
@@ -35,8 +36,8 @@ class ProductTagOut(BaseModel):
     score: float
     segments: list[SegmentOut]
     alternatives: list[AlternativeOut] = Field(
-        description="Near-identical catalog products seen at the same place and time (colourways, "
-        "another photo of the same product), best-supported first; this tag is the best-supported one.")
+        default_factory=list, description="Near-identical catalog products seen at the same place and time "
+        "(colourways, another photo of the same product), best-supported first; this tag is the best-supported one.")
 
 
 class IndexRef(BaseModel):
