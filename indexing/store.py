@@ -95,8 +95,7 @@ class Background:
     @staticmethod
     def scores(vectors: np.ndarray, bank: np.ndarray) -> np.ndarray:
         """Each vector's highest inner product (cosine: both are L2-normalised) with the bank."""
-        return (np.asarray(vectors, dtype=np.float32) @ bank.T).max(axis=1) if len(bank) else \
-            np.full(len(vectors), -1.0, np.float32)
+        return (np.asarray(vectors, dtype=np.float32) @ bank.T).max(axis=1)
 
 
 @dataclass(frozen=True)
@@ -281,9 +280,17 @@ class CatalogIndex:
 
     def background_score(self, position: int) -> float | None:
         """The product's highest similarity to the background bank, over its images."""
+        scores = self._product_backgrounds
+        return None if scores is None else float(scores[position])
+
+    @cached_property
+    def _product_backgrounds(self) -> np.ndarray | None:
+        # Asked for every candidate of every frame: computed once per loaded version.
         if self.background is None:
             return None
-        return float(self.background.image_scores[list(self.products[position].image_ids)].max())
+        scores = np.full(len(self.products), -np.inf, np.float32)
+        np.maximum.at(scores, self._product_of_image, self.background.image_scores)
+        return scores
 
     def nearest_images(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, image ids), each (n, k), from the version's search index."""

@@ -71,7 +71,7 @@ def run_demo(out: Path, embedder: Embedder, settings: Settings) -> DemoRun:
     out.mkdir(parents=True, exist_ok=True)
     catalog = read_catalog(write_demo_catalog(out / "catalog"))
     report = build_index(catalog, embedder, out / "index", ImageReader(settings.images, settings.fetch),
-                         bank=background_bank(embedder, None, settings.tagging, settings.video))
+                         bank=background_bank(embedder, settings))
     video = out / "demo.mp4"
     truth = write_demo_video(video)
     index = CatalogIndex.load(report.path, embedder)

@@ -10,28 +10,28 @@ must beat its own background score by a margin, not just the global threshold.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from shoptag.bundled import media_path
-from shoptag.model.base import Embedder, embed_regions
-from shoptag.settings import TaggingSettings, VideoLimits
-from shoptag.video.regions import multiscale_boxes
+from shoptag.errors import VideoDecodeError
+from shoptag.model.base import Embedder
+from shoptag.settings import Settings
+from shoptag.tagging.tagger import embed_frame_regions
 from shoptag.video.sampler import VideoSampler
 
 BANK_FPS = 2.0
 
 
-def background_bank(embedder: Embedder, footage: list[Path] | None = None,
-                    settings: TaggingSettings | None = None, limits: VideoLimits | None = None) -> np.ndarray:
-    """Region embeddings (n, dim) of product-free ``footage`` (default: the bundled street
-    clip), made the way tagging makes them."""
-    settings = settings or TaggingSettings()
+def background_bank(embedder: Embedder, settings: Settings | None = None) -> np.ndarray:
+    """Region embeddings (n, dim) of the product-free footage ``settings.index.background_footage``
+    names (default: the bundled street clip), made the way tagging makes them."""
+    settings = settings or Settings()
+    footage = list(settings.index.background_footage) or [media_path("city.mp4")]
     vectors = []
-    for video in footage or [media_path("city.mp4")]:
-        for frame in VideoSampler(video, BANK_FPS, limits or VideoLimits()).frames():
-            height, width = frame.image.shape[:2]
-            boxes = multiscale_boxes(width, height, settings.region_scales)
-            vectors.append(embed_regions(embedder, frame.image, boxes, settings.region_pooling))
+    for video in footage:
+        for frame in VideoSampler(video, BANK_FPS, settings.video).frames():
+            vectors.append(embed_frame_regions(embedder, frame.image, settings.tagging)[1])
+    if not vectors:
+        raise VideoDecodeError(f"no frame of the background footage ({', '.join(map(str, footage))}) could be "
+                               f"sampled for the background bank")
     return np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32)

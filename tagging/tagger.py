@@ -122,6 +122,14 @@ def embedding_confidence(similarity: float, bar: float) -> float:
     return 0.5 + 0.5 * (similarity - bar) / max(1.0 - bar, 1e-6)
 
 
+def embed_frame_regions(embedder: Embedder, image: np.ndarray,
+                        settings: TaggingSettings) -> tuple[list[Box], np.ndarray]:
+    """The frame's regions (``region_scales``) and their vectors, as tagging searches them."""
+    height, width = image.shape[:2]
+    boxes = multiscale_boxes(width, height, settings.region_scales)
+    return boxes, embed_regions(embedder, image, boxes, settings.region_pooling)
+
+
 class Tagger:
     def __init__(self, embedder: Embedder, index: CatalogIndex, settings: TaggingSettings,
                  limits: VideoLimits) -> None:
@@ -214,10 +222,8 @@ class Tagger:
                      stage: Counter) -> tuple[dict[int, tuple[float, Box]], dict[int, float]]:
         """Best (score, region) per candidate product over all regions of one frame, and, for
         models with a text tower, each candidate's best region-title similarity."""
-        height, width = image.shape[:2]
-        boxes = multiscale_boxes(width, height, self._settings.region_scales)
         started = time.perf_counter()
-        vectors = embed_regions(self._embedder, image, boxes, self._settings.region_pooling)
+        boxes, vectors = embed_frame_regions(self._embedder, image, self._settings)
         embedded = time.perf_counter()
         results = self._index.search(vectors, self._settings.top_k)
         stage["embed"] += embedded - started

@@ -74,7 +74,7 @@ def _build_model_indexes(catalog: Path | None, models: list[str], out: Path, thr
         settings = settings_from(spec, threads)
         path = out / "indexes" / re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)
         embedder = embedder_for(settings)
-        bank = background_bank(embedder, list(settings.index.background_footage), settings.tagging, settings.video)
+        bank = background_bank(embedder, settings)
         build_index(read_catalog(catalog), embedder, path, ImageReader(settings.images, settings.fetch), bank=bank)
         paths.append(path)
     return paths

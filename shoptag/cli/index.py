@@ -79,7 +79,7 @@ def build(
     settings = _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, background=background)
     products = _read(catalog, shop_url, status)
     embedder = embedder_for(settings)
-    bank = background_bank(embedder, list(settings.index.background_footage), settings.tagging, settings.video)
+    bank = background_bank(embedder, settings)
     with progress(sum(len(p.images) for p in products.products), "indexing images") as advance:
         report = build_index(products, embedder, out, ImageReader(settings.images, settings.fetch),
                              settings.index.type, settings.index.keep, on_image=advance, bank=bank)
