@@ -27,7 +27,6 @@ from PIL import Image
 
 from shoptag.evaluation.annotations import AnnotationError
 from shoptag.indexing.local_features import catalog_features
-from shoptag.tagging.verify import TEXTURED_MIN_POINTS
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ def _save(out: Path, product_id: str, title: str, rgb: np.ndarray, source: str,
           variant_of: str | None = None) -> dict:
     name = f"{product_id}.jpg"
     cv2.imwrite(str(out / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-    kind = TEXTURED if len(catalog_features(rgb).points) >= TEXTURED_MIN_POINTS else FLAT
+    kind = TEXTURED if catalog_features(rgb).textured else FLAT
     row = {"product_id": product_id, "title": title, "images": [name], "source": source, "kind": kind}
     if variant_of:
         row["variant_of"] = variant_of

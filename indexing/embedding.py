@@ -43,9 +43,9 @@ def embed_entries(
 ) -> tuple[list[Entry], EmbedStats]:
     """Read every image of ``products``. An image whose content hash is in ``known`` reuses its
     stored vector and local features (it is not even decoded, unless a version from before
-    local features left it without them); the others are decoded, embedded and their local
-    features detected. Unreadable images, and products left without any, are reported in the
-    stats and skipped."""
+    local features or their templates left it without them); the others are decoded, embedded
+    and their local features detected. Unreadable images, and products left without any, are
+    reported in the stats and skipped."""
     known = known or {}
     stats = EmbedStats()
     pending: list[tuple[list, int, np.ndarray]] = []  # (slots, position, pixels)
@@ -66,7 +66,7 @@ def embed_entries(
                 if image.sha256 in known:
                     reused = known[image.sha256]
                     features = reused.features
-                    if features is None:
+                    if features is None or features.template is None:
                         features = catalog_features(decode_image(image.data, reader.limits, ref))
                     slots.append(ImageVector(ref, image.sha256, reused.vector, features))
                     stats.reused += 1

@@ -20,9 +20,6 @@ from shoptag.indexing.local_features import LocalFeatures, detect
 _RATIO = 0.75
 _REPROJECTION_PX = 5.0
 _MIN_MATCHES = 8
-# A catalog photo with fewer SIFT points than this is "textureless": geometry cannot vouch for
-# it either way, so it is judged by its embedding score alone.
-TEXTURED_MIN_POINTS = 150
 # Frames are searched at a long side of 960 px, smaller ones upscaled (up to 2×): a product
 # shown at a given share of the frame then has the same pixels to be found by, whatever the
 # video's resolution. With the true product as the only candidate, textured products under 15%
@@ -48,7 +45,7 @@ class GeometricVerifier:
         self._matcher = cv2.BFMatcher(cv2.NORM_L2)
 
     def textured(self, image_ids: Sequence[int]) -> bool:
-        return any(len(self._catalog[i].points) >= TEXTURED_MIN_POINTS for i in image_ids)
+        return any(self._catalog[i].textured for i in image_ids)
 
     def verify(self, frame: LocalFeatures, image_ids: Sequence[int]) -> Verification:
         """The best verification of any of a product's images in the frame."""
