@@ -13,9 +13,11 @@ class SegmentOut(BaseModel):
     end_s: float
     score: float = Field(description="0.5 at the product's bar, towards 1 with stronger evidence, the same "
                          "scale for both kinds of evidence (below 0.5 only in uncertain segments).")
-    evidence: Literal["geometry", "embedding"] = Field(
+    evidence: Literal["geometry", "alignment", "embedding"] = Field(
         description="geometry: the product's photo was matched onto the frame, and the score is "
-        "inliers / (inliers + min_inliers); embedding: the frame only looks similar, and the score "
+        "inliers / (inliers + min_inliers); alignment: a textureless product's photo was aligned onto "
+        "the frame, and the score is 0.5 + 0.5 * (correlation - min_alignment) / (1 - min_alignment); "
+        "embedding: the frame only looks similar, and the score "
         "is 0.5 + 0.5 * (similarity - bar) / (1 - bar), where the product's bar is the threshold or its "
         "background score plus a margin, whichever is higher.")
     # Defaults keep job results stored before these fields existed readable.

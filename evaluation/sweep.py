@@ -15,9 +15,11 @@ def _flag(value: str) -> bool:
 
 
 SWEEPABLE = {"threshold": float, "fps": float, "top_k": int, "min_inliers": int, "verify": _flag,
-             "region_pooling": _flag, "verify_candidates": int, "text_weight": float, "track": _flag}
+             "region_pooling": _flag, "verify_candidates": int, "text_weight": float, "track": _flag,
+             "align": _flag, "align_candidates": int, "min_alignment": float}
 # Settings that change what a scan records; the others are applied to finished scans.
-SCAN_SETTINGS = ("fps", "region_pooling", "verify", "verify_candidates", "min_inliers", "track")
+SCAN_SETTINGS = ("fps", "region_pooling", "verify", "verify_candidates", "min_inliers", "track", "align",
+                 "align_candidates", "min_alignment")
 
 
 def parse_sweep(text: str) -> tuple[str, list]:

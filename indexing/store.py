@@ -258,6 +258,10 @@ class CatalogIndex:
     def __contains__(self, product_id: str) -> bool:
         return product_id in self._position
 
+    def product_of_image(self, image_id: int) -> int:
+        """The position of the product that image ``image_id`` belongs to."""
+        return int(self._product_of_image[image_id])
+
     def product(self, product_id: str) -> IndexedProduct:
         position = self._position.get(product_id)
         if position is None:

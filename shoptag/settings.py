@@ -87,6 +87,19 @@ class TaggingSettings(_Strict):
     track: bool = Field(
         True, description="Verify a product again in the frames after it was verified, even when the "
         "embedding no longer ranks it among the best candidates.")
+    align: bool = Field(
+        True, description="Check textureless candidates photometrically (their catalog photo aligned onto "
+        "object proposals) when the index has templates.")
+    align_candidates: int = Field(
+        15, ge=1, le=100, description="Textureless catalog images aligned per frame: those whose colour layout "
+        "and embedding best match an object proposal.")
+    max_proposals: int = Field(300, ge=1, le=2000, description="Object proposals per frame.")
+    min_alignment: float = Field(
+        0.8, ge=0, le=1, description="Correlation of an aligned catalog photo's detail with the frame's that "
+        "makes a textureless candidate an aligned hit.")
+    aligned_similarity: float | None = Field(
+        None, ge=-1, le=1, description="Embedding similarity that an aligned box, cropped, needs to its product's "
+        "photo; None: the model's crop threshold less 0.2.")
     fallback_margin: float = Field(
         0.05, ge=0, le=1, description="With verification on, an unverified textureless product needs threshold + this.")
     background_margin: float = Field(

@@ -16,7 +16,7 @@ from shoptag.bundled import media_path
 from shoptag.errors import VideoDecodeError
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings
-from shoptag.tagging.tagger import embed_frame_regions
+from shoptag.tagging.scan import embed_frame_regions
 from shoptag.video.sampler import VideoSampler
 
 BANK_FPS = 2.0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shoptag.boxes import Box
 
 GEOMETRY = "geometry"  # verified: the product's photo maps onto the frame (score from inliers)
+ALIGNMENT = "alignment"  # a textureless product's photo aligned onto the frame (score from its correlation)
 EMBEDDING = "embedding"  # similar embeddings only (score a similarity, on another scale)
 
 
@@ -16,6 +17,8 @@ class Hit:
     score: float
     box: Box
     evidence: str = EMBEDDING
+    # For a geometric hit: the frame's points its inliers are (see ``alternatives``).
+    keypoints: frozenset[int] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,8 @@ def build_segments(
 ) -> list[Segment]:
     """Group hits whose unobserved stretch between them is at most ``max_gap_s``; drop groups
     with fewer than ``min_hits`` hits (one-frame flickers). A segment is uncertain when none of
-    its hits reaches 0.5 (the bar), or when none is geometric and it has fewer than
-    ``min_embedding_hits`` hits: a look seen in consecutive frames is stronger evidence.
+    its hits reaches 0.5 (the bar), or when all are embedding hits and it has fewer than
+    ``min_embedding_hits``: a look seen in consecutive frames is stronger evidence.
 
     Each hit stands for the half sampling step on either side of it, so a segment spans from
     half a step before its first hit to half a step after its last: with a product visible
@@ -65,7 +68,7 @@ def build_segments(
         if len(group) < min_hits:
             continue
         best = max(group, key=lambda h: h.score)
-        geometric = any(h.evidence == GEOMETRY for h in group)
+        matched = any(h.evidence != EMBEDDING for h in group)  # the photo itself was found in the frame
         segments.append(Segment(
             start_s=max(0.0, group[0].time_s - step_s / 2),
             end_s=min(duration_s, group[-1].time_s + step_s / 2),
@@ -74,6 +77,6 @@ def build_segments(
             bbox=best.box,
             hits=len(group),
             evidence=best.evidence,
-            uncertain=best.score < 0.5 or (not geometric and len(group) < min_embedding_hits),
+            uncertain=best.score < 0.5 or (not matched and len(group) < min_embedding_hits),
         ))
     return segments

@@ -33,6 +33,8 @@ FRAME_MAX_FEATURES = 3000
 class Verification:
     inliers: int  # 0 when no plausible homography was found
     box: Box | None
+    # Which of the frame's points are the inliers: the pixels this evidence rests on.
+    keypoints: frozenset[int] = frozenset()
 
 
 def frame_features(rgb: np.ndarray) -> LocalFeatures:
@@ -71,11 +73,15 @@ class GeometricVerifier:
         homography, mask = cv2.findHomography(source, target, cv2.RANSAC, _REPROJECTION_PX)
         if homography is None or mask is None:
             return Verification(0, None)
-        box = _plausible_box(homography, product.size, frame.size)
-        return Verification(int(mask.sum()), box) if box else Verification(0, None)
+        box = plausible_box(homography, product.size, frame.size)
+        if box is None:
+            return Verification(0, None)
+        inliers = mask.ravel().astype(bool)
+        keypoints = frozenset(m.trainIdx for m, kept in zip(good, inliers, strict=True) if kept)
+        return Verification(int(inliers.sum()), box, keypoints)
 
 
-def _plausible_box(homography: np.ndarray, product_size: tuple[int, int],
+def plausible_box(homography: np.ndarray, product_size: tuple[int, int],
                    frame_size: tuple[int, int]) -> Box | None:
     """The projected product outline, if it is a shape a real photo of a flat product could
     make: not mirrored, convex, neither vanishing nor much larger than the frame, not

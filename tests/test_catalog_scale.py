@@ -1,12 +1,14 @@
 """Accuracy at catalog scale, pinned on small real cases: abstention on product-free real
 footage (the background bank), a small textured product found (multi-scale catalog features
-and descriptor votes), and near-identical variants reported as alternatives of one tag."""
+and descriptor votes), a textureless print found by photometric alignment and not on real
+footage without it, and near-identical variants reported as alternatives of one tag."""
 
 import json
 
 import cv2
 import pytest
 
+from shoptag.boxes import iou
 from shoptag.bundled import media_path
 from shoptag.indexing import CatalogIndex, ImageReader, build_index, read_catalog
 from shoptag.settings import ImageLimits, TaggingSettings, VideoLimits
@@ -98,6 +100,40 @@ def test_a_small_textured_product_is_found(tmp_path, effnet, photo_catalog):
     (segment,) = found["bubbles"].segments
     assert segment.evidence == "geometry"
     assert segment.start_s <= truth.start_s + 0.75 and segment.end_s >= truth.end_s - 0.75
+
+
+def wallpaper(packages, name):
+    folder = packages / "wallpapers" / name / "contents" / "images"
+    image = rgb(max(folder.iterdir(), key=lambda p: p.stat().st_size))
+    return cv2.resize(image, (640, round(image.shape[0] * 640 / image.shape[1])), interpolation=cv2.INTER_AREA)
+
+
+def test_a_textureless_print_is_found_by_alignment_and_not_on_other_footage(tmp_path, effnet, fetched_media,
+                                                                            packages):
+    # Gradient prints too smooth for SIFT, among real photos; the print crosses the street clip
+    # at 18% of the frame's width.
+    products = {name.lower(): wallpaper(packages, name) for name in ("Patak", "Kokkini", "Grey", "Cascade")}
+    products.update({name: rgb(media_path(f"{name}.jpg")) for name in ("astronaut", "chelsea", "coffee")})
+    build_index(read_catalog(write_catalog(tmp_path / "catalog", products)), effnet, tmp_path / "index", READER,
+                bank=background_bank(effnet))
+    video = tmp_path / "print.mp4"
+    _, (truth,) = compose_clip(media_path("city.mp4"), [Placement(products["grey"], 1.0, 5.0, 0.18, 0.4)], video)
+    found = {t.product_id: t for t in tags(effnet, tmp_path / "index", video)}
+    assert list(found) == ["grey"], found
+    (segment,) = found["grey"].segments
+    assert segment.evidence == "alignment" and segment.score >= 0.5
+    assert segment.start_s <= truth.start_s + 0.75 and segment.end_s >= truth.end_s - 0.75
+    best_box = min(truth.boxes.items(), key=lambda kv: abs(kv[0] - segment.best_frame_s))[1]
+    assert iou(segment.bbox, best_box) >= 0.6, (segment.bbox, best_box)
+    # Real footage that shows none of them: the labelme scenes, whole and in parts.
+    scenes = []
+    for path in sorted((fetched_media / "scenes").glob("*.jpg")):
+        scene = rgb(path)
+        h, w = scene.shape[:2]
+        scenes += [scene, scene[: h // 2, : w // 2], scene[h // 2:, w // 2:]]
+    empty = tmp_path / "scenes.mp4"
+    write_slideshow(scenes, empty, seconds_each=1.0)
+    assert tags(effnet, tmp_path / "index", empty) == []
 
 
 def test_a_near_identical_variant_is_an_alternative_not_a_second_tag(tmp_path, effnet, photo_catalog):
