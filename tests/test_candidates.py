@@ -6,7 +6,7 @@ import cv2
 from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import catalog_features
 from shoptag.tagging.alternatives import merge_colocated
-from shoptag.tagging.segments import GEOMETRY, Hit
+from shoptag.tagging.segments import ALIGNMENT, EMBEDDING, GEOMETRY, Hit
 from shoptag.tagging.verify import frame_features
 
 from conftest import bundled_rgb
@@ -28,8 +28,8 @@ def test_a_frame_votes_for_the_product_it_shows_among_the_catalog():
     assert DescriptorIndex.build([], []).votes(frame_features(photos[0]).descriptors) == {}
 
 
-def hits(product_boxes, score=0.7):
-    return [Hit(t * 0.5, score, box, GEOMETRY) for t, box in enumerate(product_boxes)]
+def hits(product_boxes, score=0.7, evidence=GEOMETRY):
+    return [Hit(t * 0.5, score, box, evidence) for t, box in enumerate(product_boxes)]
 
 
 def test_products_seen_at_the_same_place_become_one_tag_with_alternatives():
@@ -41,13 +41,26 @@ def test_products_seen_at_the_same_place_become_one_tag_with_alternatives():
         3: hits([there] * 6, 0.7),  # another product elsewhere in the same frames
     })
     assert set(merged) == {1, 3}
-    assert alternatives[1] == [0, 2] and alternatives[3] == []
+    # Best-supported first: 2 has the group's best hit in two frames, 0 in none.
+    assert alternatives[1] == [2, 0] and alternatives[3] == []
     # Per frame the group's best hit is kept, so the tag's track has no hole.
     assert [h.score for h in merged[1]] == [0.8, 0.8, 0.9, 0.9, 0.8, 0.8]
     assert len(merged[3]) == 6
-    # Products that do not look alike in the catalog stay apart wherever they are seen.
-    apart, _ = merge_colocated({0: hits([here] * 6, 0.6), 1: hits([here] * 6, 0.8)}, 0.5, lambda a, b: False)
+    # Products that do not look alike in the catalog stay apart wherever they are seen, unless
+    # both photos were matched onto the same pixels: then what was seen is part of both.
+    apart, _ = merge_colocated({0: hits([here] * 6, 0.6, EMBEDDING), 1: hits([here] * 6, 0.8)}, 0.5,
+                               lambda a, b: False)
     assert set(apart) == {0, 1}
+    merged, alternatives = merge_colocated({0: hits([here] * 6, 0.6, ALIGNMENT), 1: hits([here] * 6, 0.8)}, 0.5,
+                                           lambda a, b: False)
+    assert list(merged) == [1] and alternatives[1] == [0]
+    # Geometric hits rest on the same pixels when they share inliers, wherever their outlines
+    # are projected; a product verified on other points of the frame stays apart.
+    flag = [Hit(t * 0.5, 0.9, here, GEOMETRY, frozenset(range(100))) for t in range(4)]
+    union_jack = [Hit(t * 0.5, 0.7, there, GEOMETRY, frozenset(range(20))) for t in range(4)]
+    elsewhere = [Hit(t * 0.5, 0.7, here, GEOMETRY, frozenset(range(200, 240))) for t in range(4)]
+    merged, alternatives = merge_colocated({0: flag, 1: union_jack, 2: elsewhere}, 0.5, lambda a, b: False)
+    assert set(merged) == {0, 2} and alternatives[0] == [1]
 
 
 def test_near_identical_products_taking_turns_at_one_place_are_one_tag():
