@@ -5,6 +5,8 @@ Built from the images Debian packages ship (``scripts/fetch_test_media.sh`` puts
 with big flat areas), crops of KDE's and GNOME's wallpapers (textured photos), and the real
 photos the small benchmark uses. Near-identical variants are added the way merchants have
 them: a second colourway of a product (its hues turned) and the same photo cropped twice.
+Products whose photos are the same pixels (openclipart ships some drawings in two categories)
+are marked variants of the first of them too: nothing could tell them apart.
 Each row carries ``source`` (``graphic`` or ``photo``), ``kind`` and, for a variant,
 ``variant_of``, which ``shoptag bench make`` turns into interchangeable products in the
 annotations. ``kind`` is measured, not assumed from the source: ``textured`` where the photo
@@ -16,6 +18,7 @@ The same seed and sources give the same catalog.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -57,6 +60,7 @@ def build_catalog(packages: Path, photos: list[Path], out: Path, spec: CatalogSp
     for source in photos:
         rows.append(_save(out, f"photo-{source.stem.lower()}", source.stem, _rgb(source), PHOTO))
     rows += _variants(out, rows, spec, rng)
+    _mark_identical(out, rows)
     catalog = out / "catalog.jsonl"
     catalog.write_text("".join(json.dumps(row) + "\n" for row in rows))
     logger.info("catalog of %d products (%d flat, %d graphics) in %s", len(rows), sum(r["kind"] == FLAT for r in rows),
@@ -133,6 +137,17 @@ def _variants(out: Path, rows: list[dict], spec: CatalogSpec, rng: np.random.Gen
         variants.append(_save(out, f"{row['product_id']}-recrop", f"{row['title']} (second photo)", _fit(cropped),
                               row["source"], variant_of=row["product_id"]))
     return variants
+
+
+def _mark_identical(out: Path, rows: list[dict]) -> None:
+    """Give each product whose decoded photo repeats an earlier product's the earlier one as
+    ``variant_of``."""
+    first: dict[str, str] = {}
+    for row in rows:
+        digest = hashlib.sha256(cv2.imread(str(out / row["images"][0])).tobytes()).hexdigest()
+        original = first.setdefault(digest, row["product_id"])
+        if original != row["product_id"] and "variant_of" not in row:
+            row["variant_of"] = original
 
 
 def _rgb(path: Path, max_side: int = _MAX_SIDE) -> np.ndarray:
