@@ -30,6 +30,7 @@ import numpy as np
 from shoptag.boxes import Box
 from shoptag.indexing.local_features import LocalFeatures
 from shoptag.tagging.verify import plausible_box
+from shoptag.video.proposals import MIN_SIDE_SHARE
 
 # Colour layout: the thumbnail side compared between proposals and catalog templates. With the
 # true box given, 8x8 ranked the right product first for 91% of textureless frames (4x4: 87%).
@@ -95,6 +96,10 @@ class PhotometricVerifier:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def alignable(self, image_id: int) -> bool:
+        """Has the image a template with enough detail to align?"""
+        return image_id in self._templates
+
     def candidates(self, frame: np.ndarray, proposals: Sequence[Box], vectors: np.ndarray | None,
                    count: int, per_image: int, tracked: Sequence[int] = ()) -> dict[int, list[Box]]:
         """The ``count`` textureless catalog images that best match any proposal, and the images
@@ -143,8 +148,8 @@ class PhotometricVerifier:
         # Template pixels -> frame pixels: the warp, then the window's scale and offset.
         to_frame = np.array([[1 / sx, 0, x0], [0, 1 / sy, y0], [0, 0, 1]]) @ np.vstack([warp, [0, 0, 1]])
         outline = plausible_box(to_frame, (t_w, t_h), (frame_w, frame_h))
-        if outline is None:
-            return None
+        if outline is None or outline[2] < MIN_SIDE_SHARE * frame_w or outline[3] < MIN_SIDE_SHARE * frame_h:
+            return None  # a sliver: ECC can squeeze a template into any thin strip
         product, observed = _detail(template, inside), _detail(seen, inside)
         norm = float(np.linalg.norm(product) * np.linalg.norm(observed))
         return Alignment(float((product * observed).sum()) / norm if norm > 0 else 0.0, outline)

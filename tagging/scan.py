@@ -48,6 +48,10 @@ ALIGNED_SIMILARITY_SLACK = 0.2
 # Within reach of an aligned hit, an alignment this much under ``min_alignment`` continues the
 # track: the product turns or blurs between frames, and its correlation wavers around the bar.
 TRACK_ALIGNMENT_SLACK = 0.1
+# An alignable product seen by its embedding needs its photo aligned at least this much under
+# ``min_alignment`` too: over three catalog-scale seeds, embedding-only segments of such
+# products were 2 right (aligned at 0.61-0.68 in every frame) and 5 wrong (never aligned).
+SUPPORT_ALIGNMENT_SLACK = 0.3
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,8 @@ class Scanner:
                     self._look_back_verify(looked, frame.time_s - horizon_s, new, stage)
             if self._photometric:
                 tracked = recent(last_aligned, frame.time_s)
-                current.aligned.update(self._align(frame.image, proposals, proposal_vectors, tracked,
+                looks = self._alignable_looks(matches)
+                current.aligned.update(self._align(frame.image, proposals, proposal_vectors, tracked | looks,
                                                    settings.align_candidates, stage))
                 confirmed = {p for p, found in current.aligned.items() if self.aligned(found, near=p in tracked)}
                 last_aligned.update((p, frame.time_s) for p in confirmed)
@@ -167,6 +172,22 @@ class Scanner:
         product to the model?"""
         bar = self._settings.min_alignment - (TRACK_ALIGNMENT_SLACK if near else 0.0)
         return found.correlation >= bar and found.similarity is not None and found.similarity >= self.aligned_similarity
+
+    def supported(self, found: Alignment | None) -> bool:
+        """Does an alignment, too weak to be a hit, back an embedding look?"""
+        return found is not None and found.correlation >= self._settings.min_alignment - SUPPORT_ALIGNMENT_SLACK
+
+    def alignable(self, product: int) -> bool:
+        """Can photometric alignment judge the product (a template with detail in one of its photos)?"""
+        return self._photometric is not None and any(
+            self._photometric.alignable(i) for i in self._index.products[product].image_ids)
+
+    def _alignable_looks(self, matches: dict[int, tuple[float, Box]]) -> set[int]:
+        """The best embedding candidates above the verification floor that alignment can judge:
+        they are aligned too, as geometry verifies the best ones it can judge."""
+        ranked = sorted(matches.items(), key=lambda kv: -kv[1][0])
+        looks = [p for p, (score, _) in ranked if score >= self._settings.verify_floor and self.alignable(p)]
+        return set(looks[: self._settings.verify_candidates])
 
     def textured(self, product: int) -> bool:
         """Can geometry judge the product (enough SIFT points in one of its photos)?"""
@@ -229,15 +250,15 @@ class Scanner:
         stage["verify"] += time.perf_counter() - started
         return {product: check for product, check in checks.items() if check.inliers}
 
-    def _align(self, image: np.ndarray, proposals: list[Box], vectors: np.ndarray | None, tracked: set[int],
+    def _align(self, image: np.ndarray, proposals: list[Box], vectors: np.ndarray | None, products: set[int],
                count: int, stage: Counter) -> dict[int, Alignment]:
         """Photometric checks of the ``count`` textureless catalog images that best match the
-        frame's object proposals, and of the tracked products' images: the best alignment per
+        frame's object proposals, and of the images of ``products``: the best alignment per
         product, with its box's crop similarity where the correlation is high enough to count."""
         started = time.perf_counter()
         settings = self._settings
-        tracked_images = [i for p in sorted(tracked) for i in self._index.products[p].image_ids]
-        candidates = self._photometric.candidates(image, proposals, vectors, count, _BOXES_PER_IMAGE, tracked_images)
+        images = [i for p in sorted(products) for i in self._index.products[p].image_ids]
+        candidates = self._photometric.candidates(image, proposals, vectors, count, _BOXES_PER_IMAGE, images)
         best: dict[int, Alignment] = {}
         for image_id, boxes in candidates.items():
             product = self._index.product_of_image(image_id)

@@ -176,6 +176,8 @@ class Tagger:
         the product's bar (``embedding_bar``) and is scored by ``embedding_confidence``; one
         that reaches only the global threshold is an uncertain hit, kept on request.
 
+        A textureless product that alignment can judge needs, for an embedding hit, its photo
+        aligned in the frame too, if less well than for an aligned hit (``Scanner.supported``).
         Within ``max_gap_s`` of a verified or aligned frame (``near_verified``), a textureless
         product needs only its background bar, and an alignment a little less correlation:
         they then continue a confirmed track instead of making a claim alone."""
@@ -195,6 +197,8 @@ class Tagger:
                            GEOMETRY, check.keypoints)
             if self._scanner.textured(product):
                 return None
+            if not near_verified and self._scanner.alignable(product) and not self._scanner.supported(aligned):
+                return None  # its photo would align where it really is
             base = self._settings.verify_floor if near_verified else base + self._settings.fallback_margin
         bar = self.embedding_bar(product, base)
         if score >= bar or (self._settings.include_uncertain and score >= threshold):

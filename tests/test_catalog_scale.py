@@ -12,8 +12,9 @@ from shoptag.boxes import iou
 from shoptag.bundled import media_path
 from shoptag.indexing import CatalogIndex, ImageReader, build_index, read_catalog
 from shoptag.settings import ImageLimits, TaggingSettings, VideoLimits
-from shoptag.tagging import Tagger
+from shoptag.tagging import FrameMatches, Scan, Tagger
 from shoptag.tagging.calibration import background_bank
+from shoptag.tagging.photometric import Alignment
 from shoptag.video.compose import Placement, compose_clip, write_slideshow
 
 pytestmark = pytest.mark.model
@@ -108,17 +109,23 @@ def wallpaper(packages, name):
     return cv2.resize(image, (640, round(image.shape[0] * 640 / image.shape[1])), interpolation=cv2.INTER_AREA)
 
 
-def test_a_textureless_print_is_found_by_alignment_and_not_on_other_footage(tmp_path, effnet, fetched_media,
-                                                                            packages):
-    # Gradient prints too smooth for SIFT, among real photos; the print crosses the street clip
-    # at 18% of the frame's width.
+@pytest.fixture(scope="module")
+def print_catalog(tmp_path_factory, effnet, packages):
+    """Gradient prints too smooth for SIFT, among real photos."""
+    folder = tmp_path_factory.mktemp("prints")
     products = {name.lower(): wallpaper(packages, name) for name in ("Patak", "Kokkini", "Grey", "Cascade")}
     products.update({name: rgb(media_path(f"{name}.jpg")) for name in ("astronaut", "chelsea", "coffee")})
-    build_index(read_catalog(write_catalog(tmp_path / "catalog", products)), effnet, tmp_path / "index", READER,
+    build_index(read_catalog(write_catalog(folder / "catalog", products)), effnet, folder / "index", READER,
                 bank=background_bank(effnet))
-    video = tmp_path / "print.mp4"
+    return folder / "index", products
+
+
+def test_a_textureless_print_is_found_by_alignment_and_not_on_other_footage(tmp_path, effnet, fetched_media,
+                                                                            print_catalog):
+    index, products = print_catalog
+    video = tmp_path / "print.mp4"  # the print crosses the street clip at 18% of the frame's width
     _, (truth,) = compose_clip(media_path("city.mp4"), [Placement(products["grey"], 1.0, 5.0, 0.18, 0.4)], video)
-    found = {t.product_id: t for t in tags(effnet, tmp_path / "index", video)}
+    found = {t.product_id: t for t in tags(effnet, index, video)}
     assert list(found) == ["grey"], found
     (segment,) = found["grey"].segments
     assert segment.evidence == "alignment" and segment.score >= 0.5
@@ -133,7 +140,24 @@ def test_a_textureless_print_is_found_by_alignment_and_not_on_other_footage(tmp_
         scenes += [scene, scene[: h // 2, : w // 2], scene[h // 2:, w // 2:]]
     empty = tmp_path / "scenes.mp4"
     write_slideshow(scenes, empty, seconds_each=1.0)
-    assert tags(effnet, tmp_path / "index", empty) == []
+    assert tags(effnet, index, empty) == []
+
+
+def test_an_alignable_print_seen_only_by_its_embedding_needs_its_photo_to_align(effnet, print_catalog):
+    index_path, _ = print_catalog
+    index = CatalogIndex.load(index_path, effnet)
+    tagger = Tagger(effnet, index, TaggingSettings(), VideoLimits())
+    grey = next(i for i, p in enumerate(index.products) if p.product_id == "grey")
+    region = (100, 100, 200, 150)
+
+    def scan(correlation):  # four frames where the print looks like the region, far above its bar
+        aligned = {} if correlation is None else {grey: Alignment(correlation, region, 0.7)}
+        frames = [FrameMatches(t * 0.5, None, {grey: (0.95, region)}, {}, {}, dict(aligned)) for t in range(4)]
+        return Scan(frames, 2.0, {}, 640, 360)
+
+    assert [t.product_id for t in tagger.tag_scan(scan(0.6), "v.mp4").tags] == ["grey"]  # aligned, if weakly
+    assert tagger.tag_scan(scan(0.2), "v.mp4").tags == []  # its photo does not fit there
+    assert tagger.tag_scan(scan(None), "v.mp4").tags == []  # nor anywhere near
 
 
 def test_a_near_identical_variant_is_an_alternative_not_a_second_tag(tmp_path, effnet, photo_catalog):
