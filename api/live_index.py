@@ -18,8 +18,8 @@ from pathlib import Path
 from shoptag.errors import ShopTagError
 from shoptag.indexing.edits import remove_product, upsert_product
 from shoptag.indexing.images import ImageReader
-from shoptag.indexing.records import Product
-from shoptag.indexing.store import CatalogIndex, IndexedProduct
+from shoptag.indexing.records import IndexedProduct, Product
+from shoptag.indexing.store import CatalogIndex
 from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
 

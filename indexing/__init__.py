@@ -5,8 +5,8 @@ from shoptag.indexing.catalog import Catalog, read_catalog
 from shoptag.indexing.edits import remove_product, upsert_product
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.inspect import index_stats, verify_index
-from shoptag.indexing.records import Product, Skipped
-from shoptag.indexing.store import CatalogIndex, IndexedImage, IndexedProduct
+from shoptag.indexing.records import IndexedImage, IndexedProduct, Product, Skipped
+from shoptag.indexing.store import CatalogIndex
 from shoptag.indexing.update import UpdateReport, update_index
 from shoptag.indexing.writer import BuildReport, build_index
 

@@ -50,8 +50,7 @@ class DescriptorIndex:
         data = np.ascontiguousarray(np.concatenate(rows), dtype=np.float32)
         lists = int(min(16384, max(1, 4 * math.sqrt(len(data)))))
         lists = min(lists, max(1, len(data) // 39))  # FAISS wants ~39 training points per list
-        quantizer = faiss.IndexFlatL2(data.shape[1])
-        index = faiss.IndexIVFScalarQuantizer(quantizer, data.shape[1], lists, faiss.ScalarQuantizer.QT_8bit)
+        index = faiss.index_factory(data.shape[1], f"IVF{lists},SQ8", faiss.METRIC_L2)
         # k-means on a sample: enough points per list, and bounded so a large catalog loads in seconds.
         size = min(len(data), max(_TRAINING_MIN, 64 * lists))
         sample = data if size == len(data) else data[np.random.default_rng(0).choice(len(data), size, replace=False)]

@@ -14,8 +14,8 @@ from shoptag.errors import ImageLoadError
 from shoptag.indexing.embedding import embed_entries
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import Product
-from shoptag.indexing.store import DEFAULT_KEEP, CatalogIndex
-from shoptag.indexing.writer import ModelRef, rebase_version
+from shoptag.indexing.store import CatalogIndex
+from shoptag.indexing.writer import DEFAULT_KEEP, ModelRef, rebase_version
 from shoptag.model.base import Embedder
 
 

@@ -1,5 +1,5 @@
 """Catalog images to vectors and local features: read, reuse what the index already holds
-(by content hash), decode and embed the rest in bounded batches."""
+(by content hash), decode and embed the rest, each distinct image once, in bounded batches."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import numpy as np
 
 from shoptag.errors import ImageLoadError
 from shoptag.indexing.images import ImageReader, decode_image
-from shoptag.indexing.local_features import catalog_features
-from shoptag.indexing.records import Product, Skipped
-from shoptag.indexing.store import Entry, ImageVector
+from shoptag.indexing.local_features import LocalFeatures, catalog_features
+from shoptag.indexing.records import Entry, ImageVector, Product, Skipped
 from shoptag.model.base import Embedder
 
 logger = logging.getLogger(__name__)
@@ -27,8 +26,8 @@ _EMBED_BYTES = 64 * 1024 * 1024
 
 @dataclass
 class EmbedStats:
-    embedded: int = 0
-    reused: int = 0
+    embedded: int = 0  # images embedded (each content hash once)
+    reused: int = 0  # image uses given a vector already known or embedded for another use
     failed: int = 0
     skipped: list[Skipped] = field(default_factory=list)
 
@@ -44,37 +43,23 @@ def embed_entries(
     """Read every image of ``products``. An image whose content hash is in ``known`` reuses its
     stored vector and local features (it is not even decoded, unless a version from before
     local features or their templates left it without them); the others are decoded, embedded
-    and their local features detected. Unreadable images, and products left without any, are
-    reported in the stats and skipped."""
-    known = known or {}
+    and their local features detected. Either happens once per content hash: an image shared
+    by several products (or listed twice) is embedded once, and its other uses count as
+    reused. Unreadable images, and products left without any, are reported in the stats and
+    skipped."""
+    vectors = _Vectors(embedder, reader, known or {})
     stats = EmbedStats()
-    pending: list[tuple[list, int, np.ndarray]] = []  # (slots, position, pixels)
-    drafts: list[tuple[Product, list]] = []
-
-    def flush() -> None:
-        vectors = embedder.embed_images([pixels for _, _, pixels in pending])
-        for (slots, position, pixels), vector in zip(pending, vectors, strict=True):
-            ref, sha256 = slots[position]  # the placeholder left when the image was decoded
-            slots[position] = ImageVector(ref, sha256, vector, catalog_features(pixels))
-        pending.clear()
-
+    drafts: list[tuple[Product, list[tuple[str, str]]]] = []  # each product's loaded (ref, sha256)
     for product in products:
-        slots: list = []
+        loaded: list[tuple[str, str]] = []
         for ref in product.images:
             try:
                 image = reader.read(ref, base_dir)
-                if image.sha256 in known:
-                    reused = known[image.sha256]
-                    features = reused.features
-                    if features is None or features.template is None:
-                        features = catalog_features(decode_image(image.data, reader.limits, ref))
-                    slots.append(ImageVector(ref, image.sha256, reused.vector, features))
-                    stats.reused += 1
-                else:
-                    pixels = decode_image(image.data, reader.limits, ref)
-                    slots.append((ref, image.sha256))
-                    pending.append((slots, len(slots) - 1, pixels))
+                if vectors.add(image.sha256, image.data, ref):
                     stats.embedded += 1
+                else:
+                    stats.reused += 1
+                loaded.append((ref, image.sha256))
             except ImageLoadError as exc:
                 stats.failed += 1
                 stats.skipped.append(Skipped(f"{product.source} image {ref}", exc.message))
@@ -82,15 +67,59 @@ def embed_entries(
             finally:
                 if on_image:
                     on_image()
-            if len(pending) >= _EMBED_GROUP or sum(p.nbytes for _, _, p in pending) >= _EMBED_BYTES:
-                flush()
-        drafts.append((product, slots))
-    if pending:
-        flush()
+            vectors.flush_when_full()
+        drafts.append((product, loaded))
+    vectors.flush()
     entries = []
-    for product, slots in drafts:
-        if slots:
-            entries.append(Entry(product, tuple(slots)))
+    for product, loaded in drafts:
+        if loaded:
+            entries.append(Entry(product, tuple(vectors.image(ref, sha256) for ref, sha256 in loaded)))
         else:
             stats.skipped.append(Skipped(product.source, f"product {product.product_id!r} has no loadable image"))
     return entries, stats
+
+
+class _Vectors:
+    """Vector and local features per content hash: reused from ``known``, or embedded in
+    bounded batches of decoded images waiting for the embedder (``pending``)."""
+
+    def __init__(self, embedder: Embedder, reader: ImageReader, known: dict[str, ImageVector]) -> None:
+        self._embedder = embedder
+        self._reader = reader
+        self._known = known
+        self._done: dict[str, tuple[np.ndarray, LocalFeatures]] = {}
+        self._pending: dict[str, np.ndarray] = {}  # sha256 -> decoded pixels, in arrival order
+
+    def add(self, sha256: str, data: bytes, ref: str) -> bool:
+        """Make sure the image with these bytes will have a vector; True when it is to be
+        embedded, False when one is known or already on its way. ``ImageLoadError`` when it
+        has to be decoded and cannot be (nothing is then recorded for it)."""
+        if sha256 in self._done or sha256 in self._pending:
+            return False
+        stored = self._known.get(sha256)
+        if stored is not None:
+            # A version from before local features (None) or before their templates (template
+            # None) left the stored image without them: decode it and detect them now.
+            features = stored.features
+            if features is None or features.template is None:
+                features = catalog_features(decode_image(data, self._reader.limits, ref))
+            self._done[sha256] = (stored.vector, features)
+            return False
+        self._pending[sha256] = decode_image(data, self._reader.limits, ref)
+        return True
+
+    def flush_when_full(self) -> None:
+        if len(self._pending) >= _EMBED_GROUP or sum(p.nbytes for p in self._pending.values()) >= _EMBED_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        embedded = self._embedder.embed_images(list(self._pending.values()))
+        for (sha256, pixels), vector in zip(self._pending.items(), embedded, strict=True):
+            self._done[sha256] = (vector, catalog_features(pixels))
+        self._pending.clear()
+
+    def image(self, ref: str, sha256: str) -> ImageVector:
+        vector, features = self._done[sha256]
+        return ImageVector(ref, sha256, vector, features)

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+from faiss.contrib.evaluation import knn_intersection_measure
 
 from shoptag.errors import IndexLoadError
 from shoptag.indexing.manifest import Manifest
-from shoptag.indexing.store import IMAGE_IDS_NAME, CatalogIndex, read_version_files, version_problems
+from shoptag.indexing.store import CatalogIndex
+from shoptag.indexing.version_files import IMAGE_IDS_NAME, read_version_files, version_problems
 from shoptag.indexing.versions import IndexFolder
 
 
@@ -67,6 +69,6 @@ def index_stats(root: Path, sample: int = 200, k: int = 10, seed: int = 0) -> di
     seconds = time.perf_counter() - started
     stats["search"] = {
         "queries": len(rows), "k": k, "ms_per_query": round(1000 * seconds / len(rows), 4),
-        f"recall@{k}": round(float(np.mean([len(set(t) & set(f)) / k for t, f in zip(truth, found, strict=True)])), 4),
+        f"recall@{k}": round(float(knn_intersection_measure(truth, found)), 4),
     }
     return stats

@@ -20,9 +20,9 @@ from pathlib import Path
 from shoptag.indexing.catalog import Catalog
 from shoptag.indexing.embedding import embed_entries
 from shoptag.indexing.images import ImageReader
-from shoptag.indexing.records import Skipped
-from shoptag.indexing.store import DEFAULT_KEEP, CatalogIndex, Entry, IndexedProduct
-from shoptag.indexing.writer import ModelRef, rebase_version
+from shoptag.indexing.records import Entry, IndexedProduct, Skipped
+from shoptag.indexing.store import CatalogIndex
+from shoptag.indexing.writer import DEFAULT_KEEP, ModelRef, rebase_version
 from shoptag.model.base import Embedder
 
 

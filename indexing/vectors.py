@@ -7,6 +7,9 @@ ids (one id per catalog image), exact or approximate.
 - ``auto``: ``flat`` below ``AUTO_APPROXIMATE_FROM`` images, ``hnsw`` from there (see the
   README's index-type table for the measurement behind the number).
 
+Each kind is built from its ``faiss.index_factory`` string (``factory_string``), and a loaded
+index's kind is told by the string FAISS's ``reverse_index_factory`` gives for it.
+
 Search parameters (efSearch, nprobe) are passed with each call, never set on the shared
 index, so concurrent searches cannot change each other's settings.
 """
@@ -14,10 +17,12 @@ index, so concurrent searches cannot change each other's settings.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import faiss
 import numpy as np
+from faiss.contrib.factory_tools import reverse_index_factory
 
 from shoptag.errors import IndexBuildError
 
@@ -39,31 +44,53 @@ def resolve_type(index_type: str, count: int) -> str:
     return index_type
 
 
+# ``faiss.index_factory`` strings. IDMap2 maps FAISS ids to image ids, with the reverse map
+# (``ids``); a bare HNSW stores the vectors flat; "np": no polysemous training of the PQ codes
+# (search never uses the polysemous filter, so it would only cost training time).
+_FACTORY = {"flat": "IDMap2,Flat", "hnsw": "IDMap2,HNSW{links}", "ivfpq": "IDMap2,IVF{lists},PQ{parts}x{bits}np"}
+# What ``reverse_index_factory`` says of each kind's index, read back or built.
+_KINDS = (("flat", re.compile(r"IDMap2?,Flat")), ("hnsw", re.compile(r"IDMap2?,HNSW\d+(,Flat)?")),
+          ("ivfpq", re.compile(r"IDMap2?,IVF\d+,PQ\d+x\d+")))
+
+
+def factory_string(kind: str, count: int, dim: int) -> str:
+    """The ``faiss.index_factory`` string of a ``kind`` index over ``count`` vectors of ``dim``."""
+    return _FACTORY[kind].format(links=_HNSW_LINKS, lists=_ivf_lists(count), parts=_pq_parts(dim),
+                                 bits=_pq_bits(count))
+
+
+def kind_of(index: faiss.Index) -> str:
+    """The kind (flat, hnsw, ivfpq) of a built or loaded index, from its factory string;
+    ValueError for an index none of the kinds builds."""
+    try:
+        key = reverse_index_factory(index)
+    except NotImplementedError:
+        key = type(index).__name__
+    for kind, pattern in _KINDS:
+        if pattern.fullmatch(key):
+            return kind
+    raise ValueError(f"unsupported FAISS index {key!r}: not one of the kinds {', '.join(_FACTORY)}")
+
+
 class VectorIndex:
     def __init__(self, index: faiss.Index) -> None:
         self._index = index
-        inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
-        self.kind = ("hnsw" if isinstance(inner, faiss.IndexHNSW) else
-                     "ivfpq" if isinstance(inner, faiss.IndexIVF) else "flat")
+        self.kind = kind_of(index)
 
     @classmethod
     def build(cls, vectors: np.ndarray, ids: np.ndarray, kind: str = "flat") -> VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         count, dim = vectors.shape
-        match resolve_type(kind, count):
-            case "flat":
-                inner = faiss.IndexFlatIP(dim)
-            case "hnsw":
-                inner = faiss.IndexHNSWFlat(dim, _HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
-                inner.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
-            case "ivfpq":
-                if count < IVFPQ_MIN_IMAGES:
-                    raise IndexBuildError(f"ivfpq needs at least {IVFPQ_MIN_IMAGES} images to train on; "
-                                          f"this catalog has {count}: use flat or hnsw")
-                inner = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, _ivf_lists(count), _pq_parts(dim),
-                                         _pq_bits(count), faiss.METRIC_INNER_PRODUCT)
-                inner.train(vectors)
-        built = cls(faiss.IndexIDMap2(inner))
+        kind = resolve_type(kind, count)
+        if kind == "ivfpq" and count < IVFPQ_MIN_IMAGES:
+            raise IndexBuildError(f"ivfpq needs at least {IVFPQ_MIN_IMAGES} images to train on; "
+                                  f"this catalog has {count}: use flat or hnsw")
+        index = faiss.index_factory(dim, factory_string(kind, count, dim), faiss.METRIC_INNER_PRODUCT)
+        if kind == "hnsw":
+            faiss.ParameterSpace().set_index_parameters(index, f"efConstruction={_HNSW_EF_CONSTRUCTION}")
+        if not index.is_trained:
+            index.train(vectors)
+        built = cls(index)
         built.add(vectors, ids)
         return built
 

@@ -11,7 +11,7 @@ A new version is written completely (files fsynced) under a temporary name, rena
 one — an atomic step. A writer killed at any moment (even SIGKILL) leaves ``current`` on a
 complete version; the next writer removes the leftovers. Writers take turns on ``.lock``
 (waiting for it a bounded time), and each one learns which version is current only once it
-holds the lock, so that it can build its version from that one: see ``indexing.store``.
+holds the lock, so that it can build its version from that one: see ``indexing.writer``.
 """
 
 from __future__ import annotations

@@ -20,26 +20,23 @@ from shoptag.indexing.embedding import embed_entries
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, save_features
 from shoptag.indexing.manifest import FORMAT_VERSION, Manifest, file_sha256
-from shoptag.indexing.records import Skipped
-from shoptag.indexing.store import (
+from shoptag.indexing.records import Background, Entry, ImageVector, IndexedImage, IndexedProduct, Skipped
+from shoptag.indexing.store import CatalogIndex
+from shoptag.indexing.vectors import METRIC, VectorIndex, resolve_type
+from shoptag.indexing.version_files import (
     BACKGROUND_NAME,
-    DEFAULT_KEEP,
     EMBEDDINGS_NAME,
     IMAGE_IDS_NAME,
     PRODUCTS_NAME,
     VECTORS_NAME,
-    Background,
-    CatalogIndex,
-    Entry,
-    ImageVector,
-    IndexedImage,
-    IndexedProduct,
 )
-from shoptag.indexing.vectors import METRIC, VectorIndex, resolve_type
 from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
 
 logger = logging.getLogger(__name__)
+
+# Versions kept for rollback when a writer is not told otherwise (``Settings.index.keep``).
+DEFAULT_KEEP = 3
 
 
 @dataclass
@@ -156,7 +153,7 @@ class _Prepared:
         np.save(staging / IMAGE_IDS_NAME, np.arange(len(self.embeddings), dtype=np.int64))
         with (staging / PRODUCTS_NAME).open("w", encoding="utf-8") as handle:
             for product in self.products:
-                handle.write(json.dumps(product.as_json(), ensure_ascii=False) + "\n")
+                handle.write(json.dumps(product.model_dump(mode="json"), ensure_ascii=False) + "\n")
         files = (VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME)
         if self.features is not None:
             save_features(staging / FEATURES_NAME, self.features)
@@ -200,9 +197,11 @@ def _numbered(entries: list[Entry]) -> list[IndexedProduct]:
     products, next_id = [], 0
     for entry in entries:
         p = entry.product
-        images = tuple(IndexedImage(next_id + i, image.ref, image.sha256) for i, image in enumerate(entry.images))
+        images = tuple(IndexedImage(id=next_id + i, ref=image.ref, sha256=image.sha256)
+                       for i, image in enumerate(entry.images))
         next_id += len(images)
-        products.append(IndexedProduct(p.product_id, p.title, p.url, p.metadata, images))
+        products.append(IndexedProduct(product_id=p.product_id, title=p.title, url=p.url, metadata=p.metadata,
+                                       images=images))
     return products
 
 

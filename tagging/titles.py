@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from shoptag.indexing.store import IndexedProduct
+from shoptag.indexing.records import IndexedProduct
 from shoptag.model.base import Embedder
 
 

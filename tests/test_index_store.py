@@ -1,10 +1,14 @@
 import json
 import shutil
+from dataclasses import replace
 
+import cv2
+import numpy as np
 import pytest
 
 from shoptag.demo import write_demo_catalog
 from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchError
+from shoptag.indexing import update_index, verify_index
 from shoptag.indexing.catalog import read_catalog
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.manifest import Manifest
@@ -13,8 +17,8 @@ from shoptag.indexing.versions import IndexFolder
 from shoptag.indexing.writer import build_index
 from shoptag.settings import ImageLimits
 
-from conftest import bundled_rgb
-from test_openclip_hf import tiny_openclip_dir
+from helpers.media import bundled_rgb
+from helpers.openclip import tiny_openclip_dir
 
 
 @pytest.fixture
@@ -105,8 +109,6 @@ class BatchRecorder:
 
 
 def test_many_large_photos_are_decoded_and_embedded_a_bounded_batch_at_a_time(tmp_path, effnet):
-    import cv2
-
     from shoptag.indexing.embedding import _EMBED_BYTES, embed_entries
     from shoptag.indexing.records import Product
 
@@ -121,3 +123,85 @@ def test_many_large_photos_are_decoded_and_embedded_a_bounded_batch_at_a_time(tm
     assert stats.embedded == 6 and len(entries[0].images) == 6
     # Never more than the byte budget plus the one image that crossed it (6 × 36 MB = 216 MB at once before).
     assert max(recorder.batch_bytes) <= _EMBED_BYTES + photo.nbytes and len(recorder.batch_bytes) >= 3
+
+
+class ImageCounter:
+    """The real model, counting the images it is asked to embed."""
+
+    def __init__(self, embedder):
+        self._embedder = embedder
+        self.images = 0
+
+    def __getattr__(self, name):
+        return getattr(self._embedder, name)
+
+    def embed_images(self, images):
+        self.images += len(images)
+        return self._embedder.embed_images(images)
+
+
+def shared_catalog(folder):
+    """The demo catalog plus two products whose images the others have: one lists two of their
+    files, one a copy of a file under another name (same bytes, same sha256)."""
+    path = write_demo_catalog(folder)
+    shutil.copyfile(folder / "coffee.jpg", folder / "coffee-copy.jpg")
+    with path.open("a") as handle:
+        handle.write(json.dumps({"product_id": "cup-set", "title": "Cup set", "images": ["coffee.jpg", "rocket.jpg"]})
+                     + "\n")
+        handle.write(json.dumps({"product_id": "cup-again", "title": "Cup again", "images": ["coffee-copy.jpg"]})
+                     + "\n")
+    return path
+
+
+def test_an_image_shared_by_several_products_is_embedded_once_with_the_same_results(tmp_path, effnet):
+    reader = ImageReader(ImageLimits())
+    alone = ImageCounter(effnet)
+    build_index(read_catalog(write_demo_catalog(tmp_path / "demo")), alone, tmp_path / "alone", reader)
+    counter = ImageCounter(effnet)
+    report = build_index(read_catalog(shared_catalog(tmp_path / "catalog")), counter, tmp_path / "shared", reader)
+    assert (report.products, report.images) == (6, 7) and counter.images == alone.images == 4
+    single, shared = CatalogIndex.load(tmp_path / "alone", effnet), CatalogIndex.load(tmp_path / "shared", effnet)
+    by_hash = {image.sha256: image.id for product in single.products for image in product.images}
+    for product in shared.products:
+        for image in product.images:
+            twin = by_hash[image.sha256]
+            assert np.allclose(shared.embeddings[image.id], single.embeddings[twin], atol=1e-6)
+            assert np.array_equal(shared.features[image.id].points, single.features[twin].points)
+    assert [i.ref for i in shared.product("cup-again").images] == ["coffee-copy.jpg"]
+    assert verify_index(tmp_path / "shared") == []
+
+    # New images shared by two new products: embedded once by an update too.
+    folder = tmp_path / "catalog"
+    cv2.imwrite(str(folder / "cat-crop.jpg"), cv2.imread(str(folder / "chelsea.jpg"))[20:200])
+    shutil.copyfile(folder / "cat-crop.jpg", folder / "cat-crop-2.jpg")
+    with (folder / "catalog.jsonl").open("a") as handle:
+        for n, ref in enumerate(("cat-crop.jpg", "cat-crop-2.jpg")):
+            handle.write(json.dumps({"product_id": f"crop{n}", "title": "Crop", "images": [ref, "chelsea.jpg"]}) + "\n")
+    counter = ImageCounter(effnet)
+    update = update_index(read_catalog(folder / "catalog.jsonl"), counter, tmp_path / "shared", reader)
+    assert (update.added, update.images_embedded, update.images_reused, counter.images) == (2, 1, 10, 1)
+    index = CatalogIndex.load(tmp_path / "shared", effnet)
+    first, second = (index.product(f"crop{n}").images[0].id for n in range(2))
+    assert np.array_equal(index.embeddings[first], index.embeddings[second])
+
+
+def test_stored_images_without_templates_have_their_features_detected_once_per_image(tmp_path, effnet):
+    from shoptag.indexing.embedding import embed_entries
+
+    catalog = read_catalog(shared_catalog(tmp_path / "catalog"))
+    reader = ImageReader(ImageLimits())
+    fresh, _ = embed_entries(catalog.products, catalog.base_dir, effnet, reader)
+    # As a version from before local features would hand them over: vectors, no features.
+    known = {image.sha256: replace(image, features=None) for entry in fresh for image in entry.images}
+    counter = ImageCounter(effnet)
+    entries, stats = embed_entries(catalog.products, catalog.base_dir, counter, reader, known=known)
+    assert counter.images == 0 and (stats.embedded, stats.reused, stats.failed) == (0, 7, 0)
+    images = {(entry.product.product_id, image.ref): image for entry in entries for image in entry.images}
+    cup, cup_set, cup_again = (images["espresso-cup", "coffee.jpg"], images["cup-set", "coffee.jpg"],
+                               images["cup-again", "coffee-copy.jpg"])
+    assert cup.features is cup_set.features is cup_again.features  # detected once for the three uses
+    for entry, before in zip(entries, fresh, strict=True):
+        for image, old in zip(entry.images, before.images, strict=True):
+            assert (image.ref, image.sha256) == (old.ref, old.sha256) and np.array_equal(image.vector, old.vector)
+            assert np.array_equal(image.features.points, old.features.points)
+            assert image.features.template is not None
