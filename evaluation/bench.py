@@ -1,7 +1,9 @@
 """Generate a labelled benchmark: catalog product photos placed into real background footage
 for known intervals, with the changes real clips bring — motion, scale and perspective
 change, rotation, partial occlusion, blur, lighting change, compression. Some videos hold no
-product, some several. The same seed gives the same benchmark.
+product, some several. The same seed gives the same benchmark. This module plans each video
+(its products, how each moves and changes, its footage, its compression) and writes the
+annotations; ``shoptag.video.compose`` renders the clips.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from shoptag.errors import ImageLoadError
 from shoptag.evaluation.annotations import AnnotationError, TruthAppearance, VideoAnnotation, write_annotations
 from shoptag.indexing.catalog import Catalog
 from shoptag.indexing.images import ImageReader
+from shoptag.video.compose import Motion, loop_frames, pan_frames, read_frames, render_clip
 
 logger = logging.getLogger(__name__)
 
@@ -38,22 +41,6 @@ class BenchSpec:
     max_width: float = 0.36
 
 
-@dataclass(frozen=True)
-class _Motion:
-    """How one product moves and changes during its appearance."""
-
-    photo: np.ndarray
-    start_s: float
-    end_s: float
-    path: tuple[tuple[float, float], tuple[float, float]]  # centre, as fractions of the frame
-    width: tuple[float, float]  # product width as a fraction of the frame, start -> end
-    angle: tuple[float, float]  # degrees, start -> end
-    corners: np.ndarray  # perspective jitter of the 4 corners, fractions of the size
-    occlusion: tuple[float, float, float, float] | None  # x, y, w, h as fractions of the product box
-    blur_sigma: float
-    gain: float
-
-
 def make_benchmark(catalog: Catalog, backgrounds: Path, out: Path, reader: ImageReader, spec: BenchSpec) -> Path:
     """Write ``spec.videos`` MP4 clips and ``annotations.json`` into ``out``; returns its path."""
     rng = np.random.default_rng(spec.seed)
@@ -72,9 +59,10 @@ def make_benchmark(catalog: Catalog, backgrounds: Path, out: Path, reader: Image
         background = _background_frames(sources[int(rng.integers(len(sources)))], frame_count, rng)
         quality = int(rng.integers(35, 90)) if rng.random() < 0.5 else None
         path = out / f"bench_{number:03d}.mp4"
-        boxes = _render(path, background, motions, spec.fps, quality)
+        _, boxes = render_clip(path, background, motions, spec.fps, FRAME_SIZE, quality)
         appearances = tuple(
-            TruthAppearance(photos[i].product_id, motion.start_s, motion.end_s, _union(boxes[j]),
+            TruthAppearance(photos[i].product_id, motion.start_s, motion.end_s,
+                            _union([box for _, box in boxes[j]]),
                             sum(motion.width) / 2, photos[i].kind, variants.get(photos[i].product_id, ()))
             for j, (i, motion) in enumerate(zip(chosen, motions, strict=True)))
         videos.append(VideoAnnotation(path, appearances))
@@ -131,38 +119,23 @@ def _backgrounds(folder: Path) -> list[Path]:
 
 def _background_frames(source: Path, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     """``count`` frames of real footage (looped if short), or a slow pan across a real photo."""
-    width, height = FRAME_SIZE
     if source.suffix.lower() in VIDEO_SUFFIXES:
-        capture = cv2.VideoCapture(str(source))
-        frames = []
-        while len(frames) < 400 and (read := capture.read())[0]:
-            frames.append(cv2.resize(read[1], FRAME_SIZE))
-        capture.release()
+        frames = read_frames(source, FRAME_SIZE, limit=400)
         if not frames:
             raise AnnotationError(f"background {source} has no decodable frames")
-        offset = int(rng.integers(len(frames)))
-        return [frames[(offset + i) % len(frames)] for i in range(count)]
+        return loop_frames(frames, count, int(rng.integers(len(frames))))
     photo = cv2.imread(str(source))
     if photo is None:
         raise AnnotationError(f"background {source} is not a readable image")
-    scale = max(width * 1.3 / photo.shape[1], height * 1.3 / photo.shape[0])
-    photo = cv2.resize(photo, (int(photo.shape[1] * scale) + 1, int(photo.shape[0] * scale) + 1))
-    spare_x, spare_y = photo.shape[1] - width, photo.shape[0] - height
     start, end = rng.random(2), rng.random(2)
-    frames = []
-    for i in range(count):
-        t = i / max(count - 1, 1)
-        x = int(spare_x * (start[0] + (end[0] - start[0]) * t))
-        y = int(spare_y * (start[1] + (end[1] - start[1]) * t))
-        frames.append(photo[y:y + height, x:x + width].copy())
-    return frames
+    return pan_frames(photo, FRAME_SIZE, count, start, end)
 
 
-def _random_motion(photo: np.ndarray, spec: BenchSpec, rng: np.random.Generator) -> _Motion:
+def _random_motion(photo: np.ndarray, spec: BenchSpec, rng: np.random.Generator) -> Motion:
     length = rng.uniform(2.0, min(4.0, spec.duration_s - 1.0))
     start = rng.uniform(0.3, spec.duration_s - length - 0.2)
     width = float(np.exp(rng.uniform(np.log(spec.min_width), np.log(spec.max_width))))
-    return _Motion(
+    return Motion(
         photo=photo, start_s=start, end_s=start + length,
         path=((rng.uniform(0.25, 0.75), rng.uniform(0.3, 0.7)), (rng.uniform(0.25, 0.75), rng.uniform(0.3, 0.7))),
         width=(width, width * rng.uniform(0.75, 1.3)),
@@ -172,59 +145,6 @@ def _random_motion(photo: np.ndarray, spec: BenchSpec, rng: np.random.Generator)
         blur_sigma=rng.uniform(0.8, 2.0) if rng.random() < 0.3 else 0.0,
         gain=rng.uniform(0.7, 1.3),
     )
-
-
-def _render(path: Path, background: list[np.ndarray], motions: list[_Motion], fps: float,
-            quality: int | None) -> list[list[tuple[int, int, int, int]]]:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, FRAME_SIZE)
-    boxes: list[list] = [[] for _ in motions]
-    try:
-        for index, frame in enumerate(background):
-            frame = frame.copy()
-            time_s = index / fps
-            for motion, motion_boxes in zip(motions, boxes, strict=True):
-                if motion.start_s <= time_s < motion.end_s:
-                    t = (time_s - motion.start_s) / (motion.end_s - motion.start_s)
-                    motion_boxes.append(_paste(frame, motion, t))
-            if quality is not None:  # compression artefacts, as after an upload re-encode
-                frame = cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], 1)
-            writer.write(frame)
-    finally:
-        writer.release()
-    return boxes
-
-
-def _paste(frame: np.ndarray, motion: _Motion, t: float) -> tuple[int, int, int, int]:
-    height, width = frame.shape[:2]
-    photo = motion.photo
-    if motion.blur_sigma:
-        photo = cv2.GaussianBlur(photo, (0, 0), motion.blur_sigma)
-    photo = np.clip(photo.astype(np.float32) * motion.gain, 0, 255).astype(np.uint8)
-    h, w = photo.shape[:2]
-    out_w = width * (motion.width[0] + (motion.width[1] - motion.width[0]) * t)
-    out_h = out_w * h / w
-    (x0, y0), (x1, y1) = motion.path
-    centre = np.array([width * (x0 + (x1 - x0) * t), height * (y0 + (y1 - y0) * t)])
-    angle = np.radians(motion.angle[0] + (motion.angle[1] - motion.angle[0]) * t)
-    unit = np.array([[-0.5, -0.5], [0.5, -0.5], [0.5, 0.5], [-0.5, 0.5]]) + motion.corners
-    scaled = unit * [out_w, out_h]
-    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    quad = (scaled @ rotation.T + centre).astype(np.float32)
-    source = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
-    matrix = cv2.getPerspectiveTransform(source, quad)
-    warped = cv2.warpPerspective(photo, matrix, (width, height))
-    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), matrix, (width, height))
-    if motion.occlusion is not None:  # part of the product hidden behind the scene itself
-        ox, oy, ow, oh = motion.occlusion
-        hidden = np.zeros((h, w), np.uint8)
-        hidden[int(oy * h):int((oy + oh) * h), int(ox * w):int((ox + ow) * w)] = 255
-        mask[cv2.warpPerspective(hidden, matrix, (width, height)) > 0] = 0
-    visible = mask > 0
-    frame[visible] = warped[visible]
-    ys, xs = np.nonzero(visible)
-    if not len(xs):
-        return (0, 0, 0, 0)
-    return (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
 
 
 def _union(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int] | None:

@@ -2,7 +2,7 @@
 measured in the same run (the baseline: the same clip tagged with no HTTP, no pool, no
 uploads).
 
-    python scripts/benchmark_service.py [--clip-s 10] [--workers 1] [--queue-size 2] [--window-s 40]
+    python scripts/benchmark_service.py [--clip-s 10] [--worker-threads 1] [--queue-size 2] [--window-s 40]
 
 1. baseline: `Tagger.tag` on a clip of --clip-s seconds (real street footage with two real
    product photos moving through it), median of --repeats runs;
@@ -36,28 +36,13 @@ from shoptag.tagging import Tagger
 from shoptag.video.compose import Placement, compose_clip
 
 
-def looped_background(seconds: float, out: Path) -> Path:
-    """The bundled street clip, looped to ``seconds``."""
-    capture = cv2.VideoCapture(str(media_path("city.mp4")))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while (frame := capture.read())[0]:
-        frames.append(frame[1])
-    capture.release()
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    for index in range(round(seconds * fps)):
-        writer.write(frames[index % len(frames)])
-    writer.release()
-    return out
-
-
 def make_clip(folder: Path, seconds: float) -> Path:
+    """The demo's two products moving through the bundled street clip, looped to ``seconds``."""
     photos = {pid: photo for pid, _, photo in DEMO_PRODUCTS}
     placements = [Placement(cv2.cvtColor(cv2.imread(str(media_path(photos[pid]))), cv2.COLOR_BGR2RGB),
                             start, end, width, y) for pid, start, end, width, y in DEMO_APPEARANCES]
     clip = folder / "clip.mp4"
-    compose_clip(looped_background(seconds, folder / "background.mp4"), placements, clip)
+    compose_clip(media_path("city.mp4"), placements, clip, duration_s=seconds)
     return clip
 
 
@@ -74,7 +59,7 @@ def start_service(index: Path, state: Path, args) -> tuple[subprocess.Popen, str
            "SHOPTAG_SERVICE__SYNC_MAX_DURATION_S": str(args.clip_s + 5)}
     process = subprocess.Popen(
         [sys.executable, "-m", "shoptag.cli", "serve", "--index", str(index), "--port", str(port),
-         "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--worker-threads", str(args.workers)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -119,7 +104,7 @@ def closed_loop(base: str, clip: bytes, clients: int, window_s: float) -> tuple[
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip-s", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--worker-threads", dest="workers", type=int, default=1)
     parser.add_argument("--queue-size", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--window-s", type=float, default=40.0)

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 from shoptag.api import create_app
 from shoptag.settings import VideoLimits
 
-from api_support import make_index, running_app, service_settings
-from conftest import write_test_video
+from helpers.api import make_index, running_app, service_settings
+from helpers.media import write_test_video
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 HTML = b"<!doctype html><html><body>not a video</body></html>"

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from api_support import (
+from helpers.api import (
     API_KEYS,
     CREATOR_KEY,
     MERCHANT_KEY,
@@ -15,7 +15,7 @@ from api_support import (
     service_settings,
     wait_for_job,
 )
-from conftest import write_test_video
+from helpers.media import write_test_video
 
 
 @pytest.fixture(scope="module")

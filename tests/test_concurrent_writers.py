@@ -16,7 +16,7 @@ from shoptag.indexing.versions import IndexFolder
 from shoptag.indexing.writer import build_index
 from shoptag.settings import FetchSettings, ImageLimits
 
-from api_support import running_app, service_settings
+from helpers.api import running_app, service_settings
 
 READER = ImageReader(ImageLimits())
 PHOTO = media_path("chelsea.jpg").read_bytes()

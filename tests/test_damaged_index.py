@@ -19,7 +19,7 @@ from shoptag.indexing.versions import IndexFolder
 from shoptag.indexing.writer import build_index
 from shoptag.settings import ImageLimits
 
-from api_support import running_app, service_settings
+from helpers.api import running_app, service_settings
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_a_versions_folder_that_is_a_link_is_neither_read_nor_pruned(index, tmp_
     (index / "versions").symlink_to(elsewhere)
     with pytest.raises(IndexLoadError, match="'versions' is a symbolic link"):
         CatalogIndex.read(index)
-    run = cli("index", "build", str(write_demo_catalog(tmp_path / "catalog")), "--out", str(index),
+    run = cli("index", "build", str(write_demo_catalog(tmp_path / "catalog")), "--index", str(index),
               "--model", "effnet-lite0", "--threads", "1")
     assert run.returncode == 1 and "symbolic link" in run.stderr
     assert (elsewhere / "precious").is_dir()

@@ -10,7 +10,7 @@ import tomllib
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 
 
 def instructions() -> list[tuple[str, str]]:

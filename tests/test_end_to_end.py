@@ -15,7 +15,7 @@ from shoptag.settings import Settings
 from shoptag.tagging import Tagger
 from shoptag.video.compose import Placement, compose_clip, write_slideshow
 
-from conftest import bundled_rgb, read_rgb
+from helpers.media import bundled_rgb, read_rgb
 
 pytestmark = pytest.mark.model
 

@@ -25,13 +25,13 @@ from shoptag.indexing import (
     update_index,
     verify_index,
 )
-from shoptag.indexing.store import Entry, ImageVector
+from shoptag.indexing.records import Entry, ImageVector
 from shoptag.indexing.versions import IndexFolder
 from shoptag.indexing.writer import ModelRef, rebase_version, write_version
 from shoptag.settings import ImageLimits, Settings
 from shoptag.tagging import Tagger
 
-from conftest import bundled_rgb
+from helpers.media import bundled_rgb
 
 READER = ImageReader(ImageLimits())
 SYNTHETIC = ModelRef("synthetic", "synthetic@0", 64)
@@ -170,7 +170,7 @@ def test_a_build_killed_with_sigkill_leaves_the_previous_version_serving(tmp_pat
     (catalog.parent / "big.jsonl").write_text("".join(json.dumps(r) + "\n" for r in big))
     for kill_after_s in (1.5, 3.0, 4.5):
         process = subprocess.Popen([sys.executable, "-m", "shoptag.cli", "index", "build",
-                                    str(catalog.parent / "big.jsonl"), "--out", str(tmp_path / "index"),
+                                    str(catalog.parent / "big.jsonl"), "--index", str(tmp_path / "index"),
                                     "--model", "effnet-lite0", "--threads", "1"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(kill_after_s)

@@ -12,7 +12,7 @@ from shoptag.indexing.local_features import TEMPLATE_SIDE, catalog_features, loa
 from shoptag.tagging.photometric import PhotometricVerifier, colour_layout
 from shoptag.video.proposals import object_proposals
 
-from conftest import bundled_rgb, read_rgb
+from helpers.media import bundled_rgb, read_rgb
 
 PRINTS = ("Patak", "Kokkini", "Grey", "Cascade")
 

@@ -11,8 +11,8 @@ from shoptag.model.base import embed_regions
 from shoptag.settings import ModelSettings, VideoLimits
 from shoptag.video.sampler import VideoSampler
 
-from conftest import bundled_rgb
-from test_openclip_hf import tiny_openclip_dir
+from helpers.media import bundled_rgb
+from helpers.openclip import tiny_openclip_dir
 
 PRODUCTS = ("coffee.jpg", "rocket.jpg", "astronaut.jpg", "chelsea.jpg")
 

@@ -3,7 +3,7 @@ import numpy as np
 from shoptag.video.quality import frame_defect
 from shoptag.video.regions import multiscale_boxes
 
-from conftest import bundled_rgb
+from helpers.media import bundled_rgb
 
 
 def test_boxes_cover_the_frame_and_stay_inside():

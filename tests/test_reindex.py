@@ -13,8 +13,8 @@ import pytest
 
 from shoptag.demo import DEMO_PRODUCTS, media_path
 
-from conftest import REPO
-from test_shopify import write_export
+from helpers import REPO
+from helpers.shopify import write_export
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

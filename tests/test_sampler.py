@@ -4,7 +4,7 @@ from shoptag.errors import UnsupportedContainerError, VideoDecodeError, VideoLim
 from shoptag.settings import VideoLimits
 from shoptag.video.sampler import VideoSampler
 
-from conftest import write_test_video
+from helpers.media import write_test_video
 
 
 def sample(path, fps=2.0, **limits):

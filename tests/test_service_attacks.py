@@ -15,7 +15,7 @@ import pytest
 
 from shoptag.demo import write_demo_video
 
-from api_support import make_index, served
+from helpers.api import make_index, served
 
 pytestmark = pytest.mark.model
 

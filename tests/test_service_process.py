@@ -12,8 +12,8 @@ import pytest
 
 from shoptag.demo import write_demo_video
 
-from api_support import make_index, served
-from conftest import write_test_video
+from helpers.api import make_index, served
+from helpers.media import write_test_video
 
 pytestmark = pytest.mark.model
 

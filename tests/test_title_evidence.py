@@ -13,7 +13,7 @@ from shoptag.tagging.tagger import embedding_confidence
 from shoptag.video.regions import multiscale_boxes
 from shoptag.video.sampler import VideoSampler
 
-from test_openclip_hf import tiny_openclip_dir
+from helpers.openclip import tiny_openclip_dir
 
 
 @pytest.fixture(scope="module")
