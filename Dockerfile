@@ -7,7 +7,7 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    HF_HOME=/cache/huggingface TORCH_HOME=/cache/torch
+    HF_HOME=/cache/huggingface TORCH_HOME=/cache/torch SHOPTAG_FETCH__CACHE_DIR=/cache/downloads
 
 # CPU-only torch wheels keep the image small; ShopTag itself needs no GPU. The versions are
 # constraints.txt's (2.14.1+cpu satisfies its torch==2.14.1), the rest comes from it below.
@@ -26,7 +26,8 @@ RUN pip install -c constraints.txt . && useradd --create-home --uid 10001 shopta
     && chown shoptag /cache /data
 
 USER shoptag
-# Model weights (Hugging Face / open_clip cache), indexes and service state live on volumes.
+# Model weights (Hugging Face / open_clip cache), downloaded product images, indexes and service
+# state live on volumes.
 VOLUME ["/cache", "/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=120s \

@@ -36,7 +36,7 @@ def run_evaluation(evaluators: list[tuple[str, Evaluator]], videos: list[VideoAn
     if sweeps:
         points = []
         for values in grid(sweeps):
-            point = evaluator.evaluate(videos, settings.model_copy(update=values))
+            point = evaluator.evaluate(videos, settings.model_copy(update=values), swept=values)
             points.append({"settings": point.settings, "metrics": point.metrics})
         best = best_point(points)
     comparison = [(label, main.metrics)] + [(other_label, other.evaluate(videos, settings).metrics)

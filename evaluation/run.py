@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shoptag.evaluation.annotations import VideoAnnotation
@@ -27,7 +28,6 @@ from shoptag.evaluation.metrics import (
     temporal_iou,
     video_level,
 )
-from shoptag.evaluation.sweep import SWEEPABLE
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder
 from shoptag.settings import TaggingSettings, VideoLimits
@@ -36,10 +36,10 @@ from shoptag.tagging import Scan, Tagger, TagResult
 logger = logging.getLogger(__name__)
 
 IOU_THRESHOLDS = (0.3, 0.5)
+# The settings each evaluation records (with any other swept one).
+REPORTED = ("threshold", "fps", "top_k", "min_inliers", "verify", "region_pooling", "verify_candidates", "text_weight",
+            "track", "align", "align_candidates", "min_alignment")
 # On-screen width over frame width: the upper bound of each size bucket of the recall report.
-# Settings applied to a finished scan; every other one can change the scan.
-AFTER_SCAN = {"threshold", "min_hits", "fallback_margin", "text_weight", "background_margin", "min_embedding_hits",
-              "include_uncertain", "alternative_similarity"}
 SIZE_BUCKETS = (("small (< 0.15)", 0.15), ("medium (0.15-0.28)", 0.28), ("large (>= 0.28)", float("inf")))
 
 
@@ -71,7 +71,8 @@ class Evaluator:
         return Tagger(self.embedder, self.index, settings, self.limits)
 
     def scans(self, videos: list[VideoAnnotation], settings: TaggingSettings) -> list[ScannedVideo]:
-        key = json.dumps(settings.model_dump(exclude=AFTER_SCAN), sort_keys=True)
+        # Settings applied to a finished scan do not key it; every other one can change it.
+        key = json.dumps(settings.model_dump(exclude=set(TaggingSettings.after_scan_names())), sort_keys=True)
         if key not in self._scans:
             tagger = self.tagger(settings)
             scanned = []
@@ -83,13 +84,15 @@ class Evaluator:
             self._scans[key] = scanned
         return self._scans[key]
 
-    def evaluate(self, videos: list[VideoAnnotation], settings: TaggingSettings) -> Evaluation:
+    def evaluate(self, videos: list[VideoAnnotation], settings: TaggingSettings,
+                 swept: Iterable[str] = ()) -> Evaluation:
+        """Metrics at ``settings``; the evaluation records the REPORTED settings and the ``swept`` ones."""
         tagger = self.tagger(settings)
         scanned = self.scans(videos, settings)
         results = [tagger.tag_scan(s.scan, s.annotation.video, tagger.threshold) for s in scanned]
         canonical = canonical_ids(videos)
         return Evaluation(
-            settings={**settings.model_dump(include=set(SWEEPABLE)), "threshold": tagger.threshold},
+            settings={**settings.model_dump(include={*REPORTED, *swept}), "threshold": tagger.threshold},
             metrics=self._metrics(scanned, results, canonical),
             predictions=results,
             per_product=_per_product(scanned, results, canonical),

@@ -4,40 +4,43 @@ best operating point among them."""
 from __future__ import annotations
 
 import itertools
+from typing import get_origin
+
+from pydantic import ValidationError
 
 from shoptag.errors import ConfigError
+from shoptag.settings import TaggingSettings
+
+# Every tagging setting but the lists (region_scales), which NAME=a,b,c cannot spell.
+SWEEPABLE = tuple(name for name, field in TaggingSettings.model_fields.items()
+                  if get_origin(field.annotation) is not tuple)
 
 
-def _flag(value: str) -> bool:
-    if value.strip().lower() not in ("true", "false", "1", "0", "on", "off"):
-        raise ValueError(f"{value!r} is not true or false")
-    return value.strip().lower() in ("true", "1", "on")
-
-
-SWEEPABLE = {"threshold": float, "fps": float, "top_k": int, "min_inliers": int, "verify": _flag,
-             "region_pooling": _flag, "verify_candidates": int, "text_weight": float, "track": _flag,
-             "align": _flag, "align_candidates": int, "min_alignment": float}
-# Settings that change what a scan records; the others are applied to finished scans.
-SCAN_SETTINGS = ("fps", "region_pooling", "verify", "verify_candidates", "min_inliers", "track", "align",
-                 "align_candidates", "min_alignment")
+def _validated(name: str, value: object) -> object:
+    """``value`` as TaggingSettings' own validation makes it: its type and bounds."""
+    try:
+        return getattr(TaggingSettings.model_validate({name: value}), name)
+    except ValidationError as exc:
+        raise ValueError(f"{name}={value}: {exc.errors()[0]['msg']}") from None
 
 
 def parse_sweep(text: str) -> tuple[str, list]:
     """``name=start:stop:step`` (stop included) or ``name=a,b,c``."""
     name, sep, values = text.partition("=")
     name = name.strip()
-    if not sep or name not in SWEEPABLE:
-        raise ConfigError(f"bad --sweep {text!r}: use NAME=start:stop:step or NAME=a,b,c with NAME one of "
-                          f"{', '.join(SWEEPABLE)}")
-    cast = SWEEPABLE[name]
+    if not sep:
+        raise ConfigError(f"bad --sweep {text!r}: use NAME=start:stop:step or NAME=a,b,c")
+    if name not in SWEEPABLE:
+        why = "is a list and cannot be swept" if name in TaggingSettings.model_fields else "is not a tagging setting"
+        raise ConfigError(f"bad --sweep {text!r}: {name} {why}; NAME is one of {', '.join(SWEEPABLE)}")
     try:
         if ":" in values:
             start, stop, step = (float(v) for v in values.split(":"))
             if step <= 0 or stop < start:
                 raise ValueError("need start <= stop and step > 0")
             count = int(round((stop - start) / step)) + 1
-            return name, [cast(round(start + i * step, 6)) for i in range(count)]
-        return name, [cast(v) for v in values.split(",") if v.strip()]
+            return name, [_validated(name, round(start + i * step, 6)) for i in range(count)]
+        return name, [_validated(name, v.strip()) for v in values.split(",") if v.strip()]
     except ValueError as exc:
         raise ConfigError(f"bad --sweep {text!r}: {exc}") from exc
 
@@ -46,7 +49,8 @@ def grid(sweeps: list[str]) -> list[dict]:
     """Every combination of the swept values (one empty point without sweeps)."""
     parsed = dict(parse_sweep(s) for s in sweeps)
     # Settings that change the scan first, so points sharing a scan run together.
-    names = sorted(parsed, key=lambda n: n not in SCAN_SETTINGS)
+    after_scan = TaggingSettings.after_scan_names()
+    names = sorted(parsed, key=lambda n: n in after_scan)
     return [dict(zip(names, values, strict=True)) for values in itertools.product(*(parsed[n] for n in names))]
 
 

@@ -250,12 +250,15 @@ class HttpFetcher:
     def _remember(self, url: str, data: bytes, digest: str, response: http.client.HTTPResponse) -> None:
         if self._cache is None:
             return
-        blob = self._blob(digest)
-        if not blob.is_file():
-            _write_atomically(blob, data)
         entry = {"url": url, "sha256": digest, "etag": response.getheader("ETag"),
                  "last_modified": response.getheader("Last-Modified")}
-        _write_atomically(self._entry(url), json.dumps(entry).encode())
+        try:
+            blob = self._blob(digest)
+            if not blob.is_file():
+                _write_atomically(blob, data)
+            _write_atomically(self._entry(url), json.dumps(entry).encode())
+        except OSError as exc:  # a cache that cannot be written costs a later download, not this one
+            logger.warning("download cache %s not written (%s): %s", self._cache, url, exc)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -58,7 +58,7 @@ class ImageReader:
 
 
 def load_image(ref: str, base_dir: Path, limits: ImageLimits) -> LoadedImage:
-    """Read one image with default fetch settings (no cache)."""
+    """Read one image with default fetch settings (downloads cached in the user cache folder)."""
     return ImageReader(limits).load(ref, base_dir)
 
 

@@ -52,7 +52,7 @@ def main() -> int:
     ]
     if not (args.reuse_index and (args.out / "index").exists()):
         shutil.rmtree(args.out / "index", ignore_errors=True)
-        steps.insert(1, ["index", "build", catalog, "--out", args.out / "index", "--model", "effnet-lite0"])
+        steps.insert(1, ["index", "build", catalog, "--index", args.out / "index", "--model", "effnet-lite0"])
     return run_steps(steps)
 
 

@@ -51,7 +51,7 @@ def main() -> int:
     steps = [
         ["bench", "make", "--catalog", catalog_dir / "catalog.jsonl", "--backgrounds", backgrounds,
          "--out", args.out / "bench", "--videos", args.videos, "--seed", args.seed],
-        ["index", "build", catalog_dir / "catalog.jsonl", "--out", args.out / "index", "--model", "effnet-lite0"],
+        ["index", "build", catalog_dir / "catalog.jsonl", "--index", args.out / "index", "--model", "effnet-lite0"],
         ["eval", "--index", args.out / "index", "--annotations", args.out / "bench" / "annotations.json",
          "--out", args.out / "report", *[part for s in sweeps for part in ("--sweep", s)]],
     ]

@@ -57,7 +57,7 @@ def main() -> int:
                 return 1
         exists = IndexFolder(args.index).current_name() is not None
         command = (["index", "update", str(catalog), "--index", str(args.index)] if exists else
-                   ["index", "build", str(catalog), "--out", str(args.index), "--model", args.model])
+                   ["index", "build", str(catalog), "--index", str(args.index), "--model", args.model])
         options = {"--report": args.report, "--shop-url": args.shop_url, "--cache-dir": args.cache_dir,
                    "--keep": args.keep}
         command += [part for flag, value in options.items() if value for part in (flag, str(value))]

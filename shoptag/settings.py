@@ -11,7 +11,8 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL_SPEC = "openclip:ViT-B-32:laion2b_s34b_b79k"
@@ -38,6 +39,12 @@ class ImageLimits(_Strict):
     max_pixels: int = Field(40_000_000, ge=1)
 
 
+def default_fetch_cache() -> Path:
+    """The user's cache folder for ShopTag downloads, e.g. ``~/.cache/shoptag/downloads``
+    (``$XDG_CACHE_HOME`` honoured). Only a path: the fetcher creates it on its first write."""
+    return platformdirs.user_cache_path("shoptag", appauthor=False) / "downloads"
+
+
 class FetchSettings(_Strict):
     timeout_s: float = Field(15.0, gt=0, description="Connect/read timeout, and the most one download may take.")
     retries: int = Field(3, ge=0, le=10, description="Retries after a timeout, a dropped connection, 429 or 5xx.")
@@ -46,7 +53,13 @@ class FetchSettings(_Strict):
     allow_hosts: tuple[str, ...] = Field(
         (), description="Hosts fetched even though they resolve to private or loopback addresses.")
     cache_dir: Path | None = Field(
-        None, description="Content-addressed download cache; None keeps no cache.")
+        default_factory=default_fetch_cache, description="Content-addressed download cache (default: "
+        "the user cache folder's shoptag/downloads, e.g. $XDG_CACHE_HOME/shoptag/downloads); empty keeps no cache.")
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
 
 
 class VideoLimits(_Strict):
@@ -56,14 +69,21 @@ class VideoLimits(_Strict):
     max_height: int = Field(3840, ge=16)
 
 
+# Marks a tagging setting that is applied to a finished scan (segments, bars, merging): a
+# scan made with other values of it is still good, so evaluation reuses it. Every setting not
+# marked may change what the scan records.
+_AFTER_SCAN = {"after_scan": True}
+
+
 class TaggingSettings(_Strict):
     fps: float = Field(2.0, gt=0, le=30)
     threshold: float | None = Field(
-        None, ge=-1, le=1, description="Match threshold; None uses the model's measured default."
-    )
+        None, ge=-1, le=1, json_schema_extra=_AFTER_SCAN,
+        description="Match threshold; None uses the model's measured default.")
     top_k: int = Field(5, ge=1, le=100)
     max_gap_s: float = Field(1.0, ge=0, description="Hits closer than this merge into one segment.")
-    min_hits: int = Field(2, ge=1, description="Segments with fewer sampled hits are flickers.")
+    min_hits: int = Field(
+        2, ge=1, json_schema_extra=_AFTER_SCAN, description="Segments with fewer sampled hits are flickers.")
     region_scales: tuple[Annotated[float, Field(gt=0, le=1)], ...] = Field(
         (1.0, 0.6, 0.4), min_length=1, description="Crop sizes as fractions of the frame."
     )
@@ -71,7 +91,8 @@ class TaggingSettings(_Strict):
         True, description="Embed all regions from one forward pass where the model supports it; "
         "false embeds each crop separately.")
     text_weight: float = Field(
-        0.2, ge=0, le=1, description="Share of the product title's similarity to the frame in an "
+        0.2, ge=0, le=1, json_schema_extra=_AFTER_SCAN,
+        description="Share of the product title's similarity to the frame in an "
         "embedding score, for models with a text tower (CLIP); image-only models ignore it.")
     min_brightness: float = Field(12.0, ge=0, le=255)
     min_sharpness: float = Field(15.0, ge=0)
@@ -101,19 +122,30 @@ class TaggingSettings(_Strict):
         None, ge=-1, le=1, description="Embedding similarity that an aligned box, cropped, needs to its product's "
         "photo; None: the model's crop threshold less 0.2.")
     fallback_margin: float = Field(
-        0.05, ge=0, le=1, description="With verification on, an unverified textureless product needs threshold + this.")
+        0.05, ge=0, le=1, json_schema_extra=_AFTER_SCAN,
+        description="With verification on, an unverified textureless product needs threshold + this.")
     background_margin: float = Field(
-        0.05, ge=0, le=1, description="A product seen by its embedding alone needs this much more than its "
+        0.05, ge=0, le=1, json_schema_extra=_AFTER_SCAN,
+        description="A product seen by its embedding alone needs this much more than its "
         "highest similarity to the index's background bank of product-free footage.")
     min_embedding_hits: int = Field(
-        3, ge=1, description="Sampled hits a segment seen by its embedding alone needs; fewer is uncertain.")
+        3, ge=1, json_schema_extra=_AFTER_SCAN,
+        description="Sampled hits a segment seen by its embedding alone needs; fewer is uncertain.")
     alternative_similarity: float = Field(
-        0.7, ge=-1, le=1, description="Products whose catalog images are at least this similar, seen at one "
+        0.7, ge=-1, le=1, json_schema_extra=_AFTER_SCAN,
+        description="Products whose catalog images are at least this similar, seen at one "
         "place, are one tag with alternatives (effnet-lite0: variants 0.61-1.0, different products' 99th "
         "percentile 0.63).")
     include_uncertain: bool = Field(
-        False, description="Also return uncertain segments (embedding evidence under the product's bar, or "
+        False, json_schema_extra=_AFTER_SCAN,
+        description="Also return uncertain segments (embedding evidence under the product's bar, or "
         "too few hits), marked uncertain.")
+
+    @classmethod
+    def after_scan_names(cls) -> frozenset[str]:
+        """The settings applied to a finished scan (marked ``_AFTER_SCAN``): changing them needs no new scan."""
+        return frozenset(name for name, field in cls.model_fields.items()
+                         if isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("after_scan"))
 
 
 class ApiKey(_Strict):
@@ -184,10 +216,13 @@ class Settings(BaseSettings):
         env_prefix="SHOPTAG_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    model: ModelSettings = ModelSettings()
-    images: ImageLimits = ImageLimits()
-    fetch: FetchSettings = FetchSettings()
-    index: IndexSettings = IndexSettings()
-    video: VideoLimits = VideoLimits()
-    tagging: TaggingSettings = TaggingSettings()
-    service: ServiceSettings = ServiceSettings()
+    # Built per Settings(), not at import: a default such as the fetch cache folder follows the
+    # environment of the moment. Flags reach these as init values, which pydantic-settings
+    # deep-merges over the environment's field by field, then validates alike.
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    images: ImageLimits = Field(default_factory=ImageLimits)
+    fetch: FetchSettings = Field(default_factory=FetchSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    video: VideoLimits = Field(default_factory=VideoLimits)
+    tagging: TaggingSettings = Field(default_factory=TaggingSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -14,7 +14,8 @@ from shoptag.demo import DEMO_APPEARANCES, media_path, write_demo_catalog, write
 from shoptag.errors import ConfigError
 from shoptag.evaluation.annotations import AnnotationError, load_annotations
 from shoptag.evaluation.run import canonical_ids, truth_intervals
-from shoptag.evaluation.sweep import best_point, grid, parse_sweep
+from shoptag.evaluation.sweep import SWEEPABLE, best_point, grid, parse_sweep
+from shoptag.settings import TaggingSettings
 
 
 def shoptag(*args):
@@ -53,6 +54,26 @@ def test_sweeps_parse_ranges_and_lists():
     for bad in ("speed=1,2", "threshold", "threshold=0.9:0.5:0.1", "fps=a,b"):
         with pytest.raises(ConfigError, match="bad --sweep"):
             grid([bad])
+
+
+def test_swept_values_are_validated_as_the_tagging_settings_they_are():
+    assert set(SWEEPABLE) == set(TaggingSettings.model_fields) - {"region_scales"}
+    assert parse_sweep("top_k=5:15:5") == ("top_k", [5, 10, 15])
+    assert parse_sweep("verify=true,off") == ("verify", [True, False])
+    assert parse_sweep("min_hits=1,3") == ("min_hits", [1, 3])
+    for bad, message in (("threshold=2", "threshold=2: Input should be less than or equal to 1"),
+                         ("threshold=0.5:1.5:0.5", "threshold=1.5: Input should be less than or equal to 1"),
+                         ("top_k=5:6:0.5", "top_k=5.5: Input should be a valid integer"),
+                         ("min_hits=0", "min_hits=0: Input should be greater than or equal to 1"),
+                         ("verify=maybe", "verify=maybe: Input should be a valid boolean"),
+                         ("region_scales=1", "region_scales is a list and cannot be swept"),
+                         ("speed=1,2", "speed is not a tagging setting")):
+        with pytest.raises(ConfigError, match=f"bad --sweep '{bad}': {message}"):
+            parse_sweep(bad)
+    # Settings that change the scan first (top_k among them), so points sharing a scan run together.
+    assert [list(point) for point in grid(["threshold=0.5,0.6", "top_k=5,10"])] == [["top_k", "threshold"]] * 4
+    refused = shoptag("eval", "--annotations", "missing.json", "--index", "missing", "--sweep", "threshold=2")
+    assert refused.returncode == 1 and "bad --sweep 'threshold=2'" in refused.stderr
 
 
 def test_the_best_point_is_the_best_f1_among_the_quietest():
@@ -112,7 +133,7 @@ def test_bench_make_is_deterministic_and_labels_what_it_draws(bench_inputs):
 @pytest.mark.model
 def test_eval_reports_known_truth_as_found_and_writes_its_outputs(tmp_path, effnet):
     catalog = write_demo_catalog(tmp_path / "catalog")
-    assert shoptag("index", "build", catalog, "--out", tmp_path / "index", "--model", "effnet-lite0").returncode == 0
+    assert shoptag("index", "build", catalog, "--index", tmp_path / "index", "--model", "effnet-lite0").returncode == 0
     write_demo_video(tmp_path / "demo.mp4")
     shutil.copyfile(media_path("city.mp4"), tmp_path / "street.mp4")
     truth = [{"product_id": pid, "start_s": start, "end_s": end} for pid, start, end, *_ in DEMO_APPEARANCES]

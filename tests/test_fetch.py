@@ -132,6 +132,13 @@ def test_a_rerun_downloads_nothing_that_did_not_change(server, tmp_path):
     assert cached.sha256 == got.sha256
 
 
+def test_a_cache_that_cannot_be_written_still_gives_the_download(server, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    got = fetcher(tmp_path, cache_dir=blocked).get(f"{server}/img.png")
+    assert got.data == PNG and not got.from_cache
+
+
 def test_redirects_are_followed_and_checked(server, tmp_path):
     assert fetcher(tmp_path).get(f"{server}/to-img").data == PNG
     for path, message in (("/to-metadata", "169.254.169.254"), ("/to-private", "10.0.0.7")):

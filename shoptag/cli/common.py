@@ -15,13 +15,25 @@ ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=0, help="Tor
 
 def settings_from(model: str | None = None, threads: int | None = None, /, **sections: dict) -> Settings:
     """Environment settings with flag values on top; ``sections`` maps a settings section
-    (tagging, index, fetch, service) to its flag values, None meaning "not given"."""
-    base = Settings().model_dump()
-    sections = {"model": {"spec": model, "threads": threads}, **sections}
-    for name, flags in sections.items():
-        base[name] = {**base[name], **{k: v for k, v in flags.items() if v is not None}}
-    # Re-validate so that flag values meet the same bounds as environment values.
-    return Settings.model_validate(base)
+    (tagging, index, fetch, service) to its flag values, None meaning "not given".
+
+    The flags are init values of ``Settings``: pydantic-settings deep-merges them over the
+    environment's (a flag for one field of a section keeps the environment's other fields of
+    it) and validates both alike, so a flag out of bounds fails as the variable would."""
+    given = {name: {key: value for key, value in flags.items() if value is not None}
+             for name, flags in {"model": {"spec": model, "threads": threads}, **sections}.items()}
+    return Settings(**{name: flags for name, flags in given.items() if flags})
+
+
+def new_or_old(value, old, name: str, old_name: str):
+    """An option's value given under its name or under its old spelling (hidden from help,
+    kept working for a release; silent, so that stderr stays one line on errors): not both
+    with different values."""
+    if old is None:
+        return value
+    if value is not None and value != old:
+        raise typer.BadParameter(f"{name} {value} and {old_name} {old} disagree")
+    return old
 
 
 def index_settings(index_path: Path, model: str | None, threads: int | None, /, **sections: dict) -> Settings:

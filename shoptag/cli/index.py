@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperCommand
 
-from shoptag.cli.common import ModelOpt, ThreadsOpt, embedder_for, index_settings, settings_from
+from shoptag.cli.common import ModelOpt, ThreadsOpt, embedder_for, index_settings, new_or_old, settings_from
 from shoptag.cli.progress import progress
 from shoptag.errors import IndexBuildError, IndexLoadError
 from shoptag.settings import Settings
@@ -24,14 +24,37 @@ StatusOpt = Annotated[Optional[list[str]], typer.Option(
 AllowHostOpt = Annotated[Optional[list[str]], typer.Option(
     "--allow-host", help="Fetch images from this host even if it resolves to a private address.")]
 CacheOpt = Annotated[Optional[Path], typer.Option(
-    "--cache-dir", help="Image download cache (default: $XDG_CACHE_HOME/shoptag/downloads).")]
-TypeOpt = Annotated[Optional[str], typer.Option("--index-type", help="auto, flat, hnsw or ivfpq.")]
+    "--cache-dir", help="Image download cache (default: SHOPTAG_FETCH__CACHE_DIR, else the user cache folder's "
+    "shoptag/downloads, e.g. $XDG_CACHE_HOME/shoptag/downloads).")]
+TypeOpt = Annotated[Optional[str], typer.Option("--index-type", help="auto, flat, hnsw or ivfpq (default: "
+                                                 "SHOPTAG_INDEX__TYPE, else auto; update: else the current type).")]
 ReportOpt = Annotated[Optional[Path], typer.Option("--report", help="Also write the report here (JSON).")]
 KeepOpt = Annotated[Optional[int], typer.Option("--keep", min=1, help="Versions kept for rollback (default 3).")]
+# Every index command names its folder with --index, like `shoptag tag` and `serve`. The old
+# spellings (`build --out`, a positional folder for rollback/verify/stats) still work, hidden,
+# for one release.
+IndexOpt = Annotated[Optional[Path], typer.Option("--index", show_default=False, help="Index folder (required).")]
+OldIndexArg = Annotated[Optional[Path], typer.Argument(
+    hidden=True, show_default=False, help="Old spelling of --index (deprecated).")]
 
 
-def _default_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "shoptag" / "downloads"
+class _Command(TyperCommand):
+    """A command whose usage line leaves out hidden arguments (the old positional index folder)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if not getattr(param, "hidden", False):
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+def _index_folder(index: Path | None, old: Path | None, old_spelling: str) -> Path:
+    """The folder from --index or from its old spelling."""
+    folder = new_or_old(index, old, "--index", old_spelling)
+    if folder is None:
+        raise typer.BadParameter("no index folder given", param_hint="'--index'")
+    return folder
 
 
 def _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, index: Path | None = None,
@@ -39,11 +62,7 @@ def _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, i
     sections = {"index": {"type": index_type, "keep": keep,
                           "background_footage": tuple(background) if background else None},
                 "fetch": {"allow_hosts": tuple(allow_host) if allow_host else None, "cache_dir": cache_dir}}
-    settings = index_settings(index, model, threads, **sections) if index else settings_from(model, threads, **sections)
-    if settings.fetch.cache_dir is None:
-        fetch = settings.fetch.model_copy(update={"cache_dir": _default_cache()})
-        settings = settings.model_copy(update={"fetch": fetch})
-    return settings
+    return index_settings(index, model, threads, **sections) if index else settings_from(model, threads, **sections)
 
 
 def _read(catalog: Path, shop_url: str | None, status: list[str] | None):
@@ -63,7 +82,10 @@ def _echo(payload: dict, report_file: Path | None = None) -> None:
 @index_app.command("build")
 def build(
     catalog: CatalogArg,
-    out: Annotated[Path, typer.Option("--out", help="Index folder: a new version is written and made current.")],
+    index: Annotated[Optional[Path], typer.Option(
+        "--index", show_default=False,
+        help="Index folder (required): a new version is written and made current.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", hidden=True, help="Old spelling of --index.")] = None,
     report_file: ReportOpt = None, model: ModelOpt = None, threads: ThreadsOpt = None,
     shop_url: ShopUrlOpt = None, status: StatusOpt = None,
     allow_host: AllowHostOpt = None, cache_dir: CacheOpt = None, index_type: TypeOpt = None, keep: KeepOpt = None,
@@ -76,12 +98,13 @@ def build(
     from shoptag.indexing.writer import build_index
     from shoptag.tagging.calibration import background_bank
 
+    folder = _index_folder(index, out, "--out")
     settings = _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, background=background)
     products = _read(catalog, shop_url, status)
     embedder = embedder_for(settings)
     bank = background_bank(embedder, settings)
     with progress(sum(len(p.images) for p in products.products), "indexing images") as advance:
-        report = build_index(products, embedder, out, ImageReader(settings.images, settings.fetch),
+        report = build_index(products, embedder, folder, ImageReader(settings.images, settings.fetch),
                              settings.index.type, settings.index.keep, on_image=advance, bank=bank)
     _echo({"index": str(report.path), "version": report.version, "type": report.index_type,
            "products": report.products, "images": report.images,
@@ -100,21 +123,24 @@ def update(
     from shoptag.indexing.update import update_index
 
     settings = _catalog_settings(None, threads, index_type, keep, allow_host, cache_dir, index=index)
+    # --index-type or SHOPTAG_INDEX__TYPE when given, like `build`; neither keeps the current type.
+    kind = settings.index.type if "type" in settings.index.model_fields_set else None
     products = _read(catalog, shop_url, status)
     embedder = embedder_for(settings)
     with progress(sum(len(p.images) for p in products.products), "checking images") as advance:
         report = update_index(products, embedder, index, ImageReader(settings.images, settings.fetch),
-                              index_type, settings.index.keep, on_image=advance)
+                              kind, settings.index.keep, on_image=advance)
     _echo(report.as_json(), report_file)
 
 
-@index_app.command("rollback")
-def rollback(index: Annotated[Path, typer.Argument(help="Index folder.")]) -> None:
+@index_app.command("rollback", cls=_Command)
+def rollback(old_index: OldIndexArg = None, index: IndexOpt = None) -> None:
     """Make the previous version current again (it must still be kept)."""
     from shoptag.indexing.inspect import verify_index
     from shoptag.indexing.manifest import Manifest
     from shoptag.indexing.versions import IndexFolder
 
+    index = _index_folder(index, old_index, "the index folder as an argument")
     folder = IndexFolder(index)
     with folder.locked():  # no writer may make a version current meanwhile
         current = Manifest.read(folder.current_dir())
@@ -129,23 +155,24 @@ def rollback(index: Annotated[Path, typer.Argument(help="Index folder.")]) -> No
     _echo({"index": str(index), "version": current.parent, "rolled_back_from": current.version})
 
 
-@index_app.command("verify")
-def verify(index: Annotated[Path, typer.Argument(help="Index folder.")]) -> None:
+@index_app.command("verify", cls=_Command)
+def verify(old_index: OldIndexArg = None, index: IndexOpt = None) -> None:
     """Check file hashes, counts, and that every FAISS id maps to a product and back."""
     from shoptag.indexing.inspect import verify_index
 
+    index = _index_folder(index, old_index, "the index folder as an argument")
     problems = verify_index(index)
     _echo({"index": str(index), "ok": not problems, "problems": problems})
     if problems:
         raise IndexLoadError(f"index {index} failed verification: {problems[0]}")
 
 
-@index_app.command("stats")
+@index_app.command("stats", cls=_Command)
 def stats(
-    index: Annotated[Path, typer.Argument(help="Index folder.")],
+    old_index: OldIndexArg = None, index: IndexOpt = None,
     sample: Annotated[int, typer.Option("--sample", min=1, help="Queries for the recall measurement.")] = 200,
 ) -> None:
     """Sizes, versions, and search recall@10 against exact search (approximate indexes)."""
     from shoptag.indexing.inspect import index_stats
 
-    _echo(index_stats(index, sample=sample))
+    _echo(index_stats(_index_folder(index, old_index, "the index folder as an argument"), sample=sample))
