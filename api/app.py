@@ -1,7 +1,7 @@
 """Assembles the FastAPI app; the routes, the pool, the jobs and the metrics live elsewhere.
 
-The lifespan starts answering at once (/livez, and /readyz says 503) while the model and
-index load in a thread, then starts the job runner.
+The lifespan takes the state folder (``Service``), starts answering at once (/livez, and
+/readyz says 503) while the model and index load in a thread, then starts the job runner.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from shoptag import __version__
 from shoptag.api.auth import Authenticate, LoopbackOnly
 from shoptag.api.errors import install_error_handlers
 from shoptag.api.limits import BodyLimits
-from shoptag.api.metrics import MetricsMiddleware
+from shoptag.api.metrics import Metrics, MetricsMiddleware
 from shoptag.api.routes import health, jobs, products, tags
 from shoptag.api.runner import JobRunner
-from shoptag.api.service import Service
+from shoptag.api.service import Service, path_scrubber
+from shoptag.errors import ShopTagError
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings
 
@@ -27,36 +29,46 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
-    """``embedder`` replaces the one ``settings.model`` names (tests share one model)."""
-    service = Service(settings, embedder)
+    """``embedder`` replaces the one ``settings.model`` names (tests share one model). Nothing
+    is opened here: the lifespan takes the state folder and starts the service, so an app can
+    be built (for its OpenAPI document, say) without touching any folder."""
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        runner = JobRunner(service)
-        app.state.runner = runner
-
-        async def start() -> None:
-            await asyncio.to_thread(service.load)
-            if service.ready:
-                await runner.run_forever()
-
-        task = asyncio.create_task(start())
+        app.state.startup_error = None
         try:
+            service = Service(settings, metrics, embedder)
+        except ShopTagError as exc:
+            app.state.startup_error = exc  # for serve() to report as the CLI reports errors
+            raise
+        task = None
+        try:
+            runner = JobRunner(service)
+            app.state.service, app.state.runner = service, runner
+
+            async def start() -> None:
+                await asyncio.to_thread(service.load)
+                if service.ready:
+                    await runner.run_forever()
+
+            task = asyncio.create_task(start())
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             service.pool.shutdown()
             service.close()
 
-    app = FastAPI(title="ShopTag", version="0.2.0", lifespan=lifespan,
+    app = FastAPI(title="ShopTag", version=__version__, lifespan=lifespan,
                   description="Suggests which catalog products appear in a video, and when.")
-    app.state.service = service
+    app.state.startup_error = None
     routers = (health.router, tags.router, jobs.router, products.router)
     for router in routers:
         app.include_router(router)
-    install_error_handlers(app, settings.service.retry_after_s, service.scrub_paths,
+    install_error_handlers(app, settings.service.retry_after_s, path_scrubber(settings),
                            [route for router in routers for route in router.routes])
     # Added last = outermost: metrics see every answer, and no body is read before the
     # caller is authenticated (or, without keys, known to be a local, same-site caller).
@@ -66,5 +78,5 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.add_middleware(Authenticate, keys=config.api_keys)
     if not config.api_keys:
         app.add_middleware(LoopbackOnly)
-    app.add_middleware(MetricsMiddleware, metrics=service.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -1,21 +1,27 @@
-"""What every video request goes through before any work is done on it: a capacity check
-before its body is read (429), the streamed upload (415 on the first bytes), its parameters
-(422), and the header probe (422, and the video's length), all outside the worker pool."""
+"""The one path every video request takes, for `POST /v1/tags` and `POST /v1/jobs` alike:
+a capacity check before its body is read (429), the streamed upload (its container checked
+once, on the first bytes: 415), its parameters (422), the header probe (422, and the video's
+length), then the decision: tag it now on a worker, or queue it as a job (202). All but the
+tagging itself runs outside the worker pool."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import hashlib
+import json
 from typing import Annotated
 
-from fastapi import Request
+from fastapi import Header, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shoptag.api.schemas import multipart_form
+from shoptag.api.auth import Principal
+from shoptag.api.jobs import Job
+from shoptag.api.schemas import JobOut, multipart_form
 from shoptag.api.service import Service
 from shoptag.api.uploads import VideoUpload, receive_video, validated_fields
-from shoptag.video.sampler import VideoInfo
+from shoptag.errors import ServiceBusyError
+from shoptag.tagging.results import TagResult
 
 
 class TaggingOverrides(BaseModel):
@@ -34,25 +40,72 @@ class TaggingOverrides(BaseModel):
 VIDEO_FORM = multipart_form(TaggingOverrides, {"file": {
     "type": "string", "format": "binary", "description": "The video: MP4/MOV, WebM/MKV or AVI."}}, ("file",))
 
-
-@dataclass(frozen=True)
-class ReceivedVideo:
-    upload: VideoUpload
-    overrides: dict
-    info: VideoInfo
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200,
+    description="Retrying with the same key returns the job the first attempt created.")]
 
 
-async def receive_tagging_request(request: Request, service: Service,
-                                  admit: Callable[[], Awaitable[None]]) -> ReceivedVideo:
-    """Take an upload place and run ``admit`` (which raises when the request could not be
-    served) before reading the body; the caller removes ``upload.saved.path`` when done."""
-    with service.upload_places.place(request.state.principal.owner):
-        await admit()
+async def submit_video(request: Request, service: Service, principal: Principal, idempotency_key: str | None,
+                       answer_now: bool) -> TagResult | Job:
+    """Receive one video request and either tag it (``answer_now``, and the video is short
+    enough to answer within the request) or queue it; the upload never outlives the call
+    except as a queued job's video."""
+
+    with service.upload_places.place(principal.owner):
+        # Refused before the body is read when nothing could take it: with answer_now, a free
+        # worker or room in the job queue; otherwise room in the job queue.
+        if not (answer_now and service.pool.free):
+            await _refuse_when_queue_full(service, principal, idempotency_key)
         upload = await receive_video(request, service.uploads)
+    sampler = None
     try:
         overrides = validated_fields(TaggingOverrides, upload.fields).model_dump(exclude_none=True)
-        info = await asyncio.to_thread(service.probe_video, upload.saved.path, overrides, upload.filename)
-    except BaseException:
+        sampler, info = await asyncio.to_thread(service.open_video, upload.saved.path, upload.filename,
+                                                upload.container, overrides)
+        duration_s = info.duration_s
+        if answer_now and duration_s is not None and duration_s <= service.settings.service.sync_max_duration_s:
+            return await service.pool.run(service.tag_video, sampler, overrides)
+        await _refuse_when_queue_full(service, principal, idempotency_key)  # it may have filled meanwhile
+        return await _queue_job(request, service, principal, upload, overrides, idempotency_key)
+    finally:
+        # Whatever happened (refused, cancelled, done): a sampler the worker has started
+        # decoding is its own to release, one it never reached is released here.
+        if sampler is not None:
+            sampler.close()
         upload.saved.path.unlink(missing_ok=True)
+
+
+def job_response(job: Job, status: int) -> JSONResponse:
+    return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=status,
+                        headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+async def _refuse_when_queue_full(service: Service, principal: Principal, idempotency_key: str | None) -> None:
+    """Raise ``ServiceBusyError`` when a new job would be refused: the queue is full and this is
+    not a retry of a job that exists (a retry is answered even then)."""
+    if idempotency_key is not None and await asyncio.to_thread(
+            service.jobs.find, principal.owner, idempotency_key) is not None:
+        return
+    limit = service.settings.service.max_queued_jobs
+    if await asyncio.to_thread(service.jobs.count, "queued") >= limit:
+        raise ServiceBusyError(f"{limit} jobs are already queued")
+
+
+async def _queue_job(request: Request, service: Service, principal: Principal, upload: VideoUpload,
+                     overrides: dict, idempotency_key: str | None) -> Job:
+    """Move the upload into job storage and queue it (or, for a retry, find the first attempt's job)."""
+    saved = upload.saved
+    fingerprint = hashlib.sha256((saved.sha256 + json.dumps(overrides, sort_keys=True)).encode()).hexdigest()
+    stored = service.job_uploads / saved.path.name
+    saved.path.rename(stored)
+    try:
+        job, created = await asyncio.to_thread(
+            service.jobs.create, principal.owner, idempotency_key, fingerprint, upload.filename, stored, overrides)
+    except BaseException:
+        stored.unlink(missing_ok=True)
         raise
-    return ReceivedVideo(upload, overrides, info)
+    if created:
+        request.app.state.runner.wake()
+    else:
+        stored.unlink(missing_ok=True)  # a retry: the first attempt's copy is the one in use
+    return job

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from shoptag.errors import ConfigError, IdempotencyConflictError, NotFoundError
+from shoptag.tagging.results import TagResult
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -51,18 +52,9 @@ class Job:
     params: dict
     created: str
     updated: str
-    result: dict | None = None
+    result: dict | None = None  # a TagResult's JSON, as stored (``schemas.JobOut`` reads it back)
     error_code: str | None = None
     error_message: str | None = None
-
-    def as_json(self) -> dict:
-        payload = {"id": self.id, "status": self.status, "video": self.video_name,
-                   "created": self.created, "updated": self.updated}
-        if self.result is not None:
-            payload["result"] = self.result
-        if self.error_code is not None:
-            payload["error"] = {"code": self.error_code, "message": self.error_message}
-        return payload
 
 
 def _now() -> str:
@@ -140,8 +132,8 @@ class JobStore:
                 " RETURNING *", (_now(),)).fetchone()
             return _job(row) if row else None
 
-    def succeed(self, job_id: str, result: dict) -> None:
-        self._finish(job_id, "succeeded", json.dumps(result), None, None)
+    def succeed(self, job_id: str, result: TagResult) -> None:
+        self._finish(job_id, "succeeded", result.model_dump_json(), None, None)
 
     def fail(self, job_id: str, code: str, message: str) -> None:
         self._finish(job_id, "failed", None, code, message)

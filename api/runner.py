@@ -77,7 +77,7 @@ class JobRunner:
         service = self._service
         logger.info("job %s started (%r)", job.id, job.video_name)
         try:
-            result = await service.pool.run_acquired(service.tag_video, job.upload, job.video_name, job.params)
+            result = await service.pool.run_acquired(service.tag_job, job)
         except ShopTagError as exc:
             await self._record(service.jobs.fail, job.id, exc.code, exc.message)
             service.metrics.jobs.labels("failed").inc()

@@ -1,66 +1,29 @@
-"""Response shapes, for the OpenAPI schema at /docs and for checking what the routes return;
-and the OpenAPI description of the multipart forms that routes read themselves, as streams."""
+"""The service's own response shapes (a tag result is ``tagging.results.TagResult``, the same
+model `shoptag tag` prints), which the routes return and OpenAPI documents; and the OpenAPI
+description of the multipart forms that routes read themselves, as streams."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 
+from shoptag.indexing.records import IndexedProduct
+from shoptag.tagging.results import TagResult
 
-class SegmentOut(BaseModel):
-    start_s: float
-    end_s: float
-    score: float = Field(description="0.5 at the product's bar, towards 1 with stronger evidence, the same "
-                         "scale for both kinds of evidence (below 0.5 only in uncertain segments).")
-    evidence: Literal["geometry", "alignment", "embedding"] = Field(
-        description="geometry: the product's photo was matched onto the frame, and the score is "
-        "inliers / (inliers + min_inliers); alignment: a textureless product's photo was aligned onto "
-        "the frame, and the score is 0.5 + 0.5 * (correlation - min_alignment) / (1 - min_alignment); "
-        "embedding: the frame only looks similar, and the score "
-        "is 0.5 + 0.5 * (similarity - bar) / (1 - bar), where the product's bar is the threshold or its "
-        "background score plus a margin, whichever is higher.")
-    # Defaults keep job results stored before these fields existed readable.
-    uncertain: bool = Field(False, description="Weak evidence, returned only when include_uncertain was asked for.")
-    best_frame_s: float
-    bbox: list[int]  # [x, y, w, h] in source-video pixels
+if TYPE_CHECKING:
+    from shoptag.api.jobs import Job
 
 
-class AlternativeOut(BaseModel):
-    product_id: str
-    title: str
+class LiveOut(BaseModel):
+    status: Literal["ok"] = "ok"
 
 
-class ProductTagOut(BaseModel):
-    product_id: str
-    title: str
-    url: str | None
-    score: float
-    segments: list[SegmentOut]
-    alternatives: list[AlternativeOut] = Field(
-        default_factory=list, description="Near-identical catalog products seen at the same place and time "
-        "(colourways, another photo of the same product), best-supported first; this tag is the best-supported one.")
-
-
-class IndexRef(BaseModel):
-    """The index version that answered (the CLI also prints its folder; the service does not)."""
-
-    created: str
-    version: str
-
-
-class TagsOut(BaseModel):
-    """The same JSON as `shoptag tag`."""
-
-    video: str
-    duration_s: float
-    width: int = Field(description="Frame width of the video; boxes are in its pixels.")
-    height: int
-    model: str
-    index: IndexRef
-    frames_sampled: int
-    frames_skipped: int
-    tags: list[ProductTagOut]
+class ReadyOut(BaseModel):
+    status: Literal["ready"] = "ready"
+    model: str = Field(description="The model's identity (name and weights).")
+    index_version: str
+    products: int
 
 
 class JobErrorOut(BaseModel):
@@ -74,26 +37,28 @@ class JobOut(BaseModel):
     video: str
     created: str
     updated: str
-    result: TagsOut | None = None
+    result: TagResult | None = None
     error: JobErrorOut | None = None
 
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        error = None if job.error_code is None else JobErrorOut(code=job.error_code, message=job.error_message)
+        return cls(id=job.id, status=job.status, video=job.video_name, created=job.created, updated=job.updated,
+                   result=job.result, error=error)
 
-class ImageOut(BaseModel):
-    id: int
-    ref: str
-    sha256: str
-
-
-class ProductOut(BaseModel):
-    product_id: str
-    title: str
-    url: str | None
-    metadata: dict
-    images: list[ImageOut]
+    @model_serializer(mode="wrap")
+    def _without_absent_parts(self, handler):
+        # A job has a result once it succeeded and an error once it failed, never a null one.
+        shown = handler(self)
+        for part in ("result", "error"):
+            if shown.get(part) is None:
+                shown.pop(part, None)
+        return shown
 
 
 class ProductResponse(BaseModel):
-    product: ProductOut
+    product: IndexedProduct = Field(description="As the index version stores it, with image refs as a client sees "
+                                    "them (see Service.public_ref).")
     index_version: str
 
 

@@ -1,17 +1,18 @@
 """What one running service holds: its state folder (locked: one service per folder), worker
-pool, job store, metrics, and — once loaded — the model and the live index. Routes reach it
-as ``request.app.state.service``."""
+pool, job store, the app's metrics, and — once loaded — the model and the live index. The app's
+lifespan builds it; routes reach it as ``request.app.state.service``."""
 
 from __future__ import annotations
 
 import fcntl
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from shoptag.api.jobs import JobStore
+from shoptag.api.jobs import Job, JobStore
 from shoptag.api.live_index import LiveIndex
 from shoptag.api.metrics import Metrics
 from shoptag.api.pool import Slots, WorkerPool
@@ -19,18 +20,37 @@ from shoptag.api.product_images import ProductImages
 from shoptag.api.uploads import clear_folder, private_folder
 from shoptag.errors import ConfigError, ShopTagError
 from shoptag.indexing.images import ImageReader
+from shoptag.indexing.records import IndexedProduct
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model import create_embedder
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings, TaggingSettings
-from shoptag.tagging import Tagger
+from shoptag.tagging import Tagger, TagResult
 from shoptag.video.sampler import VideoInfo, VideoSampler
 
 logger = logging.getLogger(__name__)
 
 
+def path_scrubber(settings: Settings) -> Callable[[str], str]:
+    """Replaces this server's folders in a message with names for them: messages reach clients,
+    paths on the server are none of their business."""
+    config = settings.service
+    named = ((config.resolved_state_dir(config.index) if config.index is not None else None, "<state>"),
+             (config.index, "<index>"), (config.image_root, "<image-root>"))
+    forms = {(str(form), label) for folder, label in named if folder is not None
+             for form in (folder, folder.resolve()) if form.is_absolute()}
+    private = sorted(forms, key=lambda pair: -len(pair[0]))  # longest first
+
+    def scrub(message: str) -> str:
+        for folder, label in private:
+            message = message.replace(folder, label)
+        return message
+
+    return scrub
+
+
 class Service:
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, embedder: Embedder | None = None) -> None:
         config = settings.service
         if config.index is None:
             raise ConfigError("no index to serve: pass --index or set SHOPTAG_SERVICE__INDEX")
@@ -58,11 +78,8 @@ class Service:
         self.pool = WorkerPool(config.workers, config.queue_size)
         self.upload_places = Slots(config.max_uploads_in_flight, "uploads",
                                    config.max_uploads_per_key)
-        named = ((self.state_dir, "<state>"), (config.index, "<index>"), (config.image_root, "<image-root>"))
-        forms = {(str(form), label) for folder, label in named if folder is not None
-                 for form in (folder, folder.resolve()) if form.is_absolute()}
-        self._private_folders = sorted(forms, key=lambda pair: -len(pair[0]))  # longest first
-        self.metrics = Metrics()
+        self.scrub_paths = path_scrubber(settings)
+        self.metrics = metrics
         self.metrics.watch_queue("workers", lambda: self.pool.depth)
         self.metrics.watch_queue("jobs", self._queued_jobs)
         self.embedder = embedder
@@ -79,13 +96,6 @@ class Service:
     def ready(self) -> bool:
         return self.live_index is not None
 
-    def scrub_paths(self, message: str) -> str:
-        """``message`` with this server's folders replaced by names for them: messages reach
-        clients, paths on the server are none of their business."""
-        for folder, label in self._private_folders:
-            message = message.replace(folder, label)
-        return message
-
     def public_ref(self, ref: str) -> str:
         """How a client sees a stored image ref: URLs as they are; an uploaded image as
         ``upload:<sha256>``; a file under the image root relative to it; other files by name."""
@@ -98,6 +108,11 @@ class Service:
         if root is not None and path.is_relative_to(root.resolve()):
             return str(path.relative_to(root.resolve()))
         return path.name if path.is_absolute() else ref
+
+    def public_product(self, product: IndexedProduct) -> IndexedProduct:
+        """``product`` with its image refs as a client sees them (``public_ref``)."""
+        images = tuple(image.model_copy(update={"ref": self.public_ref(image.ref)}) for image in product.images)
+        return product.model_copy(update={"images": images})
 
     def close(self) -> None:
         """Release the state folder (the lifespan calls this at shutdown)."""
@@ -133,20 +148,38 @@ class Service:
     def tagging_settings(self, overrides: dict) -> TaggingSettings:
         return TaggingSettings.model_validate({**self.settings.tagging.model_dump(), **overrides})
 
-    def tag_video(self, path: Path, video_name: str, overrides: dict) -> dict:
-        """Tag one stored video (blocking: runs on a worker)."""
-        # One snapshot for the whole request: product changes made meanwhile do not mix in.
-        tagger = Tagger(self.embedder, self.live_index.snapshot(), self.tagging_settings(overrides),
-                        self.settings.video)
-        result = tagger.tag(path, video_name)
-        self.metrics.record_tagging(result.frames_sampled, result.stage_seconds)
-        payload = result.as_json()
-        del payload["index"]["path"]  # a server path: not the client's business
-        return payload
+    def open_video(self, path: Path, video_name: str, container: str,
+                   overrides: dict) -> tuple[VideoSampler, VideoInfo]:
+        """Open an uploaded video at the request's rate and probe it, to refuse it now (415/422)
+        and learn how long it is; tagging then continues from the probed frame. The caller
+        closes the sampler when done with it (closing one being decoded leaves it to the decoder)."""
+        sampler = VideoSampler(path, self.tagging_settings(overrides).fps, self.settings.video, video_name, container)
+        return sampler, sampler.probe()
 
-    def probe_video(self, path: Path, overrides: dict, video_name: str) -> VideoInfo:
-        """Refuse a video now (415/422) rather than when its job runs; says how long it is."""
-        return VideoSampler(path, self.tagging_settings(overrides).fps, self.settings.video, video_name).probe()
+    def tag_video(self, sampler: VideoSampler, overrides: dict) -> TagResult:
+        """Tag one opened video (blocking: runs on a worker)."""
+        with sampler:
+            # One snapshot for the whole request: product changes made meanwhile do not mix in.
+            tagger = Tagger(self.embedder, self.live_index.snapshot(), self.tagging_settings(overrides),
+                            self.settings.video)
+            result = tagger.tag_sampled(sampler)
+        self.metrics.record_tagging(result.frames_sampled, result.stage_seconds)
+        return result.as_served()
+
+    def tag_job(self, job: Job) -> TagResult:
+        """Tag a queued job's stored video (blocking: runs on a worker). Its container is checked
+        again: the stored file is read afresh, maybe after a restart."""
+        sampler = VideoSampler(job.upload, self.tagging_settings(job.params).fps, self.settings.video, job.video_name)
+        return self.tag_video(sampler, job.params)
+
+
+def check_state_folder_free(settings: Settings) -> None:
+    """Raise now, before a server starts, when another service holds the state folder (the
+    lifespan's lock stays the one that counts)."""
+    config = settings.service
+    folder = None if config.index is None else config.resolved_state_dir(config.index)
+    if folder is not None and folder.is_dir():
+        os.close(_lock_state_folder(folder))
 
 
 def _lock_state_folder(folder: Path) -> int:

@@ -43,6 +43,7 @@ class SavedUpload:
 class UploadedFile:
     saved: SavedUpload
     filename: str  # the client's name for it: a label only
+    kind: str | None = None  # what the form's check_head found it is (a video's container)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class FormRules:
     repeatable: frozenset[str] = frozenset()  # text fields that may be given more than once
     max_fields: int = 16  # text parts in all
     max_field_bytes: int = 4096
-    check_head: Callable[[bytes], None] | None = None  # sees each file's first bytes (and raises)
+    check_head: Callable[[bytes], str] | None = None  # sees each file's first bytes: its kind, or raises
 
     @property
     def main_field(self) -> str:
@@ -75,6 +76,7 @@ class ReceivedForm:
 class VideoUpload:
     saved: SavedUpload
     filename: str  # the client's name for it: a label only
+    container: str  # checked on its first bytes while it arrived
     fields: dict[str, str]  # the form's other fields
 
 
@@ -115,7 +117,8 @@ async def receive_video(request: Request, folder: Path) -> VideoUpload:
     if not form.files.get("file"):
         raise bad_form("file", "Field required")
     (video,) = form.files["file"]
-    return VideoUpload(video.saved, video.filename, {name: values[0] for name, values in form.fields.items()})
+    fields = {name: values[0] for name, values in form.fields.items()}
+    return VideoUpload(video.saved, video.filename, video.kind, fields)
 
 
 async def receive_form(request: Request, folder: Path, rules: FormRules) -> ReceivedForm:
@@ -175,11 +178,12 @@ class _OpenFile:
         self.filename = filename
         self.handle = path.open("xb")
         self.head = b""
+        self.kind: str | None = None
         self.size = 0
         self.digest = hashlib.sha256()
 
     def uploaded(self) -> UploadedFile:
-        return UploadedFile(SavedUpload(self.path, self.digest.hexdigest(), self.size), self.filename)
+        return UploadedFile(SavedUpload(self.path, self.digest.hexdigest(), self.size), self.filename, self.kind)
 
 
 class _StreamedForm:
@@ -277,10 +281,11 @@ class _StreamedForm:
                 if len(file.head) < _SNIFF_BYTES:
                     file.head += data[: _SNIFF_BYTES - len(file.head)]
                     if len(file.head) == _SNIFF_BYTES and self.rules.check_head:
-                        self.rules.check_head(file.head)
+                        file.kind = self.rules.check_head(file.head)
             elif data is None:
                 if len(file.head) < _SNIFF_BYTES and self.rules.check_head:
-                    self.rules.check_head(file.head)  # raises for what is not a video (415) or nothing (422)
+                    # check_head raises for what is not a video (415) or nothing (422)
+                    file.kind = self.rules.check_head(file.head)
                 file.handle.close()
 
     def discard(self) -> None:

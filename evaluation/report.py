@@ -49,7 +49,8 @@ def write_report(out: Path, main: Evaluation, curve: list[dict], sweep: list[dic
         payload["comparison"] = [{"label": label, "metrics": metrics} for label, metrics in comparison]
     (out / "metrics.json").write_text(json.dumps(payload, indent=2) + "\n")
     # Exactly what `shoptag tag` prints for each video at these settings.
-    (out / "predictions.json").write_text(json.dumps([r.as_json() for r in main.predictions], indent=2) + "\n")
+    predictions = [result.model_dump(mode="json") for result in main.predictions]
+    (out / "predictions.json").write_text(json.dumps(predictions, indent=2) + "\n")
     _plot_curve(out / "pr_curve.png", curve, main.settings["threshold"])
     _plot_timelines(out / "timeline.png", main, truth_by_video)
     _plot_products(out / "per_product.png", main.per_product)

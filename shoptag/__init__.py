@@ -5,4 +5,4 @@ FAISS indexes), ``shoptag.video`` (sampling), ``shoptag.tagging`` (matches to se
 ``shoptag.api`` (the HTTP service); ``shoptag.cli`` wires them into the ``shoptag`` command.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

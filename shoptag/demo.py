@@ -77,5 +77,5 @@ def run_demo(out: Path, embedder: Embedder, settings: Settings) -> DemoRun:
     index = CatalogIndex.load(report.path, embedder)
     result = Tagger(embedder, index, settings.tagging, settings.video).tag(video)
     json_path = out / "tags.json"
-    json_path.write_text(json.dumps(result.as_json(), indent=2) + "\n")
+    json_path.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
     return DemoRun(result, truth, json_path, video)

@@ -1,7 +1,9 @@
 """From sampled frames to product tags: region search, per-product hits, segments."""
 
+from shoptag.tagging.results import Alternative, IndexRef, ProductTag, Segment, TagResult
 from shoptag.tagging.scan import FrameMatches, Scan
-from shoptag.tagging.segments import Hit, Segment, build_segments
-from shoptag.tagging.tagger import ProductTag, Tagger, TagResult
+from shoptag.tagging.segments import Hit, build_segments
+from shoptag.tagging.tagger import Tagger
 
-__all__ = ["FrameMatches", "Hit", "ProductTag", "Scan", "Segment", "TagResult", "Tagger", "build_segments"]
+__all__ = ["Alternative", "FrameMatches", "Hit", "IndexRef", "ProductTag", "Scan", "Segment", "TagResult", "Tagger",
+           "build_segments"]

@@ -13,7 +13,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 
 from shoptag.boxes import iou
-from shoptag.tagging.segments import EMBEDDING, Hit
+from shoptag.tagging.results import EMBEDDING
+from shoptag.tagging.segments import Hit
 
 # Boxes this much overlapping (IoU) are the same place.
 SAME_PLACE_IOU = 0.5

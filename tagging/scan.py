@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from shoptag.boxes import Box
 from shoptag.indexing.local_features import LocalFeatures
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, RegionEmbedder, default_threshold, embed_regions
-from shoptag.settings import TaggingSettings, VideoLimits
+from shoptag.settings import TaggingSettings
 from shoptag.tagging.photometric import Alignment, PhotometricVerifier
 from shoptag.tagging.titles import TitleEvidence
 from shoptag.tagging.verify import GeometricVerifier, Verification, frame_features
@@ -94,14 +93,12 @@ def embed_frame_regions(embedder: Embedder, image: np.ndarray, settings: Tagging
 
 
 class Scanner:
-    def __init__(self, embedder: Embedder, index: CatalogIndex, settings: TaggingSettings, limits: VideoLimits,
-                 threshold: float) -> None:
+    def __init__(self, embedder: Embedder, index: CatalogIndex, settings: TaggingSettings, threshold: float) -> None:
         """``threshold``: the embedding threshold in use (for a model that only embeds crops, the
         base of ``aligned_similarity``)."""
         self._embedder = embedder
         self._index = index
         self._settings = settings
-        self._limits = limits
         self.verifier = GeometricVerifier(index.features) if settings.verify and index.features is not None else None
         photometric = (PhotometricVerifier(index.features, index.embeddings)
                        if settings.align and index.features is not None else None)
@@ -115,9 +112,9 @@ class Scanner:
                 - ALIGNED_SIMILARITY_SLACK
         self._titles = TitleEvidence(embedder, index.products) if embedder.supports_text else None
 
-    def scan(self, video: Path, name: str | None = None) -> Scan:
+    def scan(self, sampler: VideoSampler) -> Scan:
+        """``sampler``: the video at ``settings.fps`` (a probed one continues from its first frame)."""
         settings = self._settings
-        sampler = VideoSampler(video, settings.fps, self._limits, name)
         frames: list[FrameMatches] = []
         looked: list[_Looked] = []  # the frames within the tracking horizon, oldest first
         stage: Counter[str] = Counter()

@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shoptag.boxes import Box
-
-GEOMETRY = "geometry"  # verified: the product's photo maps onto the frame (score from inliers)
-ALIGNMENT = "alignment"  # a textureless product's photo aligned onto the frame (score from its correlation)
-EMBEDDING = "embedding"  # similar embeddings only (score a similarity, on another scale)
+from shoptag.tagging.results import EMBEDDING, Segment
 
 
 @dataclass(frozen=True)
@@ -19,29 +16,6 @@ class Hit:
     evidence: str = EMBEDDING
     # For a geometric hit: the frame's points its inliers are (see ``alternatives``).
     keypoints: frozenset[int] | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Segment:
-    start_s: float
-    end_s: float
-    score: float
-    best_frame_s: float
-    bbox: Box
-    hits: int
-    evidence: str  # of the best frame, whose score and box the segment carries
-    uncertain: bool = False
-
-    def as_json(self) -> dict:
-        return {
-            "start_s": round(self.start_s, 3),
-            "end_s": round(self.end_s, 3),
-            "score": round(self.score, 4),
-            "evidence": self.evidence,
-            "uncertain": self.uncertain,
-            "best_frame_s": round(self.best_frame_s, 3),
-            "bbox": [int(v) for v in self.bbox],
-        }
 
 
 def build_segments(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,72 +15,12 @@ from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, default_threshold
 from shoptag.settings import TaggingSettings, VideoLimits
 from shoptag.tagging.alternatives import merge_colocated
+from shoptag.tagging.results import ALIGNMENT, GEOMETRY, Alternative, IndexRef, ProductTag, TagResult
 from shoptag.tagging.scan import FrameMatches, Scan, Scanner
-from shoptag.tagging.segments import ALIGNMENT, GEOMETRY, Hit, Segment, build_segments
+from shoptag.tagging.segments import Hit, build_segments
+from shoptag.video.sampler import VideoSampler
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Alternative:
-    """A near-identical catalog product seen at the same place as the tagged one."""
-
-    product_id: str
-    title: str
-
-    def as_json(self) -> dict:
-        return {"product_id": self.product_id, "title": self.title}
-
-
-@dataclass(frozen=True)
-class ProductTag:
-    product_id: str
-    title: str
-    url: str | None
-    score: float
-    segments: list[Segment]
-    alternatives: list[Alternative] = field(default_factory=list)
-
-    def as_json(self) -> dict:
-        return {
-            "product_id": self.product_id,
-            "title": self.title,
-            "url": self.url,
-            "score": round(self.score, 4),
-            "segments": [s.as_json() for s in self.segments],
-            "alternatives": [a.as_json() for a in self.alternatives],
-        }
-
-
-@dataclass
-class TagResult:
-    video: str
-    duration_s: float
-    width: int  # of the video's frames: boxes are in these pixels
-    height: int
-    model: str
-    index_path: str
-    index_created: str
-    index_version: str
-    frames_sampled: int
-    frames_skipped: int
-    tags: list[ProductTag]
-    skip_reasons: dict[str, int] = field(default_factory=dict)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-
-    def as_json(self) -> dict:
-        return {
-            "video": self.video,
-            "duration_s": round(self.duration_s, 3),
-            "width": self.width,
-            "height": self.height,
-            "model": self.model,
-            "index": {"path": self.index_path, "created": self.index_created,
-                      "version": self.index_version},
-            "frames_sampled": self.frames_sampled,
-            "frames_skipped": self.frames_skipped,
-            "tags": [t.as_json() for t in self.tags],
-        }
 
 
 def verified_confidence(inliers: int, min_inliers: int) -> float:
@@ -113,19 +52,25 @@ class Tagger:
                 f"no threshold has been measured for {embedder.spec}; pass --threshold "
                 f"(measure one with scripts/measure_threshold.py)")
         self.threshold = threshold
-        self._scanner = Scanner(embedder, index, settings, limits, threshold)
+        self._scanner = Scanner(embedder, index, settings, threshold)
 
     def scan(self, video: Path, name: str | None = None) -> Scan:
         """Sample ``video`` and record every frame's evidence per candidate product, before any
         threshold (see ``tagging.scan``): ``tag`` builds on it, and so does threshold
         measurement."""
-        return self._scanner.scan(video, name)
+        return self._scanner.scan(VideoSampler(video, self._settings.fps, self._limits, name))
 
     def tag(self, video: Path, name: str | None = None) -> TagResult:
         """``name``: how results and messages call the video (default: its path)."""
         return self.tag_scan(self.scan(video, name), name or video)
 
-    def tag_scan(self, scan: Scan, video: Path, threshold: float | None = None) -> TagResult:
+    def tag_sampled(self, sampler: VideoSampler) -> TagResult:
+        """Tag a video already opened (and probed) at this tagger's ``fps``."""
+        if abs(sampler.fps - self._settings.fps) > 1e-9:
+            raise ConfigError(f"video opened at {sampler.fps} fps for a tagger sampling {self._settings.fps}")
+        return self.tag_scan(self._scanner.scan(sampler), sampler.name)
+
+    def tag_scan(self, scan: Scan, video: str | Path, threshold: float | None = None) -> TagResult:
         """Tags from a finished scan; ``threshold`` overrides the tagger's (evaluation sweeps
         thresholds over one scan instead of decoding and embedding again)."""
         threshold = self.threshold if threshold is None else threshold
@@ -156,9 +101,8 @@ class Tagger:
             width=scan.width,
             height=scan.height,
             model=self._embedder.identity,
-            index_path=str(self._index.path),
-            index_created=self._index.manifest.created,
-            index_version=self._index.version,
+            index=IndexRef(path=str(self._index.path), created=self._index.manifest.created,
+                           version=self._index.version),
             frames_sampled=len(scan.frames),
             frames_skipped=sum(skip_reasons.values()),
             tags=self._tags(hits, scan.duration_s),
@@ -232,6 +176,8 @@ class Tagger:
                 continue
             product = self._index.products[product_position]
             others = [self._index.products[p] for p in alternatives[product_position]]
-            tags.append(ProductTag(product.product_id, product.title, product.url, max(s.score for s in segments),
-                                   segments, [Alternative(p.product_id, p.title) for p in others]))
+            tags.append(ProductTag(
+                product_id=product.product_id, title=product.title, url=product.url,
+                score=max(s.score for s in segments), segments=segments,
+                alternatives=[Alternative(product_id=p.product_id, title=p.title) for p in others]))
         return sorted(tags, key=lambda t: t.score, reverse=True)

@@ -9,7 +9,7 @@ import pytest
 
 from shoptag.demo import media_path
 
-from api_support import make_index, running_app, service_settings
+from helpers.api import make_index, running_app, service_settings
 
 PHOTO = media_path("astronaut.jpg").read_bytes()
 
@@ -129,7 +129,7 @@ def test_photos_of_replaced_and_deleted_products_go_once_no_kept_version_lists_t
 def test_405_names_the_allowed_methods_and_health_answers_head(index, effnet):
     with running_app(service_settings(index), effnet) as client:
         assert client.put("/v1/tags").headers["Allow"] == "POST"
-        assert client.request("PATCH", "/v1/products/x").headers["Allow"] == "DELETE, GET"
+        assert client.request("PATCH", "/v1/products/x").headers["Allow"] == "DELETE, GET, PUT"
         assert client.head("/livez").status_code == 200 and client.head("/readyz").status_code == 200
 
 

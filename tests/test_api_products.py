@@ -11,8 +11,8 @@ from shoptag.indexing.records import Product
 from shoptag.indexing.store import CatalogIndex
 from shoptag.settings import ImageLimits
 
-from api_support import make_index, running_app, service_settings
-from conftest import bundled_rgb
+from helpers.api import make_index, running_app, service_settings
+from helpers.media import bundled_rgb
 
 
 @pytest.fixture
@@ -137,3 +137,19 @@ def test_a_version_switched_outside_is_served_and_kept_by_later_changes(index, e
         assert client.get("/v1/products/cat-print").status_code == 404  # the external removal is kept
     assert [p.product_id for p in CatalogIndex.load(index, effnet).products] == [
         "espresso-cup", "rocket-poster", "poster"]
+
+
+def test_put_names_the_product_in_its_path_and_post_still_works(index, effnet):
+    photo = [("images", ("cup.jpg", media_path("coffee.jpg").read_bytes()))]
+    with running_app(service_settings(index), effnet) as client:
+        added = client.put("/v1/products/shirts/blue-tee", data={"title": "Blue tee"}, files=photo)
+        assert added.status_code == 201, added.text
+        assert added.json()["product"]["product_id"] == "shirts/blue-tee"
+        replaced = client.put("/v1/products/shirts/blue-tee", data={"title": "Blue tee, v2"}, files=photo)
+        assert replaced.status_code == 200 and replaced.json()["product"]["title"] == "Blue tee, v2"
+        assert client.get("/v1/products/shirts/blue-tee").json()["product"]["title"] == "Blue tee, v2"
+        # The id belongs to the path in PUT; POST (existing clients) still takes it from the form.
+        assert client.put("/v1/products/x", data={"title": "X", "product_id": "y"}, files=photo).status_code == 422
+        assert client.post("/v1/products", data={"title": "No id"}, files=photo).status_code == 422
+        posted = client.post("/v1/products", data={"product_id": "mug-2", "title": "Mug"}, files=photo)
+        assert posted.status_code == 201 and posted.json()["product"]["images"][0]["ref"].startswith("upload:")

@@ -6,14 +6,26 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from api_support import API_KEYS, MERCHANT_KEY, bearer, make_index, running_app, service_settings
+from helpers.api import API_KEYS, MERCHANT_KEY, bearer, make_index, running_app, service_settings
 
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory, effnet):
     index = make_index(tmp_path_factory.mktemp("schema"), effnet)
     with running_app(service_settings(index, api_keys=API_KEYS, queue_size=4), effnet) as client:
-        yield schemathesis.openapi.from_asgi("/openapi.json", client.app)
+        yield schemathesis.openapi.from_asgi("/openapi.json", _started(client.app))
+
+
+def _started(app):
+    """``app``, already started, for a caller that would start it again per request: the
+    lifespan takes the state folder, which the running service holds."""
+    async def asgi(scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await app(scope, receive, send)
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+    return asgi
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")

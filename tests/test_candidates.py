@@ -6,10 +6,11 @@ import cv2
 from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import catalog_features
 from shoptag.tagging.alternatives import merge_colocated
-from shoptag.tagging.segments import ALIGNMENT, EMBEDDING, GEOMETRY, Hit
+from shoptag.tagging.results import ALIGNMENT, EMBEDDING, GEOMETRY
+from shoptag.tagging.segments import Hit
 from shoptag.tagging.verify import frame_features
 
-from conftest import bundled_rgb
+from helpers.media import bundled_rgb
 
 PHOTOS = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg")
 

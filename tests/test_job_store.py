@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from shoptag.api.jobs import JobStore
+from shoptag.api.schemas import JobOut
 from shoptag.errors import ConfigError, IdempotencyConflictError, NotFoundError
+from shoptag.tagging import IndexRef, TagResult
+
+NO_TAGS = TagResult(video="a.mp4", duration_s=1.0, width=64, height=48, model="m",
+                    index=IndexRef(created="2026-01-01", version="v1"), frames_sampled=2, frames_skipped=0, tags=[])
 
 
 def test_jobs_are_claimed_oldest_first_and_finish(tmp_path):
@@ -17,11 +22,12 @@ def test_jobs_are_claimed_oldest_first_and_finish(tmp_path):
     assert store.claim_next().id == first.id
     assert store.claim_next().id == second.id
     assert store.claim_next() is None
-    store.succeed(first.id, {"tags": []})
+    store.succeed(first.id, NO_TAGS)
     store.fail(second.id, "undecodable_video", "broken")
-    assert store.get(first.id, "alice").as_json()["result"] == {"tags": []}
-    failed = store.get(second.id, "alice").as_json()
-    assert failed["status"] == "failed"
+    done = JobOut.of(store.get(first.id, "alice"))
+    assert done.result == NO_TAGS and "error" not in done.model_dump(mode="json")
+    failed = JobOut.of(store.get(second.id, "alice")).model_dump(mode="json")
+    assert failed["status"] == "failed" and "result" not in failed
     assert failed["error"] == {"code": "undecodable_video", "message": "broken"}
     assert store.get(first.id, "alice").params == {"fps": 2}
 

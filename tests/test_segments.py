@@ -29,4 +29,4 @@ def test_times_stay_inside_the_video_and_best_hit_gives_box():
     (segment,) = build_segments([Hit(0.0, 0.6, BOX), best, Hit(1.0, 0.6, BOX)], 0.5, 1.1, 1.0, 2)
     assert segment.start_s == 0.0 and segment.end_s == 1.1
     assert (segment.score, segment.best_frame_s, segment.bbox) == (0.9, 0.5, (5, 6, 7, 8))
-    assert segment.as_json()["bbox"] == [5, 6, 7, 8]
+    assert segment.model_dump(mode="json")["bbox"] == [5, 6, 7, 8]

@@ -13,7 +13,7 @@ from shoptag.tagging import Tagger
 from shoptag.tagging.tagger import verified_confidence
 from shoptag.video.compose import Placement, compose_clip
 
-from conftest import bundled_rgb
+from helpers.media import bundled_rgb
 
 pytestmark = pytest.mark.model
 
@@ -70,7 +70,7 @@ def test_a_textured_product_is_verified_with_a_box_on_the_truth(index, effnet, t
         assert iou(check.box, true_box) > 0.6, (time_s, check.box, true_box)
     tags = {t.product_id: t for t in scanning.tag_scan(scan, tmp_path / "demo.mp4").tags}
     assert set(tags) == {"espresso-cup", "astronaut-poster"}
-    assert [s.as_json()["evidence"] for s in tags["astronaut-poster"].segments] == ["geometry"]
+    assert [s.evidence for s in tags["astronaut-poster"].segments] == ["geometry"]
 
 
 def test_a_product_free_clip_gets_no_tags(index, effnet):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,30 +52,54 @@ def _header_duration(capture: cv2.VideoCapture) -> float | None:
 class VideoSampler:
     """Iterate once over ``frames()``; ``duration_s`` and counters are final afterwards."""
 
-    def __init__(self, path: Path, fps: float, limits: VideoLimits, name: str | None = None) -> None:
-        """``name`` is how messages call the video (default: its file name)."""
+    def __init__(self, path: Path, fps: float, limits: VideoLimits, name: str | None = None,
+                 container: str | None = None) -> None:
+        """``name`` is how messages call the video (default: its file name); ``container``, where
+        the caller has already checked the file's first bytes (``check_container``)."""
         self.path = Path(path)
         self.name = name or self.path.name
-        self.container = check_container(self.path)
+        self.container = container or check_container(self.path)
+        self.fps = fps
         self._step_s = 1.0 / fps
         self._limits = limits
+        # Opened by probe(), decoded by frames(): capture, header frame rate, first frame (BGR). The
+        # lock hands it over once, to frames() or to close(), whichever thread comes first.
+        self._probed: tuple[cv2.VideoCapture, float, np.ndarray] | None = None
+        self._handover = threading.Lock()
         self.frames_decoded = 0
         self.duration_s = 0.0
         self.width = self.height = 0  # of the decoded frames, once one is
 
+    def __enter__(self) -> VideoSampler:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
     def probe(self) -> VideoInfo:
         """Check the header against the limits and decode the first frame only: a cheap
-        answer to "is this a video we will accept, and how long is it?"."""
-        capture, _ = self._open()
+        answer to "is this a video we will accept, and how long is it?". The video stays open
+        for ``frames()``, which starts from that frame; ``close()`` when it will not be read."""
+        capture, header_fps = self._open()
         try:
-            ok, bgr = capture.read()
+            if not capture.grab():
+                raise VideoDecodeError(f"video {self.name!r} has no decodable frames")
+            ok, bgr = capture.retrieve()
             if not ok or bgr is None:
                 raise VideoDecodeError(f"video {self.name!r} has no decodable frames")
             self._check_resolution(bgr.shape[1], bgr.shape[0])
             duration_s = _header_duration(capture)
-        finally:
+        except BaseException:
             capture.release()
+            raise
+        self._probed = capture, header_fps, bgr
         return VideoInfo(self.container, bgr.shape[1], bgr.shape[0], duration_s)
+
+    def close(self) -> None:
+        with self._handover:
+            probed, self._probed = self._probed, None
+        if probed is not None:
+            probed[0].release()
 
     def _open(self) -> tuple[cv2.VideoCapture, float]:
         """The opened capture, checked against the limits from its header, and the frame rate
@@ -106,18 +131,23 @@ class VideoSampler:
                 f"video is {width}x{height}; the limit is {self._limits.max_width}x{self._limits.max_height}")
 
     def frames(self) -> Iterator[SampledFrame]:
-        capture, header_fps = self._open()
+        with self._handover:
+            probed, self._probed = self._probed, None
+        capture, header_fps, first = probed or (*self._open(), None)
         try:
-            yield from self._sample(capture, 1.0 / header_fps)
+            yield from self._sample(capture, 1.0 / header_fps, first)
         finally:
             capture.release()
         if self.frames_decoded == 0:
             raise VideoDecodeError(f"video {self.name!r} has no decodable frames")
 
-    def _sample(self, capture: cv2.VideoCapture, frame_interval_s: float) -> Iterator[SampledFrame]:
+    def _sample(self, capture: cv2.VideoCapture, frame_interval_s: float,
+                first: np.ndarray | None) -> Iterator[SampledFrame]:
+        """``first``: the capture's current frame, grabbed and decoded already (``probe``)."""
         next_sample = 0
         previous_s = -math.inf
-        while capture.grab():
+        while first is not None or capture.grab():
+            decoded, first = first, None
             self.frames_decoded += 1
             if self.frames_decoded > self._limits.max_frames:
                 raise VideoLimitError(f"video has more than {self._limits.max_frames} frames")
@@ -131,7 +161,7 @@ class VideoSampler:
             self.duration_s = time_s + frame_interval_s
             if time_s + 1e-6 < next_sample * self._step_s:
                 continue
-            ok, bgr = capture.retrieve()
+            ok, bgr = (True, decoded) if decoded is not None else capture.retrieve()
             if not ok or bgr is None:
                 logger.warning("frame at %.2f s could not be decoded; skipped", time_s)
                 continue

@@ -5,22 +5,22 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from shoptag.api.errors import error_response, error_responses
+from shoptag.api.schemas import LiveOut, ReadyOut
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/livez")
-async def livez() -> dict:
+@router.get("/livez", response_model=LiveOut)
+async def livez() -> LiveOut:
     """The process is up and answering."""
-    return {"status": "ok"}
+    return LiveOut()
 
 
-@router.get("/readyz", responses=error_responses(503))
-async def readyz(request: Request) -> JSONResponse:
+@router.get("/readyz", response_model=ReadyOut, responses=error_responses(503))
+async def readyz(request: Request) -> Response:
     """200 once the model is loaded and warmed up and the index is loaded, while the job store
     answers; 503 otherwise."""
     service = request.app.state.service
@@ -32,8 +32,7 @@ async def readyz(request: Request) -> JSONResponse:
     if request.app.state.runner.error:
         return error_response(503, "jobs_unavailable", service.scrub_paths(request.app.state.runner.error), retry)
     index = service.live_index.current
-    return JSONResponse({"status": "ready", "model": service.embedder.identity,
-                         "index_version": index.version, "products": len(index.products)})
+    return ReadyOut(model=service.embedder.identity, index_version=index.version, products=len(index.products))
 
 
 @router.get("/metrics", response_class=Response,

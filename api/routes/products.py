@@ -23,31 +23,34 @@ from shoptag.api.uploads import FormRules, ReceivedForm, receive_form, validated
 from shoptag.bounded_json import loads_bounded
 from shoptag.errors import ConfigError, ImageLoadError
 from shoptag.indexing.catalog import Product
-from shoptag.indexing.store import IndexedProduct
 
-router = APIRouter(tags=["products"])
+router = APIRouter(prefix="/v1/products", tags=["products"])
 
 # A path converter: a product id may hold "/" (catalog handles are free text), and the
 # product must still be reachable by it.
-ProductId = Annotated[str, PathParam(min_length=1, max_length=200)]
+_MAX_ID_CHARS = 200
+ProductId = Annotated[str, PathParam(min_length=1, max_length=_MAX_ID_CHARS)]
+# A product added through the API has no surrounding whitespace, whether named in the path or the form.
+_NEW_ID = {"min_length": 1, "max_length": _MAX_ID_CHARS, "pattern": r"^\S(.*\S)?$"}
+NewProductId = Annotated[str, PathParam(**_NEW_ID)]
 
 
-@router.get("/v1/products/{product_id:path}", response_model=ProductResponse,
-            responses=error_responses(401, 403, 404, 503))
-async def get_product(service: ReadyService, _: Creator, product_id: ProductId) -> dict:
+@router.get("/{product_id:path}", response_model=ProductResponse, responses=error_responses(401, 403, 404, 503))
+async def get_product(service: ReadyService, _: Creator, product_id: ProductId) -> ProductResponse:
     index = await asyncio.to_thread(service.live_index.snapshot)
-    return {"product": _public(service, index.product(product_id)), "index_version": index.version}
+    return ProductResponse(product=service.public_product(index.product(product_id)),
+                           index_version=index.version)
 
 
 _MAX_METADATA_CHARS = 100_000
 
 
 class ProductForm(BaseModel):
-    """The fields of a product request (its photos come as ``images`` file parts)."""
+    """The fields of a product request to ``PUT /v1/products/{id}`` (its photos come as
+    ``images`` file parts)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    product_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S(.*\S)?$")]
     title: Annotated[str, Field(min_length=1, max_length=500)]
     url: Annotated[str, Field(max_length=2000, pattern=r"^https?://\S+$")] | None = None
     metadata: Annotated[str, Field(max_length=_MAX_METADATA_CHARS, description="A JSON object.")] | None = None
@@ -55,16 +58,43 @@ class ProductForm(BaseModel):
         [], description="http(s) image URLs, or paths inside the service's image root.")
 
 
-PRODUCT_FORM = multipart_form(ProductForm, {"images": {
-    "type": "array", "items": {"type": "string", "format": "binary"}, "description": "Product photos."}})
+class PostedProductForm(ProductForm):
+    """``POST /v1/products`` names the product in the form."""
+
+    product_id: Annotated[str, Field(**_NEW_ID)]
 
 
-@router.post("/v1/products", response_model=ProductResponse, status_code=201, openapi_extra=PRODUCT_FORM,
-             responses={200: {"model": ProductResponse, "description": "An existing product was replaced."},
-                        **error_responses(400, 401, 403, 408, 409, 413, 422, 429, 503)})
-async def put_product(request: Request, response: Response, service: ReadyService, _: Merchant) -> dict:
-    """Add a product, or replace the product with this id (201 added, 200 replaced). Every
-    image must load, or nothing changes (and no uploaded photo is kept)."""
+_PHOTOS = {"images": {"type": "array", "items": {"type": "string", "format": "binary"},
+                      "description": "Product photos."}}
+
+
+_REPLACED = {200: {"model": ProductResponse, "description": "An existing product was replaced."}}
+_UPSERT_ERRORS = (400, 401, 403, 408, 409, 413, 422, 429, 503)
+
+
+# 404: a path no product id can take (a line break in it, say) is no route at all.
+@router.put("/{product_id:path}", response_model=ProductResponse, status_code=201,
+            openapi_extra=multipart_form(ProductForm, _PHOTOS),
+            responses={**_REPLACED, **error_responses(404, *_UPSERT_ERRORS)})
+async def put_product(request: Request, response: Response, service: ReadyService, _: Merchant,
+                      product_id: NewProductId) -> ProductResponse:
+    """Add the product with this id, or replace it (201 added, 200 replaced). Every image must
+    load, or nothing changes (and no uploaded photo is kept)."""
+    return await _upsert(request, response, service, ProductForm, product_id)
+
+
+@router.post("", response_model=ProductResponse, status_code=201,
+             openapi_extra=multipart_form(PostedProductForm, _PHOTOS),
+             responses={**_REPLACED, **error_responses(*_UPSERT_ERRORS)})
+async def post_product(request: Request, response: Response, service: ReadyService, _: Merchant) -> ProductResponse:
+    """As `PUT /v1/products/{product_id}`, with the id in the form's `product_id` (kept for
+    existing clients)."""
+    return await _upsert(request, response, service, PostedProductForm, None)
+
+
+async def _upsert(request: Request, response: Response, service: Service, form_model: type[ProductForm],
+                  product_id: str | None) -> ProductResponse:
+    """``product_id``: from the path, or None where the form names it."""
     limit = service.settings.service.max_product_images
     # An upload place is taken before the body is read, as for videos; the photos stream into
     # the service's private folder, and the form may carry no more of them than a product may.
@@ -74,7 +104,9 @@ async def put_product(request: Request, response: Response, service: ReadyServic
             max_field_bytes=_MAX_METADATA_CHARS * 4))
     kept: list[Path] = []
     try:
-        fields = _product_fields(form)
+        fields = _product_fields(form, form_model)
+        if product_id is None:
+            product_id = fields.product_id
         photos = form.files.get("images", [])
         if not photos and not fields.image_refs:
             raise ImageLoadError("a product needs at least one image (images or image_refs)")
@@ -84,8 +116,8 @@ async def put_product(request: Request, response: Response, service: ReadyServic
         extra = _metadata(fields.metadata)
         for photo in photos:
             kept.append(await asyncio.to_thread(service.product_images.keep, photo.saved))
-        product = Product(fields.product_id, fields.title, tuple(dict.fromkeys(refs + list(map(str, kept)))),
-                          fields.url, extra, source=f"product {fields.product_id!r}")
+        product = Product(product_id, fields.title, tuple(dict.fromkeys(refs + list(map(str, kept)))),
+                          fields.url, extra, source=f"product {product_id!r}")
         # Every ref is a URL or an absolute path by now, so the base folder is never used.
         indexed, version, created = await service.pool.run(service.live_index.upsert, product,
                                                            service.product_images.folder)
@@ -96,28 +128,21 @@ async def put_product(request: Request, response: Response, service: ReadyServic
     if not created:  # the photos of the product it replaced may be listed by no kept version now
         await asyncio.to_thread(service.product_images.remove_unlisted)
     response.status_code = 201 if created else 200
-    return {"product": _public(service, indexed), "index_version": version.version}
+    return ProductResponse(product=service.public_product(indexed), index_version=version.version)
 
 
-def _product_fields(form: ReceivedForm) -> ProductForm:
+def _product_fields(form: ReceivedForm, model: type[ProductForm]) -> ProductForm:
     values = {name: given if name == "image_refs" else given[0] for name, given in form.fields.items()}
-    return validated_fields(ProductForm, values)
+    return validated_fields(model, values)
 
 
-@router.delete("/v1/products/{product_id:path}", response_model=DeletedResponse,
+@router.delete("/{product_id:path}", response_model=DeletedResponse,
                responses=error_responses(401, 403, 404, 409, 429, 503))
-async def delete_product(service: ReadyService, _: Merchant, product_id: ProductId) -> dict:
+async def delete_product(service: ReadyService, _: Merchant, product_id: ProductId) -> DeletedResponse:
     """Remove a product; it is never suggested again."""
     version = await service.pool.run(service.live_index.remove, product_id)
     await asyncio.to_thread(service.product_images.remove_unlisted)
-    return {"product_id": product_id, "deleted": True, "index_version": version.version}
-
-
-def _public(service: Service, product: IndexedProduct) -> dict:
-    shown = product.as_json()
-    for image in shown["images"]:
-        image["ref"] = service.public_ref(image["ref"])
-    return shown
+    return DeletedResponse(product_id=product_id, deleted=True, index_version=version.version)
 
 
 def _metadata(raw: str | None) -> dict:

@@ -15,7 +15,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from shoptag.cli.common import ModelOpt, ThreadsOpt, apply_threads, embedder_for, index_settings, settings_from
+from shoptag.cli.common import (
+    ModelOpt,
+    ThreadsOpt,
+    apply_threads,
+    embedder_for,
+    index_settings,
+    new_or_old,
+    settings_from,
+)
 from shoptag.cli.evaluate import bench_app, evaluate
 from shoptag.cli.index import index_app
 from shoptag.errors import ConfigError, ShopTagError
@@ -56,7 +64,15 @@ def tag(
                                                                 "include_uncertain": include_uncertain})
     embedder = embedder_for(settings)
     tagger = Tagger(embedder, CatalogIndex.load(index, embedder), settings.tagging, settings.video)
-    typer.echo(json.dumps(tagger.tag(video).as_json(), indent=2))
+    typer.echo(json.dumps(tagger.tag(video).model_dump(mode="json"), indent=2))
+
+
+@app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of what `shoptag tag` prints (the service answers the same shape)."""
+    from shoptag.tagging.results import tag_result_schema
+
+    typer.echo(json.dumps(tag_result_schema(), indent=2))
 
 
 @app.command("serve")
@@ -66,13 +82,17 @@ def serve(
     host: Annotated[Optional[str], typer.Option(
         "--host", help="Address to bind (default 127.0.0.1; others need API keys).")] = None,
     port: Annotated[Optional[int], typer.Option("--port", help="Port (default 8000).")] = None,
+    worker_threads: Annotated[Optional[int], typer.Option(
+        "--worker-threads", min=1, help="Threads that decode and embed videos, in this one process "
+        "(default: SHOPTAG_SERVICE__WORKERS, else 1).")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        "--workers", min=1, help="Threads that decode and embed videos.")] = None,
+        "--workers", min=1, hidden=True, help="Old spelling of --worker-threads.")] = None,
     threads: ThreadsOpt = None,
 ) -> None:
     """Serve the tagging API (uvicorn). Settings also come from SHOPTAG_* variables."""
     from shoptag.api.server import serve as run_server
 
+    workers = new_or_old(worker_threads, workers, "--worker-threads", "--workers")
     service = {"index": index, "host": host, "port": port, "workers": workers}
     index = settings_from(None, threads, service=service).service.index
     if index is None:
