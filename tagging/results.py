@@ -4,9 +4,9 @@ the service returns them (and OpenAPI documents them), and jobs store them. Fiel
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_serializer
 
 from shoptag.boxes import Box
 
@@ -14,6 +14,9 @@ GEOMETRY = "geometry"  # verified: the product's photo maps onto the frame (scor
 ALIGNMENT = "alignment"  # a textureless product's photo aligned onto the frame (score from its correlation)
 EMBEDDING = "embedding"  # similar embeddings only (score a similarity, on another scale)
 Evidence = Literal["geometry", "alignment", "embedding"]
+# How times and scores are written: to the millisecond, and to 4 decimals.
+Seconds = Annotated[float, PlainSerializer(lambda value: round(value, 3), return_type=float)]
+Score = Annotated[float, PlainSerializer(lambda value: round(value, 4), return_type=float)]
 
 
 class _Result(BaseModel):
@@ -24,9 +27,9 @@ class _Result(BaseModel):
 
 
 class Segment(_Result):
-    start_s: float
-    end_s: float
-    score: float = Field(description="0.5 at the product's bar, towards 1 with stronger evidence, the same "
+    start_s: Seconds
+    end_s: Seconds
+    score: Score = Field(description="0.5 at the product's bar, towards 1 with stronger evidence, the same "
                          "scale for every kind of evidence (below 0.5 only in uncertain segments).")
     evidence: Evidence = Field(
         description="geometry: the product's photo was matched onto the frame, and the score is "
@@ -38,7 +41,7 @@ class Segment(_Result):
         "score and box the segment carries.")
     # Defaults keep job results stored before these fields existed readable.
     uncertain: bool = Field(False, description="Weak evidence, returned only when include_uncertain was asked for.")
-    best_frame_s: float
+    best_frame_s: Seconds
     bbox: tuple[int, int, int, int] = Field(description="[x, y, w, h] in the video's pixels, at best_frame_s.")
     hits: int = Field(0, exclude=True)  # sampled frames in the segment
 
@@ -47,13 +50,6 @@ class Segment(_Result):
     def _plain_ints(cls, box: Box) -> tuple[int, ...]:
         return tuple(int(v) for v in box)  # numpy integers from the pipeline
 
-    @field_serializer("start_s", "end_s", "best_frame_s")
-    def _milliseconds(self, value: float) -> float:
-        return round(value, 3)
-
-    @field_serializer("score")
-    def _score(self, value: float) -> float:
-        return round(value, 4)
 
 
 class Alternative(_Result):
@@ -67,15 +63,11 @@ class ProductTag(_Result):
     product_id: str
     title: str
     url: str | None
-    score: float
+    score: Score
     segments: list[Segment]
     alternatives: list[Alternative] = Field(
         default_factory=list, description="Near-identical catalog products seen at the same place and time "
         "(colourways, another photo of the same product), best-supported first; this tag is the best-supported one.")
-
-    @field_serializer("score")
-    def _score(self, value: float) -> float:
-        return round(value, 4)
 
 
 class IndexRef(_Result):
@@ -99,7 +91,7 @@ class TagResult(_Result):
     """The same JSON from `shoptag tag`, `POST /v1/tags` and a finished job."""
 
     video: str
-    duration_s: float
+    duration_s: Seconds
     width: int = Field(description="Frame width of the video; boxes are in its pixels.")
     height: int
     model: str
@@ -109,10 +101,6 @@ class TagResult(_Result):
     tags: list[ProductTag]
     skip_reasons: dict[str, int] = Field(default_factory=dict, exclude=True)
     stage_seconds: dict[str, float] = Field(default_factory=dict, exclude=True)
-
-    @field_serializer("duration_s")
-    def _milliseconds(self, value: float) -> float:
-        return round(value, 3)
 
     def as_served(self) -> TagResult:
         """This result as the service answers it: without the server's index folder."""
