@@ -182,9 +182,13 @@ class Scanner:
     def _alignable_looks(self, matches: dict[int, tuple[float, Box]]) -> set[int]:
         """The best embedding candidates above the verification floor that alignment can judge:
         they are aligned too, as geometry verifies the best ones it can judge."""
-        ranked = sorted(matches.items(), key=lambda kv: -kv[1][0])
-        looks = [p for p, (score, _) in ranked if score >= self._settings.verify_floor and self.alignable(p)]
+        looks = [p for p in self._above_floor(matches) if self.alignable(p)]
         return set(looks[: self._settings.verify_candidates])
+
+    def _above_floor(self, matches: dict[int, tuple[float, Box]]) -> list[int]:
+        """The embedding candidates that reach the verification floor, best first."""
+        ranked = sorted(matches.items(), key=lambda kv: -kv[1][0])
+        return [product for product, (score, _) in ranked if score >= self._settings.verify_floor]
 
     def textured(self, product: int) -> bool:
         """Can geometry judge the product (enough SIFT points in one of its photos)?"""
@@ -234,10 +238,8 @@ class Scanner:
             voted = [p for p, count in sorted(votes.items(), key=lambda kv: -kv[1])[: settings.vote_candidates]
                      if count >= settings.min_votes]
             stage["vote"] += time.perf_counter() - started
-        ranked = sorted(matches.items(), key=lambda kv: -kv[1][0])
-        candidates = [product for product, (score, _) in ranked if score >= settings.verify_floor]
-        return self._verify_products(features, [*candidates[: settings.verify_candidates], *voted, *sorted(tracked)],
-                                     stage)
+        candidates = self._above_floor(matches)[: settings.verify_candidates]
+        return self._verify_products(features, [*candidates, *voted, *sorted(tracked)], stage)
 
     def _verify_products(self, features: LocalFeatures, products: Sequence[int], stage: Counter,
                          ) -> dict[int, Verification]:
