@@ -4,8 +4,10 @@ searched by tagging and read by writers for the change they make."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,6 +20,8 @@ from shoptag.indexing.vectors import VectorIndex
 from shoptag.indexing.version_files import read_version_files, version_problems
 from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
+
+T = TypeVar("T")
 
 
 class CatalogIndex:
@@ -40,6 +44,7 @@ class CatalogIndex:
         self._product_of_image = np.full(manifest.images, -1, dtype=np.int64)
         for position, product in enumerate(products):
             self._product_of_image[list(product.image_ids)] = position
+        self._derived: dict[str, object] = {}
 
     @classmethod
     def load(cls, path: Path, embedder: Embedder) -> CatalogIndex:
@@ -71,6 +76,14 @@ class CatalogIndex:
     @property
     def version(self) -> str:
         return self.manifest.version
+
+    def derived(self, name: str, build: Callable[[], T]) -> T:
+        """What callers compute from this version alone and never change (a matcher over its
+        templates, say): built on first use, then shared by every request on this version. Two
+        first uses at once may both build it; either result serves."""
+        if name not in self._derived:
+            self._derived.setdefault(name, build())
+        return self._derived[name]
 
     @cached_property
     def descriptors(self) -> DescriptorIndex | None:

@@ -205,3 +205,13 @@ def test_stored_images_without_templates_have_their_features_detected_once_per_i
             assert (image.ref, image.sha256) == (old.ref, old.sha256) and np.array_equal(image.vector, old.vector)
             assert np.array_equal(image.features.points, old.features.points)
             assert image.features.template is not None
+
+
+def test_what_is_derived_from_a_version_is_built_once_per_loaded_version(tmp_path, catalog_path, effnet):
+    build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageReader(ImageLimits()))
+    index = CatalogIndex.load(tmp_path / "index", effnet)
+    built = []
+    first = index.derived("matcher", lambda: built.append(1) or object())
+    assert index.derived("matcher", lambda: built.append(1) or object()) is first and built == [1]
+    again = CatalogIndex.load(tmp_path / "index", effnet)  # another loaded version: its own
+    assert again.derived("matcher", lambda: built.append(1) or object()) is not first and built == [1, 1]
