@@ -19,6 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from shoptag.pixels import rescaled
+
 FEATURES_NAME = "features.npz"
 # (max side, max features) per scale. The full scale is large enough for the detail that
 # survives in a video frame, small enough to keep tagging cheap. The coarse scales add the
@@ -65,10 +67,7 @@ def catalog_features(rgb: np.ndarray) -> LocalFeatures:
 
 
 def _template(rgb: np.ndarray) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    scale = min(1.0, TEMPLATE_SIDE / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if scale < 1 else rgb)
+    return np.ascontiguousarray(rescaled(rgb, min(1.0, TEMPLATE_SIDE / max(rgb.shape[:2]))))
 
 
 def detect(rgb: np.ndarray, max_side: int, max_features: int, upscale_to: int = 0) -> LocalFeatures:
@@ -78,10 +77,7 @@ def detect(rgb: np.ndarray, max_side: int, max_features: int, upscale_to: int = 
     scale = min(1.0, max_side / max(height, width))
     if upscale_to:
         scale = max(scale, min(2.0, upscale_to / max(height, width)))
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    if scale != 1.0:
-        grey = cv2.resize(grey, (max(1, round(width * scale)), max(1, round(height * scale))),
-                          interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    grey = rescaled(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), scale)
     keypoints, descriptors = cv2.SIFT_create(nfeatures=max_features).detectAndCompute(grey, None)
     if descriptors is None or not keypoints:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (width, height))

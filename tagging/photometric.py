@@ -29,6 +29,7 @@ import numpy as np
 
 from shoptag.boxes import Box
 from shoptag.indexing.local_features import LocalFeatures
+from shoptag.pixels import rescaled
 from shoptag.tagging.verify import plausible_box
 from shoptag.video.proposals import MIN_SIDE_SHARE
 
@@ -85,7 +86,7 @@ class PhotometricVerifier:
         for image_id, features in enumerate(catalog):
             template = features.template
             if template is not None and template.size:
-                small = _resize_long_side(template, ALIGN_SIDE)
+                small = rescaled(template, ALIGN_SIDE / max(template.shape[:2]))
                 if _detail(small).std() >= MIN_DETAIL:
                     self._templates[image_id] = small
         self._ids = np.array(sorted(self._templates), dtype=np.int64)
@@ -154,9 +155,3 @@ class PhotometricVerifier:
         norm = float(np.linalg.norm(product) * np.linalg.norm(observed))
         return Alignment(float((product * observed).sum()) / norm if norm > 0 else 0.0, outline)
 
-
-def _resize_long_side(rgb: np.ndarray, side: int) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    scale = side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)

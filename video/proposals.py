@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from shoptag.boxes import Box
+from shoptag.pixels import rescaled
 
 PROPOSAL_WIDTH = 320
 # Graph-segmentation scale of the single strategy: larger merges more, giving fewer and larger
@@ -32,8 +33,7 @@ def object_proposals(rgb: np.ndarray, max_count: int) -> list[Box]:
     more than ``max_count``, every size keeps its share."""
     height, width = rgb.shape[:2]
     scale = min(1.0, PROPOSAL_WIDTH / width)
-    small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                       interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+    small = rescaled(rgb, scale)
     search = cv2.ximgproc.segmentation.createSelectiveSearchSegmentation()
     search.setBaseImage(np.ascontiguousarray(small))
     search.switchToSingleStrategy(_SEGMENTATION_K)
