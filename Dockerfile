@@ -7,7 +7,8 @@
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    HF_HOME=/cache/huggingface TORCH_HOME=/cache/torch SHOPTAG_FETCH__CACHE_DIR=/cache/downloads
+    HF_HOME=/cache/huggingface TORCH_HOME=/cache/torch SHOPTAG_FETCH__CACHE_DIR=/cache/downloads \
+    XDG_CACHE_HOME=/cache
 
 # CPU-only torch wheels keep the image small; ShopTag itself needs no GPU. The versions are
 # constraints.txt's (2.14.1+cpu satisfies its torch==2.14.1), the rest comes from it below.

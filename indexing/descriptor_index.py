@@ -6,13 +6,16 @@ product is often not among its first few (a small product, a busy frame, hundred
 looking ones). Descriptor votes look at the product's own details instead, and their cost
 grows with the probed lists, not the catalog: an inverted file of 8-bit quantised
 descriptors, about 4·√n lists of which a fixed number are probed, so a 10× larger catalog costs
-about √10× more per frame (``scripts/benchmark_candidates.py``).
+about √10× more per frame (``scripts/benchmark_candidates.py``). Built when a version is
+written and stored with it (``descriptors.faiss``): training it took over a second of every
+start-up when it was built on load.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -38,25 +41,36 @@ class DescriptorIndex:
     @classmethod
     def build(cls, features: Sequence[LocalFeatures], image_products: Sequence[int]) -> DescriptorIndex:
         """``image_products[i]``: the position of the product that image ``i`` belongs to."""
-        rows, owners = [], []
-        for image_features, product in zip(features, image_products, strict=True):
-            descriptors = image_features.descriptors
-            if len(descriptors) > VOTING_DESCRIPTORS:
-                descriptors = descriptors[np.linspace(0, len(descriptors) - 1, VOTING_DESCRIPTORS).astype(int)]
-            rows.append(descriptors)
-            owners.append(np.full(len(descriptors), product, np.int64))
-        if not rows or not sum(len(r) for r in rows):
-            return cls(None, np.zeros(0, np.int64))
+        rows, owners = _voting_rows(features, image_products)
+        if not len(owners):
+            return cls(None, owners)
         data = np.ascontiguousarray(np.concatenate(rows), dtype=np.float32)
         lists = int(min(16384, max(1, 4 * math.sqrt(len(data)))))
         lists = min(lists, max(1, len(data) // 39))  # FAISS wants ~39 training points per list
         index = faiss.index_factory(data.shape[1], f"IVF{lists},SQ8", faiss.METRIC_L2)
-        # k-means on a sample: enough points per list, and bounded so a large catalog loads in seconds.
+        # k-means on a sample: enough points per list, and bounded so a large catalog builds in seconds.
         size = min(len(data), max(_TRAINING_MIN, 64 * lists))
         sample = data if size == len(data) else data[np.random.default_rng(0).choice(len(data), size, replace=False)]
         index.train(sample)
         index.add(data)
-        return cls(index, np.concatenate(owners))
+        return cls(index, owners)
+
+    @classmethod
+    def read(cls, path: Path, features: Sequence[LocalFeatures], image_products: Sequence[int]) -> DescriptorIndex:
+        """The index ``write`` saved for these features; ``ValueError`` where it does not fit them."""
+        _, owners = _voting_rows(features, image_products)
+        index = faiss.read_index(str(path)) if len(owners) else None
+        if index is not None and (index.ntotal != len(owners) or index.d != 128):
+            raise ValueError(f"descriptor index holds {index.ntotal} descriptors of dim {index.d}, "
+                             f"the features give {len(owners)} of dim 128")
+        return cls(index, owners)
+
+    def write(self, path: Path) -> None:
+        """An empty file where there is no descriptor to index (``read`` then expects none)."""
+        if self._index is None:
+            path.write_bytes(b"")
+        else:
+            faiss.write_index(self._index, str(path))
 
     def votes(self, descriptors: np.ndarray) -> dict[int, int]:
         """Product position -> how many of the frame's descriptors have their distinctive
@@ -78,3 +92,16 @@ class DescriptorIndex:
         descriptors (row -1 where fewer were found)."""
         return self._index.search(np.ascontiguousarray(descriptors, dtype=np.float32), k,
                                   params=faiss.SearchParametersIVF(nprobe=_PROBES))
+
+
+def _voting_rows(features: Sequence[LocalFeatures],
+                 image_products: Sequence[int]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The descriptors that vote, per image, and the product position of each."""
+    rows, owners = [], []
+    for image_features, product in zip(features, image_products, strict=True):
+        descriptors = image_features.descriptors
+        if len(descriptors) > VOTING_DESCRIPTORS:
+            descriptors = descriptors[np.linspace(0, len(descriptors) - 1, VOTING_DESCRIPTORS).astype(int)]
+        rows.append(descriptors)
+        owners.append(np.full(len(descriptors), product, np.int64))
+    return rows, np.concatenate(owners) if owners else np.zeros(0, np.int64)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from shoptag.bounded_json import loads_bounded
 from shoptag.errors import IndexLoadError
-from shoptag.files import read_regular
+from shoptag.files import file_sha256, read_regular
 
 # 2: versioned folders with a `current` pointer, stored embeddings, index types.
 FORMAT_VERSION = 2
@@ -101,11 +100,3 @@ def _problem(raw: object) -> str | None:
         if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
             return f"the checksum of {name} is not a sha256"
     return None
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -17,7 +17,7 @@ from shoptag.indexing.local_features import LocalFeatures
 from shoptag.indexing.manifest import Manifest
 from shoptag.indexing.records import Background, Entry, ImageVector, IndexedImage, IndexedProduct
 from shoptag.indexing.vectors import VectorIndex
-from shoptag.indexing.version_files import read_version_files, version_problems
+from shoptag.indexing.version_files import DESCRIPTORS_NAME, read_version_files, version_problems
 from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
 
@@ -31,7 +31,8 @@ class CatalogIndex:
 
     def __init__(self, path: Path, version_dir: Path, manifest: Manifest, vectors: VectorIndex,
                  products: list[IndexedProduct], embeddings: np.ndarray,
-                 features: list[LocalFeatures] | None = None, background: Background | None = None) -> None:
+                 features: list[LocalFeatures] | None = None, background: Background | None = None,
+                 descriptors: DescriptorIndex | None = None) -> None:
         self.path = path
         self.features = features  # per image id; None when the version has none
         self.background = background  # None when the version was built without a bank
@@ -45,6 +46,8 @@ class CatalogIndex:
         for position, product in enumerate(products):
             self._product_of_image[list(product.image_ids)] = position
         self._derived: dict[str, object] = {}
+        if descriptors is not None:
+            self.descriptors = descriptors  # fills the cached property
 
     @classmethod
     def load(cls, path: Path, embedder: Embedder) -> CatalogIndex:
@@ -52,7 +55,8 @@ class CatalogIndex:
         if index.manifest.model_identity != embedder.identity:
             raise IndexModelMismatchError(
                 f"index {path} was built with {index.manifest.model_identity} but the model in use is "
-                f"{embedder.identity}; rebuild the index or pass --model {index.manifest.model_spec}")
+                f"{embedder.identity} (another runtime or precision is another model); rebuild the index with it, "
+                f"or pass --model {index.manifest.model_spec}")
         return index
 
     @classmethod
@@ -87,12 +91,19 @@ class CatalogIndex:
 
     @cached_property
     def descriptors(self) -> DescriptorIndex | None:
-        """The catalog's local descriptors, searchable for votes; built on first use, once per
-        loaded version (6-12 s for 364 products on 2 cores, most of it k-means; see
-        scripts/benchmark_candidates.py). None when the version has no features."""
+        """The catalog's local descriptors, searchable for votes: read on first use from the
+        version, or, for a version written before they were stored, built (1-12 s for 364
+        products on 2 cores, most of it k-means). None when the version has no features."""
         if self.features is None:
             return None
-        return DescriptorIndex.build(self.features, self._product_of_image.tolist())
+        if DESCRIPTORS_NAME not in self.manifest.files:
+            return DescriptorIndex.build(self.features, self._product_of_image.tolist())
+        try:
+            return DescriptorIndex.read(self.version_dir / DESCRIPTORS_NAME, self.features,
+                                        self._product_of_image.tolist())
+        except (RuntimeError, ValueError) as exc:  # FAISS raises RuntimeError on a file it cannot parse
+            raise IndexLoadError(f"index {self.path} version {self.version}: {DESCRIPTORS_NAME} cannot be read: "
+                                 f"{exc}") from exc
 
     def __contains__(self, product_id: str) -> bool:
         return product_id in self._position

@@ -4,7 +4,8 @@ manifest and with each other.
 A version holds ``vectors.faiss`` (the search index, one id per catalog image),
 ``embeddings.npy`` and ``image_ids.npy`` (the raw vectors, so that an update reuses them and any
 index type can be rebuilt), ``products.jsonl`` (product metadata and its images: id, ref,
-sha256), ``features.npz`` (local features for verification), ``background.npz`` (when built
+sha256), ``features.npz`` (local features for verification) with ``descriptors.faiss`` (their voting
+index, ``indexing.descriptor_index``; versions written before it have none), ``background.npz`` (when built
 with a background bank) and ``manifest.json``. See ``indexing.versions`` for the folder layout
 and why a crash never leaves a half-written version current, ``indexing.writer`` for how
 versions are written and ``indexing.store`` for a loaded version.
@@ -30,6 +31,7 @@ PRODUCTS_NAME = "products.jsonl"
 EMBEDDINGS_NAME = "embeddings.npy"
 IMAGE_IDS_NAME = "image_ids.npy"
 BACKGROUND_NAME = "background.npz"
+DESCRIPTORS_NAME = "descriptors.faiss"
 _REQUIRED_FILES = {VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME}
 
 

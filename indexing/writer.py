@@ -15,16 +15,19 @@ from pathlib import Path
 import numpy as np
 
 from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchError
+from shoptag.files import file_sha256
 from shoptag.indexing.catalog import Catalog
+from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.embedding import embed_entries
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, save_features
-from shoptag.indexing.manifest import FORMAT_VERSION, Manifest, file_sha256
+from shoptag.indexing.manifest import FORMAT_VERSION, Manifest
 from shoptag.indexing.records import Background, Entry, ImageVector, IndexedImage, IndexedProduct, Skipped
 from shoptag.indexing.store import CatalogIndex
 from shoptag.indexing.vectors import METRIC, VectorIndex, resolve_type
 from shoptag.indexing.version_files import (
     BACKGROUND_NAME,
+    DESCRIPTORS_NAME,
     EMBEDDINGS_NAME,
     IMAGE_IDS_NAME,
     PRODUCTS_NAME,
@@ -131,6 +134,7 @@ class _Prepared:
     embeddings: np.ndarray
     vectors: VectorIndex
     features: list[LocalFeatures] | None
+    descriptors: DescriptorIndex | None
     background: Background | None
 
     @classmethod
@@ -143,8 +147,11 @@ class _Prepared:
                                           dtype=np.float32).reshape(len(images), model.dim)
         vectors = VectorIndex.build(embeddings, np.arange(len(images), dtype=np.int64),
                                     resolve_type(index_type, len(images)))
-        return cls(model, _numbered(entries), embeddings, vectors,
-                   features if all(f is not None for f in features) else None,
+        features = features if all(f is not None for f in features) else None
+        # Images are numbered in entry order: the product position of each image.
+        image_products = [position for position, entry in enumerate(entries) for _ in entry.images]
+        return cls(model, _numbered(entries), embeddings, vectors, features,
+                   None if features is None else DescriptorIndex.build(features, image_products),
                    None if bank is None else _background(images, embeddings, bank))
 
     def write(self, staging: Path, name: str, parent: str | None) -> Manifest:
@@ -157,7 +164,8 @@ class _Prepared:
         files = (VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME)
         if self.features is not None:
             save_features(staging / FEATURES_NAME, self.features)
-            files += (FEATURES_NAME,)
+            self.descriptors.write(staging / DESCRIPTORS_NAME)
+            files += (FEATURES_NAME, DESCRIPTORS_NAME)
         if self.background is not None:
             np.savez(staging / BACKGROUND_NAME, bank=self.background.bank, image_scores=self.background.image_scores)
             files += (BACKGROUND_NAME,)
@@ -176,7 +184,7 @@ class _Prepared:
         """The version just written, as loaded from disk (its embeddings memory-mapped)."""
         return CatalogIndex(folder.root, folder.versions / manifest.version, manifest, self.vectors, self.products,
                             np.load(folder.versions / manifest.version / EMBEDDINGS_NAME, mmap_mode="r"),
-                            self.features, self.background)
+                            self.features, self.background, self.descriptors)
 
 
 def _bank(index: CatalogIndex) -> np.ndarray | None:

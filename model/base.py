@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 from shoptag.boxes import Box
 from shoptag.errors import ModelError
@@ -69,7 +68,7 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def weights_digest(tensors: Iterable[tuple[str, torch.Tensor]]) -> str:
+def weights_digest(tensors: Iterable[tuple[str, Any]]) -> str:
     """A short content hash of named tensors: changes whenever any weight changes."""
     digest = hashlib.sha256()
     for name, tensor in tensors:

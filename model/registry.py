@@ -8,9 +8,12 @@ from enum import Enum
 
 from shoptag.errors import UnknownModelSpecError
 from shoptag.model.base import Embedder
-from shoptag.settings import ModelSettings
+from shoptag.settings import ModelSettings, default_model_cache
 
 logger = logging.getLogger(__name__)
+
+# effnet-lite0's runtime as its spec names it: ONNX Runtime fp32 unless another is asked for.
+EFFNET_RUNTIMES = {"": "onnx-fp32", "onnx-fp32": "onnx-fp32", "onnx-int8": "onnx-int8", "torch": "torch"}
 
 
 class Backend(Enum):
@@ -22,21 +25,23 @@ class Backend(Enum):
 @dataclass(frozen=True)
 class ModelSpec:
     backend: Backend
-    ref: str  # backend-specific part after the prefix ("" for effnet-lite0)
+    ref: str  # backend-specific part after the prefix (for effnet-lite0: its runtime)
     text: str  # the spec as written
 
 
 def parse_spec(spec: str) -> ModelSpec:
     spec = spec.strip()
-    if spec == Backend.EFFNET_LITE0.value:
-        return ModelSpec(Backend.EFFNET_LITE0, "", spec)
     prefix, sep, ref = spec.partition(":")
+    if prefix == Backend.EFFNET_LITE0.value:
+        runtime = EFFNET_RUNTIMES.get(ref)
+        if runtime is not None:
+            return ModelSpec(Backend.EFFNET_LITE0, runtime, spec)
     if sep and ref:
         for backend in (Backend.OPENCLIP, Backend.HF):
             if prefix == backend.value:
                 return ModelSpec(backend, ref, spec)
     raise UnknownModelSpecError(
-        f"unknown model spec {spec!r}: use effnet-lite0, openclip:<arch>:<pretrained>, "
+        f"unknown model spec {spec!r}: use effnet-lite0[:onnx-int8|:torch], openclip:<arch>:<pretrained>, "
         f"openclip:local-dir:<folder> or hf:<model id or folder>"
     )
 
@@ -48,8 +53,11 @@ def create_embedder(settings: ModelSettings) -> Embedder:
     match spec.backend:
         case Backend.EFFNET_LITE0:
             from shoptag.model.effnet import EffNetLite0Embedder
+            from shoptag.model.effnet_runtimes import TORCH, OnnxBackbone, TorchBackbone
 
-            return EffNetLite0Embedder(batch_size=settings.batch_size)
+            backbone = (TorchBackbone() if spec.ref == TORCH
+                        else OnnxBackbone(spec.ref, settings.cache_dir or default_model_cache(), settings.threads))
+            return EffNetLite0Embedder(backbone, batch_size=settings.batch_size)
         case Backend.OPENCLIP:
             from shoptag.model.openclip import OpenClipEmbedder
 

@@ -4,6 +4,7 @@ never waited on), and never more bytes than a cap."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -49,3 +50,11 @@ def read_regular(path: Path, max_bytes: int, error: type[ShopTagError], name: st
     if len(data) > max_bytes:
         raise error(f"{name}: more than {max_bytes} bytes is over the limit")
     return data
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -26,17 +26,24 @@ class _Strict(BaseModel):
 
 class ModelSettings(_Strict):
     spec: str = Field(DEFAULT_MODEL_SPEC, description="Embedder spec, see `shoptag.model`.")
-    threads: int = Field(0, ge=0, description="Torch CPU threads; 0 keeps torch's default.")
+    threads: int = Field(0, ge=0, description="CPU threads of the model's runtime (torch or ONNX Runtime); "
+                         "0 keeps its default (every core).")
     batch_size: int = Field(32, ge=1, le=1024)
     allow_download: bool = Field(
         True, description="Fetch missing pretrained weights from the model hub (needs network)."
     )
-    cache_dir: Path | None = Field(None, description="Where downloaded weights are cached.")
+    cache_dir: Path | None = Field(None, description="Where downloaded weights and made ONNX graphs are "
+                                   "cached (default: the hub's own cache; ONNX graphs: default_model_cache()).")
 
 
 class ImageLimits(_Strict):
     max_bytes: int = Field(20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(40_000_000, ge=1)
+
+
+def default_model_cache() -> Path:
+    """Where ONNX graphs made from installed weights are kept, e.g. ``~/.cache/shoptag/models``."""
+    return platformdirs.user_cache_path("shoptag", appauthor=False) / "models"
 
 
 def default_fetch_cache() -> Path:

@@ -2,6 +2,7 @@
 catalog, and co-located products merged into one tag with alternatives."""
 
 import cv2
+import pytest
 
 from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import catalog_features
@@ -27,6 +28,18 @@ def test_a_frame_votes_for_the_product_it_shows_among_the_catalog():
         votes = index.votes(frame_features(frame).descriptors)
         assert max(votes, key=votes.get) == product, votes
     assert DescriptorIndex.build([], []).votes(frame_features(photos[0]).descriptors) == {}
+
+
+def test_the_descriptor_index_is_read_back_as_written_and_refused_for_other_features(tmp_path):
+    photos = [bundled_rgb(name) for name in PHOTOS]
+    features = [catalog_features(p) for p in photos]
+    built = DescriptorIndex.build(features, [0, 1, 2, 3])
+    built.write(tmp_path / "descriptors.faiss")
+    read = DescriptorIndex.read(tmp_path / "descriptors.faiss", features, [0, 1, 2, 3])
+    frame = frame_features(cv2.resize(photos[2], (640, 480)))
+    assert read.votes(frame.descriptors) == built.votes(frame.descriptors) and read.votes(frame.descriptors)
+    with pytest.raises(ValueError, match="descriptors"):
+        DescriptorIndex.read(tmp_path / "descriptors.faiss", features[:3], [0, 1, 2])
 
 
 def hits(product_boxes, score=0.7, evidence=GEOMETRY):

@@ -65,7 +65,7 @@ def test_tag_prints_the_documented_json(tmp_path, index):
     result = json.loads(done.stdout)
     assert set(result) == {"video", "duration_s", "width", "height", "model", "index", "frames_sampled",
                            "frames_skipped", "tags"}
-    assert result["model"].startswith("effnet-lite0@") and result["frames_sampled"] == 12
+    assert result["model"].startswith("effnet-lite0:onnx-fp32@") and result["frames_sampled"] == 12
     assert (result["width"], result["height"]) == (160, 120)
     assert set(result["index"]) == {"path", "created", "version"}
 

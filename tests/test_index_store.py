@@ -38,7 +38,8 @@ def test_build_then_search_finds_each_product_from_its_own_photo(tmp_path, catal
     manifest = Manifest.read(IndexFolder(tmp_path / "index").current_dir())
     assert manifest.model_identity == effnet.identity and manifest.dim == 1280
     assert manifest.version == report.version and manifest.index_type == "flat" and manifest.parent is None
-    assert set(manifest.files) == {"vectors.faiss", "products.jsonl", "embeddings.npy", "image_ids.npy", "features.npz"}
+    assert set(manifest.files) == {"vectors.faiss", "products.jsonl", "embeddings.npy", "image_ids.npy", "features.npz",
+                                   "descriptors.faiss"}
     index = CatalogIndex.load(tmp_path / "index", effnet)
     queries = effnet.embed_images([bundled_rgb("rocket.jpg"), bundled_rgb("coffee.jpg")])
     results = index.search(queries, top_k=2)
@@ -73,7 +74,7 @@ def test_loading_with_another_model_is_refused(tmp_path, catalog_path, effnet):
     from shoptag.settings import ModelSettings
 
     tiny = create_embedder(ModelSettings(spec=f"openclip:local-dir:{tiny_openclip_dir(tmp_path / 'm')}"))
-    with pytest.raises(IndexModelMismatchError, match="built with effnet-lite0@"):
+    with pytest.raises(IndexModelMismatchError, match="built with effnet-lite0:onnx-fp32@"):
         CatalogIndex.load(tmp_path / "index", tiny)
 
 

@@ -10,7 +10,7 @@ import typer
 from shoptag.settings import Settings
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model spec (default: SHOPTAG_MODEL__SPEC).")]
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=0, help="Torch CPU threads.")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=0, help="CPU threads of the model's runtime.")]
 
 
 def settings_from(model: str | None = None, threads: int | None = None, /, **sections: dict) -> Settings:
