@@ -61,7 +61,7 @@ def test_tagging_an_upload_returns_the_cli_json(client, tmp_path):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["frames_sampled"] == 12 and body["tags"] == []
-    assert body["model"].startswith("effnet-lite0@")
+    assert body["model"].startswith("effnet-lite0:onnx-fp32@")
     assert body["video"] == "../../etc/evil.mp4"  # a label only: never a path
     assert body["index"]["version"] == client.get("/readyz").json()["index_version"]
     assert uploads_of(client) == []

@@ -154,7 +154,7 @@ def test_eval_reports_known_truth_as_found_and_writes_its_outputs(tmp_path, effn
     assert m["throughput_video_s_per_s"] > 0
     assert [p["settings"]["threshold"] for p in metrics["sweep"]] == [0.55, 0.6, 0.65]
     assert len(metrics["pr_curve"]) == 66 and len(metrics["comparison"]) == 2
-    assert metrics["comparison"][1]["label"] == "effnet-lite0 (effnet-lite0)"
+    assert metrics["comparison"][1]["label"] == "effnet-lite0 (effnet-lite0:onnx-fp32)"
     assert metrics["comparison"][1]["metrics"]["segment@tIoU0.5"] == m["segment@tIoU0.5"]
     # The evaluated pipeline is the served one: its predictions are what `shoptag tag` prints.
     tagged = shoptag("tag", tmp_path / "demo.mp4", "--index", tmp_path / "index")

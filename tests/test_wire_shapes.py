@@ -11,7 +11,7 @@ from shoptag.tagging import Alternative, IndexRef, ProductTag, Segment, TagResul
 from shoptag.tagging.results import tag_result_schema
 
 RESULT = TagResult(
-    video="clip.mp4", duration_s=7.6000001, width=640, height=360, model="effnet-lite0@abc",
+    video="clip.mp4", duration_s=7.6000001, width=640, height=360, model="effnet-lite0:onnx-fp32@abc",
     index=IndexRef(path="/srv/index", created="2026-12-01T00:00:00", version="v1"),
     frames_sampled=16, frames_skipped=1,
     tags=[ProductTag(product_id="mug", title="Mug", url=None, score=0.812345, alternatives=[
