@@ -21,18 +21,17 @@ import http.client
 import ipaddress
 import json
 import logging
-import os
 import socket
 import ssl
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 from shoptag.errors import FetchError
+from shoptag.files import write_atomically
 from shoptag.settings import FetchSettings
 
 logger = logging.getLogger(__name__)
@@ -255,17 +254,11 @@ class HttpFetcher:
         try:
             blob = self._blob(digest)
             if not blob.is_file():
-                _write_atomically(blob, data)
-            _write_atomically(self._entry(url), json.dumps(entry).encode())
+                write_atomically(blob, lambda temporary: temporary.write_bytes(data))
+            record = json.dumps(entry).encode()
+            write_atomically(self._entry(url), lambda temporary: temporary.write_bytes(record))
         except OSError as exc:  # a cache that cannot be written costs a later download, not this one
             logger.warning("download cache %s not written (%s): %s", self._cache, url, exc)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
 
 
 def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

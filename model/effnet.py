@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 SPEC = "effnet-lite0"
 INPUT_SIZE = 224
-DIM = 1280
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # Measured with scripts/measure_threshold.py on real footage (see README, "Threshold"), for
@@ -43,7 +42,7 @@ CROP_THRESHOLD = 0.60
 # filling 40% of a frame then spans ~190 px, near the 224 px at which catalog photos are seen.
 # 360 was 4x cheaper than crops but ranked worse (top-3 0.90 vs 0.92); 480 ranked better (0.94).
 REGION_SHORT_SIDE = 480
-STRIDE = 32
+_STRIDE = 32
 # RoIAlign as the region vectors were measured with: a 4x4 output, 2x2 samples per bin,
 # pixel-centre aligned; its mean is the mean of the bilinear samples on an 8x8 grid.
 _SAMPLES_PER_SIDE = 4 * 2
@@ -63,11 +62,10 @@ class Backbone(Protocol):
 
 
 class EffNetLite0Embedder:
-    spec = SPEC
     supports_text = False
     default_threshold = MEASURED_THRESHOLD
     crop_threshold = CROP_THRESHOLD
-    dim = DIM
+    dim = 1280
 
     def __init__(self, backbone: Backbone, batch_size: int = 32) -> None:
         self._backbone = backbone
@@ -93,7 +91,7 @@ class EffNetLite0Embedder:
         feature_map = self._backbone.features(to_batch([resized]))[0]
         sx, sy = resized.shape[1] / image.shape[1], resized.shape[0] / image.shape[0]
         scaled = np.array([[x * sx, y * sy, (x + w) * sx, (y + h) * sy] for x, y, w, h in boxes], np.float32)
-        return l2_normalize(pool_regions(feature_map, scaled / STRIDE))
+        return l2_normalize(pool_regions(feature_map, scaled / _STRIDE))
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         raise no_text_support(self.spec)
@@ -104,8 +102,8 @@ def region_pass_input(image: np.ndarray) -> np.ndarray:
     strides so the map's cells tile it exactly."""
     height, width = image.shape[:2]
     scale = REGION_SHORT_SIDE / min(height, width)
-    new_w = max(STRIDE, round(width * scale / STRIDE) * STRIDE)
-    new_h = max(STRIDE, round(height * scale / STRIDE) * STRIDE)
+    new_w = max(_STRIDE, round(width * scale / _STRIDE) * _STRIDE)
+    new_h = max(_STRIDE, round(height * scale / _STRIDE) * _STRIDE)
     interpolation = cv2.INTER_AREA if new_w < width else cv2.INTER_LINEAR
     return cv2.resize(image, (new_w, new_h), interpolation=interpolation)
 

@@ -12,7 +12,6 @@ excitation); its pooled region vectors stayed at cosine 0.98-0.99 to fp32's.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from shoptag.errors import ModelError, ModelWeightsUnavailableError
-from shoptag.files import file_sha256
+from shoptag.files import file_sha256, write_atomically
 from shoptag.model.effnet import INPUT_SIZE, region_pass_input, to_batch
 
 logger = logging.getLogger(__name__)
@@ -110,14 +109,21 @@ def cached_graph(runtime: str, cache_dir: Path) -> Path:
     fp32 = cache_dir / f"effnet-lite0-{key}-{ONNX_FP32}.onnx"
     if not fp32.is_file():
         logger.info("exporting effnet-lite0 to ONNX (once, into %s)", cache_dir)
-        _write_atomically(fp32, _export)
+        _cache(fp32, _export)
     if runtime == ONNX_FP32:
         return fp32
     int8 = cache_dir / f"effnet-lite0-{key}-{ONNX_INT8}.onnx"
     if not int8.is_file():
         logger.info("quantising effnet-lite0 to int8 (once, into %s)", cache_dir)
-        _write_atomically(int8, lambda out: _quantise(fp32, out))
+        _cache(int8, lambda out: _quantise(fp32, out))
     return int8
+
+
+def _cache(path: Path, write) -> None:
+    try:
+        write_atomically(path, write)
+    except OSError as exc:
+        raise ModelError(f"model cache {path.parent} cannot be written: {exc}") from exc
 
 
 def _export(out: Path) -> None:
@@ -169,17 +175,10 @@ def calibration_batches() -> list[np.ndarray]:
 
     from shoptag.bundled import media_path
     from shoptag.demo import DEMO_PRODUCTS
+    from shoptag.video.compose import read_frames
 
-    capture = cv2.VideoCapture(str(media_path("city.mp4")))
-    frames = []
-    try:
-        ok, bgr = capture.read()
-        while ok:
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            ok, bgr = capture.read()
-    finally:
-        capture.release()
-    batches = [to_batch([region_pass_input(frame)]) for frame in frames[::8]]
+    batches = [to_batch([region_pass_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))])
+               for bgr in read_frames(media_path("city.mp4"))[::8]]
     for _, _, name in DEMO_PRODUCTS:
         photo = cv2.cvtColor(cv2.imread(str(media_path(name))), cv2.COLOR_BGR2RGB)
         height, width = photo.shape[:2]
@@ -187,19 +186,3 @@ def calibration_batches() -> list[np.ndarray]:
         batches.append(to_batch([cv2.resize(view, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
                                  for view in views]))
     return batches
-
-
-def _write_atomically(path: Path, write) -> None:
-    """``write(temporary path)``, then move it into place: concurrent first uses never see half a file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ModelError(f"model cache folder {path.parent} cannot be created: {exc}") from exc
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
