@@ -8,6 +8,7 @@ product with its images' vectors and local features.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -101,3 +102,13 @@ class Entry:
 
     product: Product | IndexedProduct
     images: tuple[ImageVector, ...]
+
+
+def image_owners(products: Sequence[IndexedProduct], images: int) -> np.ndarray:
+    """Per image id (0 .. images - 1), the position of the product it belongs to (-1: none). Ids
+    out of that range are left out: a version that has them is refused by its consistency
+    checks (``version_files.version_problems``), which must get to see them."""
+    owners = np.full(images, -1, dtype=np.int64)
+    for position, product in enumerate(products):
+        owners[[i for i in product.image_ids if 0 <= i < images]] = position
+    return owners

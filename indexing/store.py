@@ -15,9 +15,9 @@ from shoptag.errors import IndexLoadError, IndexModelMismatchError, NotFoundErro
 from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import LocalFeatures
 from shoptag.indexing.manifest import Manifest
-from shoptag.indexing.records import Background, Entry, ImageVector, IndexedImage, IndexedProduct
+from shoptag.indexing.records import Background, Entry, ImageVector, IndexedImage, IndexedProduct, image_owners
 from shoptag.indexing.vectors import VectorIndex
-from shoptag.indexing.version_files import DESCRIPTORS_NAME, read_version_files, version_problems
+from shoptag.indexing.version_files import read_version_files, version_problems
 from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
 
@@ -42,9 +42,7 @@ class CatalogIndex:
         self.embeddings = embeddings  # memory-mapped; row i is image id i
         self._vectors = vectors
         self._position = {product.product_id: i for i, product in enumerate(products)}
-        self._product_of_image = np.full(manifest.images, -1, dtype=np.int64)
-        for position, product in enumerate(products):
-            self._product_of_image[list(product.image_ids)] = position
+        self._product_of_image = image_owners(products, manifest.images)
         self._derived: dict[str, object] = {}
         if descriptors is not None:
             self.descriptors = descriptors  # fills the cached property
@@ -75,7 +73,7 @@ class CatalogIndex:
         if problems:
             raise IndexLoadError(f"index {path} version {manifest.version} is inconsistent: {problems[0]}")
         return cls(path, version_dir, manifest, files.vectors, files.products, files.embeddings, files.features,
-                   files.background)
+                   files.background, files.descriptors)
 
     @property
     def version(self) -> str:
@@ -91,19 +89,12 @@ class CatalogIndex:
 
     @cached_property
     def descriptors(self) -> DescriptorIndex | None:
-        """The catalog's local descriptors, searchable for votes: read on first use from the
-        version, or, for a version written before they were stored, built (1-12 s for 364
-        products on 2 cores, most of it k-means). None when the version has no features."""
+        """The catalog's local descriptors, searchable for votes: read with the version, or, for
+        a version written before they were stored, built on first use (1-12 s for 364 products
+        on 2 cores, most of it k-means). None when the version has no features."""
         if self.features is None:
             return None
-        if DESCRIPTORS_NAME not in self.manifest.files:
-            return DescriptorIndex.build(self.features, self._product_of_image.tolist())
-        try:
-            return DescriptorIndex.read(self.version_dir / DESCRIPTORS_NAME, self.features,
-                                        self._product_of_image.tolist())
-        except (RuntimeError, ValueError) as exc:  # FAISS raises RuntimeError on a file it cannot parse
-            raise IndexLoadError(f"index {self.path} version {self.version}: {DESCRIPTORS_NAME} cannot be read: "
-                                 f"{exc}") from exc
+        return DescriptorIndex.build(self.features, self._product_of_image.tolist())
 
     def __contains__(self, product_id: str) -> bool:
         return product_id in self._position

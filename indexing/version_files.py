@@ -20,9 +20,10 @@ import numpy as np
 
 from shoptag.bounded_json import MAX_DEPTH, loads_bounded
 from shoptag.errors import IndexLoadError
+from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, load_features
 from shoptag.indexing.manifest import Manifest
-from shoptag.indexing.records import Background, IndexedProduct
+from shoptag.indexing.records import Background, IndexedProduct, image_owners
 from shoptag.indexing.vectors import VectorIndex
 from shoptag.indexing.versions import IndexFolder
 
@@ -42,6 +43,7 @@ class VersionFiles:
     embeddings: np.ndarray
     features: list[LocalFeatures] | None
     background: Background | None
+    descriptors: DescriptorIndex | None  # None also for a version written before they were stored
 
 
 def read_version_files(version_dir: Path, manifest: Manifest) -> VersionFiles:
@@ -57,6 +59,10 @@ def read_version_files(version_dir: Path, manifest: Manifest) -> VersionFiles:
             products = [IndexedProduct.from_json(loads_bounded(line, MAX_DEPTH + 1)) for line in handle]
         embeddings = np.load(version_dir / EMBEDDINGS_NAME, mmap_mode="r", allow_pickle=False)
         features = load_features(version_dir / FEATURES_NAME) if FEATURES_NAME in manifest.files else None
+        descriptors = None
+        if features is not None and DESCRIPTORS_NAME in manifest.files:
+            descriptors = DescriptorIndex.read(version_dir / DESCRIPTORS_NAME, features,
+                                               image_owners(products, len(features)).tolist())
         background = None
         if BACKGROUND_NAME in manifest.files:
             with np.load(version_dir / BACKGROUND_NAME, allow_pickle=False) as data:
@@ -64,7 +70,7 @@ def read_version_files(version_dir: Path, manifest: Manifest) -> VersionFiles:
     except Exception as exc:  # each parser (FAISS, numpy, zip, json) fails in its own way on damage
         raise IndexLoadError(f"index {version_dir.parent.parent}: version {manifest.version} cannot be read: "
                              f"{type(exc).__name__}: {exc}") from exc
-    return VersionFiles(vectors, products, embeddings, features, background)
+    return VersionFiles(vectors, products, embeddings, features, background, descriptors)
 
 
 def version_problems(manifest: Manifest, files: VersionFiles) -> list[str]:

@@ -83,6 +83,8 @@ def test_a_byte_flip_in_products_and_a_truncated_features_file_are_reported(inde
     ("products.jsonl", lambda index: products_with(index, lambda rows: rows.append(rows[0]))),
     ("vectors.faiss", lambda index: b"IxMp" + b"\x00" * 64),
     ("embeddings.npy", lambda index: b"\x93NUMPY\x01\x00" + b"\x00" * 32),
+    ("descriptors.faiss", lambda index: b"IwSq" + b"\x00" * 64),
+    ("descriptors.faiss", lambda index: b""),
 ])
 def test_crafted_files_with_matching_checksums_are_refused_by_every_reader(index, effnet, name, crafted):
     craft(index, name, crafted(index))
