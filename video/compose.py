@@ -148,14 +148,22 @@ def compose_clip(background: Path, placements: list[Placement], out: Path,
     return count / fps, appearances
 
 
+def video_writer(out: Path, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """A writer for ``out``: VP8 WebM for a ``.webm`` name (browsers play it; the review page's
+    tests and benchmark use it), otherwise MPEG-4 Part 2 in MP4 (what OpenCV's own FFmpeg can
+    encode without H.264)."""
+    codec = "VP80" if Path(out).suffix.lower() == ".webm" else "mp4v"
+    return cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*codec), fps, size)
+
+
 def render_clip(out: Path, frames: Iterable[np.ndarray], layers: Sequence[Layer], fps: float,
                 size: tuple[int, int], jpeg_quality: int | None = None) -> tuple[int, list[list[tuple[float, Box]]]]:
-    """Write ``frames`` (BGR, all of ``size``) at ``fps`` as the MP4 ``out``, each with the layers
+    """Write ``frames`` (BGR, all of ``size``) at ``fps`` as the video ``out`` (``video_writer``), each with the layers
     on screen at its time pasted over it, in order; ``jpeg_quality`` adds the artefacts of a
     JPEG re-encode to every frame, as after an upload. Returns the number of frames and, per
     layer, the (time_s, box of its visible pixels) of each frame it is on screen in; the box is
     (0, 0, 0, 0) where it is wholly hidden or outside the frame."""
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    writer = video_writer(out, fps, size)
     boxes: list[list[tuple[float, Box]]] = [[] for _ in layers]
     count = 0
     try:
@@ -244,8 +252,9 @@ def _decoded(capture: cv2.VideoCapture, size: tuple[int, int] | None = None,
 
 def write_slideshow(images: list[np.ndarray], out: Path, seconds_each: float = 1.0,
                     size: tuple[int, int] = (640, 360), fps: float = 25.0) -> float:
-    """Write RGB ``images`` as an MP4 showing each for ``seconds_each``; return the duration."""
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    """Write RGB ``images`` as a video (``video_writer``) showing each for ``seconds_each``; return
+    the duration."""
+    writer = video_writer(out, fps, size)
     per_image = max(1, round(seconds_each * fps))
     try:
         for image in images:
