@@ -18,7 +18,7 @@ from shoptag.api.auth import Authenticate, LoopbackOnly
 from shoptag.api.errors import install_error_handlers
 from shoptag.api.limits import BodyLimits
 from shoptag.api.metrics import Metrics, MetricsMiddleware
-from shoptag.api.routes import health, jobs, products, tags
+from shoptag.api.routes import health, jobs, page, product_images, products, reviews, tags
 from shoptag.api.runner import JobRunner
 from shoptag.api.service import Service, path_scrubber
 from shoptag.errors import ShopTagError
@@ -65,7 +65,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app = FastAPI(title="ShopTag", version=__version__, lifespan=lifespan,
                   description="Suggests which catalog products appear in a video, and when.")
     app.state.startup_error = None
-    routers = (health.router, tags.router, jobs.router, products.router)
+    routers = (health.router, page.router, tags.router, jobs.router, reviews.router, products.router,
+               product_images.router)
     for router in routers:
         app.include_router(router)
     install_error_handlers(app, settings.service.retry_after_s, path_scrubber(settings),

@@ -24,6 +24,7 @@ _STATUS = (
     (errors.ConfigError, 422),
     (errors.NotFoundError, 404),
     (errors.IdempotencyConflictError, 409),
+    (errors.ReviewConflictError, 409),
     (errors.IndexBuildError, 409),
     (errors.ServiceBusyError, 429),
     (errors.ShopTagError, 500),

@@ -75,8 +75,8 @@ async def submit_video(request: Request, service: Service, principal: Principal,
         upload.saved.path.unlink(missing_ok=True)
 
 
-def job_response(job: Job, status: int) -> JSONResponse:
-    return JSONResponse(JobOut.of(job).model_dump(mode="json"), status_code=status,
+def job_response(service: Service, job: Job, status: int) -> JSONResponse:
+    return JSONResponse(JobOut.of(job, service.progress(job)).model_dump(mode="json"), status_code=status,
                         headers={"Location": f"/v1/jobs/{job.id}"})
 
 

@@ -3,7 +3,8 @@
 A job is owned by the API key that created it and invisible to any other key. An
 ``Idempotency-Key`` makes a retried submission return the job it already created; reusing a
 key for a different request is refused. Jobs that were running when the service stopped are
-queued again at the next start (at-least-once).
+queued again at the next start (at-least-once). The same database holds each job's review
+(``api.reviews``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import sqlite3
 import uuid
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from shoptag.errors import ConfigError, IdempotencyConflictError, NotFoundError
 from shoptag.tagging.results import TagResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: reviews
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -39,6 +40,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_idempotency_key
     ON jobs (owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created);
+CREATE TABLE IF NOT EXISTS reviews (
+    job_id TEXT PRIMARY KEY REFERENCES jobs (id),
+    owner TEXT NOT NULL,
+    revision INTEGER NOT NULL CHECK (revision > 0),
+    decisions TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
 """
 
 
@@ -48,7 +56,7 @@ class Job:
     owner: str
     status: str
     video_name: str
-    upload: Path
+    upload: Path | None  # the stored video; None once it is no longer kept
     params: dict
     created: str
     updated: str
@@ -58,7 +66,11 @@ class Job:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return _ago(0)
+
+
+def _ago(seconds: float) -> str:
+    return (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
 
 
 class JobStore:
@@ -66,7 +78,7 @@ class JobStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with self._connect() as db:
+        with self.connect() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise ConfigError(f"job database {path} has schema {version}; this ShopTag knows "
@@ -76,7 +88,7 @@ class JobStore:
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
-    def _connect(self, timeout_s: float = 30):
+    def connect(self, timeout_s: float = 30):
         with closing(sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)) as db:
             db.row_factory = sqlite3.Row
             yield db
@@ -87,7 +99,7 @@ class JobStore:
         made before is returned (created=False) if the request is the same one."""
         job_id = uuid.uuid4().hex
         now = _now()
-        with self._connect() as db:
+        with self.connect() as db:
             try:
                 db.execute(
                     "INSERT INTO jobs (id, owner, idempotency_key, fingerprint, status, video_name,"
@@ -106,31 +118,31 @@ class JobStore:
 
     def find(self, owner: str, idempotency_key: str) -> Job | None:
         """The job this owner already created with this idempotency key, if any."""
-        with self._connect() as db:
+        with self.connect() as db:
             return self._by_key(db, owner, idempotency_key)[0]
 
     @staticmethod
     def _by_key(db: sqlite3.Connection, owner: str, key: str) -> tuple[Job | None, str | None]:
         row = db.execute("SELECT * FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, key)).fetchone()
-        return (_job(row), row["fingerprint"]) if row else (None, None)
+        return (job_from_row(row), row["fingerprint"]) if row else (None, None)
 
     def get(self, job_id: str, owner: str, db: sqlite3.Connection | None = None) -> Job:
         if db is None:
-            with self._connect() as db:
+            with self.connect() as db:
                 return self.get(job_id, owner, db)
         row = db.execute("SELECT * FROM jobs WHERE id = ? AND owner = ?", (job_id, owner)).fetchone()
         if row is None:
             raise NotFoundError(f"job {job_id!r} does not exist")
-        return _job(row)
+        return job_from_row(row)
 
     def claim_next(self) -> Job | None:
         """Mark the oldest queued job running and return it (None when the queue is empty)."""
-        with self._connect() as db:
+        with self.connect() as db:
             row = db.execute(
                 "UPDATE jobs SET status = 'running', updated = ? WHERE id = ("
                 " SELECT id FROM jobs WHERE status = 'queued' ORDER BY created, rowid LIMIT 1)"
                 " RETURNING *", (_now(),)).fetchone()
-            return _job(row) if row else None
+            return job_from_row(row) if row else None
 
     def succeed(self, job_id: str, result: TagResult) -> None:
         self._finish(job_id, "succeeded", result.model_dump_json(), None, None)
@@ -139,35 +151,49 @@ class JobStore:
         self._finish(job_id, "failed", None, code, message)
 
     def _finish(self, job_id, status, result, code, message) -> None:
-        with self._connect() as db:
+        with self.connect() as db:
             db.execute("UPDATE jobs SET status = ?, result = ?, error_code = ?, error_message = ?,"
                        " updated = ? WHERE id = ?", (status, result, code, message, _now(), job_id))
 
     def requeue_interrupted(self) -> int:
         """Jobs left 'running' by a stopped service go back to the queue."""
-        with self._connect() as db:
+        with self.connect() as db:
             return db.execute("UPDATE jobs SET status = 'queued', updated = ? WHERE status = 'running'",
                               (_now(),)).rowcount
 
-    def remove_unused_uploads(self, folder: Path) -> int:
-        """Delete stored videos that no queued or running job needs (a stop between a job's end
-        and the removal of its video leaves one behind); returns how many."""
-        with self._connect() as db:
-            needed = {Path(row[0]).name for row in db.execute(
-                "SELECT upload FROM jobs WHERE status IN ('queued', 'running')")}
+    def expire_uploads(self, keep_succeeded_s: float) -> list[Path]:
+        """Forget the stored videos that no job needs any more: a failed job's, and a succeeded
+        job's ``keep_succeeded_s`` after it finished (until then its creator reviews the tags on
+        it, and exported reviews point at it). Returns them for the caller to delete."""
+        expired = "upload != '' AND (status = 'failed' OR (status = 'succeeded' AND updated <= ?))"
+        cutoff = (_ago(keep_succeeded_s),)
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # RETURNING would give the new, empty value
+            rows = db.execute(f"SELECT upload FROM jobs WHERE {expired}", cutoff).fetchall()
+            db.execute(f"UPDATE jobs SET upload = '' WHERE {expired}", cutoff)
+            db.execute("COMMIT")
+        return [Path(row[0]) for row in rows]
+
+    def remove_unused_uploads(self, folder: Path, keep_succeeded_s: float) -> int:
+        """Delete the stored videos in ``folder`` that no job needs (``expire_uploads``), and
+        those of no job at all (a stop between a job's end and the removal of its video leaves
+        one behind); returns how many. Only while no upload can arrive: at start-up."""
+        self.expire_uploads(keep_succeeded_s)
+        with self.connect() as db:
+            needed = {Path(row[0]).name for row in db.execute("SELECT upload FROM jobs WHERE upload != ''")}
         unused = [entry for entry in folder.iterdir() if entry.name not in needed]
         for entry in unused:
             entry.unlink(missing_ok=True)
         return len(unused)
 
     def count(self, status: str, timeout_s: float = 30) -> int:
-        with self._connect(timeout_s) as db:
+        with self.connect(timeout_s) as db:
             return db.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
 
 
-def _job(row: sqlite3.Row) -> Job:
+def job_from_row(row: sqlite3.Row) -> Job:
     return Job(
         id=row["id"], owner=row["owner"], status=row["status"], video_name=row["video_name"],
-        upload=Path(row["upload"]), params=json.loads(row["params"]), created=row["created"],
+        upload=Path(row["upload"]) if row["upload"] else None, params=json.loads(row["params"]), created=row["created"],
         updated=row["updated"], result=json.loads(row["result"]) if row["result"] else None,
         error_code=row["error_code"], error_message=row["error_message"])

@@ -1,7 +1,9 @@
 """Refuse request bodies that are too large or too slow while they stream in, not after.
 
 Size: the declared Content-Length is checked first; the bytes actually received are counted
-too, since a client may send no Content-Length (chunked) or a false one (413).
+too, since a client may send no Content-Length (chunked) or a false one (413). Only multipart
+forms carry files (videos, photos); any other body (a JSON review, say) is parsed in memory, so
+it gets ``MAX_PLAIN_BODY_BYTES``.
 Time: while a body is incomplete, each next part must arrive within ``idle_timeout_s``, and
 once that long has passed the body must have averaged ``min_bytes_per_s`` (408): a client
 sending a byte a second cannot hold a connection, an upload slot and a worker for hours.
@@ -16,6 +18,8 @@ import json
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_PLAIN_BODY_BYTES = 1 << 20
 
 
 class _Refused(Exception):
@@ -35,9 +39,12 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(send, self._too_large())
+        headers = dict(scope["headers"])
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        max_bytes = self.max_bytes if multipart else min(self.max_bytes, MAX_PLAIN_BODY_BYTES)
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await _refuse(send, _too_large(max_bytes))
             return
         received = 0
         complete = False
@@ -59,8 +66,8 @@ class BodyLimits:
                 received += len(message.get("body", b""))
                 complete = not message.get("more_body", False)
                 elapsed_s = time.monotonic() - started_s
-                if received > self.max_bytes:
-                    refused = self._too_large()
+                if received > max_bytes:
+                    refused = _too_large(max_bytes)
                 elif (not complete and elapsed_s > self.idle_timeout_s
                       and received < self.min_bytes_per_s * elapsed_s):
                     refused = _Refused(408, "request_timeout", f"the request body arrives slower than "
@@ -88,8 +95,10 @@ class BodyLimits:
             if not response_started:
                 await _refuse(send, exc)
 
-    def _too_large(self) -> _Refused:
-        return _Refused(413, "too_large", f"request body is over the limit of {self.max_bytes} bytes")
+
+
+def _too_large(max_bytes: int) -> _Refused:
+    return _Refused(413, "too_large", f"request body is over the limit of {max_bytes} bytes")
 
 
 async def _refuse(send: Send, refused: _Refused) -> None:

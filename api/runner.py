@@ -90,7 +90,10 @@ class JobRunner:
             await self._record(service.jobs.succeed, job.id, result)
             service.metrics.jobs.labels("succeeded").inc()
             logger.info("job %s succeeded", job.id)
-        job.upload.unlink(missing_ok=True)
+        try:
+            await asyncio.to_thread(service.job_finished, job)
+        except Exception:  # a video left behind is removed at the next start
+            logger.exception("cleaning up after job %s failed", job.id)
 
     async def _record(self, write: Callable, *args) -> None:
         """Store a job's outcome, retrying while the store fails: a finished result is not

@@ -31,20 +31,38 @@ class JobErrorOut(BaseModel):
     message: str
 
 
+class JobProgress(BaseModel):
+    stage: Literal["queued", "tagging", "done"]
+    frames_done: int = Field(0, description="Sampled frames tagged so far.")
+    frames_total: int = Field(0, description="Sampled frames expected, by the video's header (0 while unknown).")
+
+    @classmethod
+    def of(cls, job: Job, running: tuple[int, int | None] = (0, None)) -> JobProgress:
+        """``running``: a running job's sampled frames done and expected, as far as known."""
+        if job.status == "queued":
+            return cls(stage="queued")
+        if job.status == "running":
+            frames, expected = running
+            return cls(stage="tagging", frames_done=frames, frames_total=max(frames, expected or 0))
+        frames = job.result["frames_sampled"] if job.result else 0
+        return cls(stage="done", frames_done=frames, frames_total=frames)
+
+
 class JobOut(BaseModel):
     id: str
     status: Literal["queued", "running", "succeeded", "failed"]
     video: str
     created: str
     updated: str
+    progress: JobProgress
     result: TagResult | None = None
     error: JobErrorOut | None = None
 
     @classmethod
-    def of(cls, job: Job) -> JobOut:
+    def of(cls, job: Job, progress: JobProgress | None = None) -> JobOut:
         error = None if job.error_code is None else JobErrorOut(code=job.error_code, message=job.error_message)
         return cls(id=job.id, status=job.status, video=job.video_name, created=job.created, updated=job.updated,
-                   result=job.result, error=error)
+                   progress=progress or JobProgress.of(job), result=job.result, error=error)
 
     @model_serializer(mode="wrap")
     def _without_absent_parts(self, handler):

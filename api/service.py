@@ -7,9 +7,12 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from shoptag.api.jobs import Job, JobStore
@@ -17,18 +20,24 @@ from shoptag.api.live_index import LiveIndex
 from shoptag.api.metrics import Metrics
 from shoptag.api.pool import Slots, WorkerPool
 from shoptag.api.product_images import ProductImages
+from shoptag.api.reviews import ReviewStore
+from shoptag.api.schemas import JobProgress
 from shoptag.api.uploads import clear_folder, private_folder
-from shoptag.errors import ConfigError, ShopTagError
+from shoptag.errors import ConfigError, ImageLoadError, NotFoundError, ShopTagError
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import IndexedProduct
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model import create_embedder
 from shoptag.model.base import Embedder
+from shoptag.pixels import rescaled
 from shoptag.settings import Settings, TaggingSettings
 from shoptag.tagging import Tagger, TagResult
 from shoptag.video.sampler import VideoInfo, VideoSampler
 
 logger = logging.getLogger(__name__)
+
+THUMBNAIL_SIDE = 256
+_THUMBNAILS_CACHED = 512
 
 
 def path_scrubber(settings: Settings) -> Callable[[str], str]:
@@ -65,12 +74,13 @@ class Service:
             self.job_uploads = private_folder(self.state_dir / "job-videos")
             self.product_images = ProductImages(private_folder(self.state_dir / "product-images"), config.index)
             self.jobs = JobStore(self.state_dir / "jobs.sqlite3")
+            self.reviews = ReviewStore(self.jobs)
             requeued = self.jobs.requeue_interrupted()
             if requeued:
                 logger.warning("%d job(s) interrupted by the last stop were queued again", requeued)
-            orphans = self.jobs.remove_unused_uploads(self.job_uploads)
-            if orphans:
-                logger.warning("removed %d stored video(s) of jobs that had already finished", orphans)
+            removed = self.jobs.remove_unused_uploads(self.job_uploads, config.job_video_retention_s)
+            if removed:
+                logger.info("removed %d stored video(s) that no job needs", removed)
             self.product_images.remove_unlisted()
         except BaseException:
             self.close()
@@ -84,7 +94,13 @@ class Service:
         self.metrics.watch_queue("jobs", self._queued_jobs)
         self.embedder = embedder
         self.live_index: LiveIndex | None = None
+        self.image_reader = ImageReader(settings.images, settings.fetch)
         self.load_error: str | None = None
+        # Running jobs' sampled frames so far and expected; only this process runs its jobs.
+        self._progress: dict[str, tuple[int, int | None]] = {}
+        self._progress_lock = threading.Lock()
+        # Keyed by image ref, so a replaced photo gets a new thumbnail.
+        self._thumbnail_of_ref = lru_cache(maxsize=_THUMBNAILS_CACHED)(self._encode_thumbnail)
 
     def _queued_jobs(self) -> float:
         try:
@@ -140,8 +156,7 @@ class Service:
             self.load_error = f"loading failed ({type(exc).__name__}); see the service log"
             return
         self.embedder = embedder
-        reader = ImageReader(self.settings.images, self.settings.fetch)
-        self.live_index = LiveIndex(index, embedder, reader, self.settings.index.keep)
+        self.live_index = LiveIndex(index, embedder, self.image_reader, self.settings.index.keep)
         logger.info("ready: %d products, index version %s, model %s", len(index.products),
                     index.version, embedder.identity)
 
@@ -156,13 +171,14 @@ class Service:
         sampler = VideoSampler(path, self.tagging_settings(overrides).fps, self.settings.video, video_name, container)
         return sampler, sampler.probe()
 
-    def tag_video(self, sampler: VideoSampler, overrides: dict) -> TagResult:
+    def tag_video(self, sampler: VideoSampler, overrides: dict,
+                  on_frame: Callable[[int], None] | None = None) -> TagResult:
         """Tag one opened video (blocking: runs on a worker)."""
         with sampler:
             # One snapshot for the whole request: product changes made meanwhile do not mix in.
             tagger = Tagger(self.embedder, self.live_index.snapshot(), self.tagging_settings(overrides),
                             self.settings.video)
-            result = tagger.tag_sampled(sampler)
+            result = tagger.tag_sampled(sampler, on_frame)
         self.metrics.record_tagging(result.frames_sampled, result.stage_seconds)
         return result.as_served()
 
@@ -170,7 +186,49 @@ class Service:
         """Tag a queued job's stored video (blocking: runs on a worker). Its container is checked
         again: the stored file is read afresh, maybe after a restart."""
         sampler = VideoSampler(job.upload, self.tagging_settings(job.params).fps, self.settings.video, job.video_name)
-        return self.tag_video(sampler, job.params)
+
+        def done(frames: int) -> None:
+            with self._progress_lock:
+                self._progress[job.id] = (frames, sampler.expected_samples)
+
+        return self.tag_video(sampler, job.params, done)
+
+    def progress(self, job: Job) -> JobProgress:
+        """How far a job has got (a running one: its sampled frames so far)."""
+        with self._progress_lock:
+            running = self._progress.get(job.id, (0, None))
+        return JobProgress.of(job, running)
+
+    def job_finished(self, job: Job) -> None:
+        """After a job's outcome is stored (blocking): forget its progress, and delete the stored
+        videos no job needs any more (a failed job's; succeeded ones' past their retention)."""
+        with self._progress_lock:
+            self._progress.pop(job.id, None)
+        for video in self.jobs.expire_uploads(self.settings.service.job_video_retention_s):
+            video.unlink(missing_ok=True)
+
+    def thumbnail(self, product_id: str) -> bytes:
+        """A JPEG of the product's first catalog photo, at most ``THUMBNAIL_SIDE`` px (blocking)."""
+        product = self.live_index.snapshot().product(product_id)
+        if not product.images:
+            raise NotFoundError(f"product {product_id!r} has no image")
+        return self._thumbnail_of_ref(product.images[0].ref)
+
+    def _encode_thumbnail(self, ref: str) -> bytes:
+        root = self.settings.service.image_root
+        if "://" not in ref and not Path(ref).is_absolute():
+            # Catalog paths are relative to the catalog file, which the service does not know.
+            resolved = (root / ref).resolve() if root is not None else None
+            if resolved is None or not resolved.is_relative_to(root.resolve()):
+                raise NotFoundError(f"no thumbnail for {ref!r}: the catalog's image paths are relative, and the "
+                                    "service's image root (SHOPTAG_SERVICE__IMAGE_ROOT) does not hold them")
+            ref = str(resolved)
+        rgb = self.image_reader.load(ref, self.index_path.parent).pixels
+        small = rescaled(rgb, min(1.0, THUMBNAIL_SIDE / max(rgb.shape[:2])))
+        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if not ok:
+            raise ImageLoadError(f"the image of {ref!r} could not be encoded")
+        return encoded.tobytes()
 
 
 def check_state_folder_free(settings: Settings) -> None:

@@ -95,8 +95,8 @@ def clear_folder(folder: Path) -> None:
             entry.unlink(missing_ok=True)
 
 
-def bad_form(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError([{"loc": ("body", field), "msg": message, "type": "value_error"}])
+def bad_form(field: str, message: str, location: str = "body") -> RequestValidationError:
+    return RequestValidationError([{"loc": (location, field), "msg": message, "type": "value_error"}])
 
 
 def validated_fields(model: type[ModelT], values: dict) -> ModelT:

@@ -110,3 +110,10 @@ class FetchError(ShopTagError):
     """A URL could not be downloaded, or was refused (scheme, private address, size)."""
 
     code = "fetch_failed"
+
+
+class ReviewConflictError(ShopTagError):
+    """A review was saved by someone else since the revision the caller started from, or the
+    job cannot be reviewed yet."""
+
+    code = "conflict"

@@ -202,6 +202,9 @@ class ServiceSettings(_Strict):
         60.0, gt=0, description="Longer videos sent to /v1/tags become jobs (202).")
     state_dir: Path | None = Field(
         None, description="Jobs database, job uploads and product images; default <index>.state/.")
+    job_video_retention_s: float = Field(
+        7 * 24 * 3600.0, ge=0, description="How long a succeeded job's video is kept for its review "
+        "(the review page plays it; exported reviews point at it); 0 deletes it once tagged.")
     image_root: Path | None = Field(
         None, description="Folder that product image paths may point into; None refuses paths.")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -114,8 +114,9 @@ class Scanner:
                 - ALIGNED_SIMILARITY_SLACK
         self._titles = TitleEvidence(embedder, index.products) if embedder.supports_text else None
 
-    def scan(self, sampler: VideoSampler) -> Scan:
-        """``sampler``: the video at ``settings.fps`` (a probed one continues from its first frame)."""
+    def scan(self, sampler: VideoSampler, on_frame: Callable[[int], None] | None = None) -> Scan:
+        """``sampler``: the video at ``settings.fps`` (a probed one continues from its first frame);
+        ``on_frame`` is told how many sampled frames are done after each one."""
         settings = self._settings
         frames: list[FrameMatches] = []
         looked: list[_Looked] = []  # the frames within the tracking horizon, oldest first
@@ -133,6 +134,8 @@ class Scanner:
             defect = frame_defect(frame.image, settings.min_brightness, settings.min_sharpness)
             if defect:
                 frames.append(FrameMatches(frame.time_s, defect, {}))
+                if on_frame is not None:
+                    on_frame(len(frames))
                 clock = time.perf_counter()
                 continue
             proposals, proposal_vectors, matches, titles = self._match_frame(frame.image, stage)
@@ -162,6 +165,8 @@ class Scanner:
             frames.append(current)
             looked = [f for f in looked if f.matches.time_s >= frame.time_s - horizon_s]
             looked.append(_Looked(current, frame.image, features, proposals, proposal_vectors))
+            if on_frame is not None:
+                on_frame(len(frames))
             clock = time.perf_counter()
         return Scan(frames, sampler.duration_s, dict(stage), sampler.width, sampler.height)
 

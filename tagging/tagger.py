@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,11 +65,12 @@ class Tagger:
         """``name``: how results and messages call the video (default: its path)."""
         return self.tag_scan(self.scan(video, name), name or video)
 
-    def tag_sampled(self, sampler: VideoSampler) -> TagResult:
-        """Tag a video already opened (and probed) at this tagger's ``fps``."""
+    def tag_sampled(self, sampler: VideoSampler, on_frame: Callable[[int], None] | None = None) -> TagResult:
+        """Tag a video already opened (and probed) at this tagger's ``fps``; ``on_frame`` is told
+        how many sampled frames are done after each one."""
         if abs(sampler.fps - self._settings.fps) > 1e-9:
             raise ConfigError(f"video opened at {sampler.fps} fps for a tagger sampling {self._settings.fps}")
-        return self.tag_scan(self._scanner.scan(sampler), sampler.name)
+        return self.tag_scan(self._scanner.scan(sampler, on_frame), sampler.name)
 
     def tag_scan(self, scan: Scan, video: str | Path, threshold: float | None = None) -> TagResult:
         """Tags from a finished scan; ``threshold`` overrides the tagger's (evaluation sweeps

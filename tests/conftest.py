@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from shoptag.demo import write_demo_video
 from shoptag.model import create_embedder
 from shoptag.settings import ModelSettings
 
 from helpers import REPO
+from helpers.browser import VIEWPORT, launch, sync_playwright, watch
 
 # Real media that scripts/fetch_test_media.sh takes from Debian's archive; the test session
 # fetches it the first time a test asks for it. The bundled clip and photos are always there.
@@ -40,3 +42,39 @@ def fetched_media() -> Path:
     if fetched.returncode != 0:
         pytest.fail(f"could not fetch the real test media into {FETCHED_MEDIA}:\n{fetched.stderr[-2000:]}")
     return FETCHED_MEDIA
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium through Playwright (see helpers.browser: a skip, or in CI a failure, without it)."""
+    with sync_playwright() as playwright:
+        launched = launch(playwright)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Opens watched pages (helpers.browser.watch), each in its own context (its own
+    sessionStorage), closed after the test."""
+    contexts = []
+
+    def open_page():
+        context = browser.new_context(viewport=VIEWPORT)
+        contexts.append(context)
+        return watch(context)
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def demo_webm(tmp_path_factory) -> Path:
+    """The demo clip (espresso-cup 0.8-3.6 s, astronaut-poster 4.2-7.0 s) as VP8 WebM, which
+    chromium plays (it cannot play the demo's mp4v)."""
+    path = tmp_path_factory.mktemp("demo-webm") / "demo.webm"
+    write_demo_video(path)
+    return path

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from shoptag.api.jobs import JobStore
-from shoptag.api.schemas import JobOut
+from shoptag.api.schemas import JobOut, JobProgress
 from shoptag.errors import ConfigError, IdempotencyConflictError, NotFoundError
 from shoptag.tagging import IndexRef, TagResult
 
@@ -74,3 +74,31 @@ def test_find_returns_the_job_of_an_idempotency_key(tmp_path):
     job, _ = store.create("alice", "k1", "fp", "a.mp4", Path("/x/a"), {})
     assert store.find("alice", "k1").id == job.id
     assert store.find("bob", "k1") is None and store.find("alice", "k2") is None
+
+
+def test_progress_follows_the_job(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    job, _ = store.create("alice", None, "fp", "a.mp4", Path("/x/a"), {})
+    assert JobProgress.of(job) == JobProgress(stage="queued")
+    running = store.claim_next()
+    assert JobProgress.of(running) == JobProgress(stage="tagging")
+    # Past the header's estimate, the total follows the frames done.
+    assert JobProgress.of(running, (7, 5)).model_dump() == {"stage": "tagging", "frames_done": 7, "frames_total": 7}
+    store.succeed(job.id, NO_TAGS)
+    assert JobProgress.of(store.get(job.id, "alice")).model_dump() == {
+        "stage": "done", "frames_done": 2, "frames_total": 2}
+
+
+def test_videos_are_forgotten_when_no_job_needs_them(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    kept, _ = store.create("alice", None, "fp1", "a.mp4", Path("/x/a"), {})
+    failed, _ = store.create("alice", None, "fp2", "b.mp4", Path("/x/b"), {})
+    queued, _ = store.create("alice", None, "fp3", "c.mp4", Path("/x/c"), {})
+    store.claim_next(), store.claim_next()
+    store.succeed(kept.id, NO_TAGS)
+    store.fail(failed.id, "bad_video", "broken")
+    assert store.expire_uploads(keep_succeeded_s=3600) == [Path("/x/b")]
+    assert store.get(failed.id, "alice").upload is None and store.get(kept.id, "alice").upload == Path("/x/a")
+    assert store.expire_uploads(keep_succeeded_s=0) == [Path("/x/a")]
+    assert store.get(queued.id, "alice").upload == Path("/x/c")
+    assert store.expire_uploads(keep_succeeded_s=0) == []

@@ -53,7 +53,8 @@ def test_a_full_pool_answers_429_with_retry_after(index, tmp_path):
 def test_jobs_survive_a_hard_kill_and_restart(index, tmp_path):
     video = tmp_path / "demo.mp4"
     write_demo_video(video)
-    with served(index, tmp_path) as (base, process):
+    # Videos are deleted once tagged (no retention for review), so none may be left behind.
+    with served(index, tmp_path, job_video_retention_s=0) as (base, process):
         ids = [httpx.post(f"{base}/v1/jobs", files={"file": ("demo.mp4", video.read_bytes())},
                           timeout=60).json()["id"] for _ in range(2)]
         deadline = time.monotonic() + 60
@@ -62,7 +63,7 @@ def test_jobs_survive_a_hard_kill_and_restart(index, tmp_path):
             time.sleep(0.1)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-    with served(index, tmp_path) as (base, _):
+    with served(index, tmp_path, job_video_retention_s=0) as (base, _):
         for job_id in ids:
             deadline = time.monotonic() + 120
             while (job := httpx.get(f"{base}/v1/jobs/{job_id}").json())["status"] not in ("succeeded", "failed"):

@@ -67,6 +67,7 @@ class VideoSampler:
         self._probed: tuple[cv2.VideoCapture, float, np.ndarray] | None = None
         self._handover = threading.Lock()
         self.frames_decoded = 0
+        self.header_duration_s: float | None = None  # what the header says, once opened
         self.duration_s = 0.0
         self.width = self.height = 0  # of the decoded frames, once one is
 
@@ -115,7 +116,7 @@ class VideoSampler:
             if math.isfinite(header_frames) and header_frames > self._limits.max_frames:
                 raise VideoLimitError(
                     f"video has {int(header_frames)} frames; the limit is {self._limits.max_frames}")
-            duration_s = _header_duration(capture)
+            duration_s = self.header_duration_s = _header_duration(capture)
             if duration_s is not None and duration_s > self._limits.max_duration_s:
                 raise VideoLimitError(
                     f"video lasts about {duration_s:.0f} s; the limit is {self._limits.max_duration_s:.0f} s")
@@ -124,6 +125,13 @@ class VideoSampler:
             raise
         header_fps = capture.get(cv2.CAP_PROP_FPS)
         return capture, header_fps if math.isfinite(header_fps) and 1 <= header_fps <= 1000 else _FALLBACK_FPS
+
+    @property
+    def expected_samples(self) -> int | None:
+        """How many frames sampling should yield, by the header's duration (once opened)."""
+        if self.header_duration_s is None:
+            return None
+        return max(1, math.ceil(self.header_duration_s * self.fps - 1e-6))
 
     def _check_resolution(self, width: int, height: int) -> None:
         if width > self._limits.max_width or height > self._limits.max_height:

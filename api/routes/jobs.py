@@ -1,4 +1,4 @@
-"""Asynchronous tagging: submit a video as a job, then poll it."""
+"""Asynchronous tagging: submit a video as a job, poll it, and play back its video."""
 
 from __future__ import annotations
 
@@ -6,15 +6,19 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from shoptag.api.auth import Creator
 from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.intake import VIDEO_FORM, IdempotencyKey, job_response, submit_video
 from shoptag.api.schemas import JobOut
+from shoptag.errors import NotFoundError, VideoError
+from shoptag.video.container import check_container
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JobId = Annotated[str, Path(max_length=64)]
+_MEDIA_TYPES = {"mp4": "video/mp4", "matroska": "video/webm", "avi": "video/x-msvideo"}
 
 
 @router.post("", status_code=202, response_model=JobOut, openapi_extra=VIDEO_FORM,
@@ -23,11 +27,28 @@ async def create_job(request: Request, service: ReadyService, principal: Creator
                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Queue a video for tagging; poll `GET /v1/jobs/{id}` for the result. The form holds the
     video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`."""
-    return job_response(await submit_video(request, service, principal, idempotency_key, answer_now=False), 202)
+    job = await submit_video(request, service, principal, idempotency_key, answer_now=False)
+    return job_response(service, job, 202)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(401, 403, 404, 503))
-async def get_job(service: ReadyService, principal: Creator,
-                  job_id: Annotated[str, Path(max_length=64)]) -> JSONResponse:
-    """A job's status; its result once it has succeeded, its error once it has failed."""
-    return job_response(await asyncio.to_thread(service.jobs.get, job_id, principal.owner), 200)
+async def get_job(service: ReadyService, principal: Creator, job_id: JobId) -> JSONResponse:
+    """A job's status and progress; its result once it has succeeded, its error once it has failed."""
+    return job_response(service, await asyncio.to_thread(service.jobs.get, job_id, principal.owner), 200)
+
+
+@router.get("/{job_id}/video", response_class=FileResponse, responses={
+    200: {"content": {media: {} for media in _MEDIA_TYPES.values()}, "description": "The uploaded video."},
+    **error_responses(401, 403, 404, 503)})
+async def get_job_video(service: ReadyService, principal: Creator, job_id: JobId) -> FileResponse:
+    """The job's uploaded video (byte ranges supported), kept for review for
+    `job_video_retention_s` after the job succeeded."""
+    job = await asyncio.to_thread(service.jobs.get, job_id, principal.owner)
+    if job.upload is None:
+        raise NotFoundError(f"the video of job {job_id!r} is no longer kept")
+    try:
+        container = await asyncio.to_thread(check_container, job.upload)
+    except VideoError:  # removed meanwhile
+        raise NotFoundError(f"the video of job {job_id!r} is no longer kept") from None
+    return FileResponse(job.upload, media_type=_MEDIA_TYPES[container], filename=None,
+                        headers={"Cache-Control": "private, no-store"})

@@ -7,10 +7,11 @@ request uses it; requests already running finish on the version they started wit
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,12 +20,14 @@ from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.schemas import DeletedResponse, ProductResponse, multipart_form
 from shoptag.api.service import Service
-from shoptag.api.uploads import FormRules, ReceivedForm, receive_form, validated_fields
+from shoptag.api.uploads import FormRules, ReceivedForm, bad_form, receive_form, validated_fields
 from shoptag.bounded_json import loads_bounded
 from shoptag.errors import ConfigError, ImageLoadError
 from shoptag.indexing.catalog import Product
+from shoptag.indexing.records import IndexedProduct
 
 router = APIRouter(prefix="/v1/products", tags=["products"])
+_MAX_QUERY_CHARS = 200
 
 # A path converter: a product id may hold "/" (catalog handles are free text), and the
 # product must still be reachable by it.
@@ -33,6 +36,39 @@ ProductId = Annotated[str, PathParam(min_length=1, max_length=_MAX_ID_CHARS)]
 # A product added through the API has no surrounding whitespace, whether named in the path or the form.
 _NEW_ID = {"min_length": 1, "max_length": _MAX_ID_CHARS, "pattern": r"^\S(.*\S)?$"}
 NewProductId = Annotated[str, PathParam(**_NEW_ID)]
+
+
+class ProductSummary(BaseModel):
+    product_id: str
+    title: str
+    url: str | None
+
+
+class ProductSearchResponse(BaseModel):
+    products: list[ProductSummary]
+    index_version: str
+
+
+@router.get("", response_model=ProductSearchResponse, responses=error_responses(401, 403, 422, 503))
+async def search_products(request: Request, service: ReadyService, _: Creator,
+                          q: Annotated[str, Query(max_length=_MAX_QUERY_CHARS)] = "",
+                          limit: Annotated[int, Query(ge=1, le=50)] = 20) -> ProductSearchResponse:
+    """Products whose title holds every word of `q` (any case), titles that start with it
+    first; the review page adds a missed product from these."""
+    unknown = sorted(set(request.query_params) - {"q", "limit"})
+    if unknown:
+        raise bad_form(unknown[0], "unknown query parameter (known: q, limit)", location="query")
+    index = await asyncio.to_thread(service.live_index.snapshot)
+    found = await asyncio.to_thread(search_titles, index.products, q, limit)
+    return ProductSearchResponse(products=[ProductSummary(product_id=p.product_id, title=p.title, url=p.url)
+                                           for p in found], index_version=index.version)
+
+
+def search_titles(products: Sequence[IndexedProduct], query: str, limit: int) -> list[IndexedProduct]:
+    words = query.casefold().split()
+    found = [p for p in products if all(word in p.title.casefold() for word in words)]
+    prefix = query.casefold().strip()
+    return sorted(found, key=lambda p: (not p.title.casefold().startswith(prefix), p.title.casefold()))[:limit]
 
 
 @router.get("/{product_id:path}", response_model=ProductResponse, responses=error_responses(401, 403, 404, 503))

@@ -24,4 +24,4 @@ async def tag_video(request: Request, service: ReadyService, principal: Creator,
     the service's sync limit, or of unknown length, are queued as a job instead (202). The
     form holds the video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`."""
     answer = await submit_video(request, service, principal, idempotency_key, answer_now=True)
-    return job_response(answer, 202) if isinstance(answer, Job) else answer
+    return job_response(service, answer, 202) if isinstance(answer, Job) else answer

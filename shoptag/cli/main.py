@@ -25,6 +25,7 @@ from shoptag.cli.common import (
     settings_from,
 )
 from shoptag.cli.evaluate import bench_app, evaluate
+from shoptag.cli.feedback import feedback_app
 from shoptag.cli.index import index_app
 from shoptag.errors import ConfigError, ShopTagError
 from shoptag.settings import OFFLINE_MODEL_SPEC
@@ -33,6 +34,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Suggest which catalog products appear in a video, and when.")
 app.add_typer(index_app, name="index")
 app.add_typer(bench_app, name="bench")
+app.add_typer(feedback_app, name="feedback")
 app.command("eval")(evaluate)
 
 @app.callback()

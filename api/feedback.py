@@ -1,0 +1,53 @@
+"""Creators' reviews as annotations (``evaluation.annotations``' format), so that ``shoptag
+eval`` measures accuracy on real creator decisions: for every reviewed job whose video is still
+kept, the appearances are its accepted segments (as the creator left them) and added ones; a
+video whose suggestions were all rejected and nothing added is product-free."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoptag.api.jobs import JobStore
+from shoptag.api.reviews import ReviewStore
+from shoptag.errors import ConfigError
+from shoptag.files import write_atomically
+
+logger = logging.getLogger(__name__)
+JOBS_DATABASE = "jobs.sqlite3"
+
+
+@dataclass(frozen=True)
+class FeedbackExport:
+    videos: int
+    appearances: int
+    skipped: int  # reviewed jobs whose video is no longer kept
+
+
+def export_feedback(state_dir: Path, out: Path) -> FeedbackExport:
+    """Write every saved review in the service state folder ``state_dir`` to ``out``."""
+    database = state_dir / JOBS_DATABASE
+    if not database.is_file():
+        raise ConfigError(f"no job database at {database}: pass the state folder of a service "
+                          "(--state-dir, or --index for the default <index>.state)")
+    videos, skipped = [], 0
+    for reviewed in ReviewStore(JobStore(database)).reviewed():
+        job, review = reviewed.job, reviewed.review
+        if job.upload is None or not job.upload.is_file():
+            logger.warning("job %s (%r): its video is no longer kept; its review is left out", job.id, job.video_name)
+            skipped += 1
+            continue
+        appearances = [{"product_id": d.product_id, "start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3)}
+                       for d in review.decisions if d.verdict != "rejected" for s in d.segments]
+        videos.append({
+            "video": str(job.upload.resolve()), "appearances": sorted(appearances, key=lambda a: a["start_s"]),
+            "job_id": job.id, "video_name": job.video_name, "reviewed": review.updated,
+            "revision": review.revision, "model": (job.result or {}).get("model"),
+            "index_version": ((job.result or {}).get("index") or {}).get("version"),
+            "decisions": [d.model_dump() for d in review.decisions]})
+    if not videos:
+        raise ConfigError(f"no reviewed job with a kept video in {state_dir} (reviews whose video is gone: {skipped})")
+    write_atomically(out, lambda path: path.write_text(json.dumps({"videos": videos}, indent=2) + "\n"))
+    return FeedbackExport(len(videos), sum(len(v["appearances"]) for v in videos), skipped)

@@ -1,0 +1,33 @@
+"""``shoptag feedback export``: creators' review decisions as annotations for ``shoptag eval``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from shoptag.cli.common import settings_from
+from shoptag.errors import ConfigError
+
+feedback_app = typer.Typer(no_args_is_help=True, help="Creators' review decisions, kept by the service.")
+
+
+@feedback_app.command("export")
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Annotation JSON to write (shoptag eval --annotations).")],
+    index: Annotated[Optional[Path], typer.Option(
+        "--index", help="The service's index: its state folder is <index>.state unless SHOPTAG_SERVICE__STATE_DIR "
+        "says otherwise.")] = None,
+    state_dir: Annotated[Optional[Path], typer.Option("--state-dir", help="The service's state folder.")] = None,
+) -> None:
+    """Write every saved review (accepted and added segments) as annotations of the job's kept video."""
+    from shoptag.api.feedback import export_feedback
+
+    config = settings_from(service={"index": index, "state_dir": state_dir}).service
+    if config.state_dir is None and config.index is None:
+        raise ConfigError("name the service's state folder: --state-dir DIR or --index DIR")
+    folder = config.state_dir or config.resolved_state_dir(config.index)
+    done = export_feedback(folder, out)
+    typer.echo(f"wrote {out}: {done.videos} reviewed video(s), {done.appearances} appearance(s)"
+               + (f"; {done.skipped} review(s) left out, their video no longer kept" if done.skipped else ""))

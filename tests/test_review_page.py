@@ -1,0 +1,402 @@
+"""The creator review page (api/static), end to end: a real `shoptag serve`, Debian's chromium
+driven by Playwright, the demo clip (as VP8 WebM, which chromium plays).
+
+One realistic review (upload, progress, suggestions over the video, accept / reject / adjust /
+add, save, reload, the stored review), then what must hold around it: product fields are shown
+as text and never run, API keys are asked for and keep jobs apart, the page reaches no other
+origin and is served with its CSP, and a save that lost a race reloads and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from shoptag.demo import write_demo_catalog
+from shoptag.indexing.catalog import read_catalog
+from shoptag.indexing.images import ImageReader
+from shoptag.indexing.writer import build_index
+from shoptag.settings import Settings
+
+from helpers.api import API_KEYS, CREATOR_KEY, OTHER_CREATOR_KEY, bearer, make_index, served
+from helpers.browser import (
+    by_id,
+    card,
+    current_time,
+    drag_edge,
+    job_id_of,
+    progress_seen,
+    record_progress,
+    screenshot,
+    seek,
+    segment_times,
+    text_is,
+    wait_for_review,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("browser")]  # no browser: skip before any setup
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; media-src 'self' blob:; "
+       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+CUP, ASTRONAUT, ROCKET = "espresso-cup", "astronaut-poster", "rocket-poster"
+HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
+HOSTILE_ID = 'cup/<script>alert("id")</script>?x=1#frag'
+TWIN_TITLE = "<svg onload=alert(4)>"
+TWIN_ID = "cup/twin?<svg onload=alert(5)>"
+ROCKET_TITLE = "<b onmouseover=alert(3)>Falcon</b> poster"
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory, effnet):
+    """A service on the demo catalog, without API keys (loopback only). Its photos' paths are
+    relative to the catalog folder: the service's image root, where thumbnails are read."""
+    folder = tmp_path_factory.mktemp("review-page")
+    with served(make_index(folder, effnet), folder, image_root=folder / "catalog") as (base, _):
+        yield base, folder
+
+
+def tag_with_api(base: str, clip, headers: dict | None = None) -> dict:
+    """Submit ``clip`` as a job over HTTP and wait for its result."""
+    with httpx.Client(base_url=base, headers=headers or {}, timeout=30) as client:
+        answer = client.post("/v1/jobs", files={"file": (clip.name, clip.read_bytes(), "video/webm")})
+        assert answer.status_code == 202, answer.text
+        deadline = time.monotonic() + 120
+        while (job := client.get(f"/v1/jobs/{answer.json()['id']}").json())["status"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.2)
+        assert job["status"] == "succeeded", job
+        return job
+
+
+@pytest.fixture(scope="module")
+def tagged_job(service, demo_webm):
+    return tag_with_api(service[0], demo_webm)
+
+
+def box_in_video_pixels(page, product_id: str, result: dict) -> list[float]:
+    """Where the page drew a product's box, mapped back to the video's pixels."""
+    video = by_id(page, "video").bounding_box()
+    box = by_id(page, "box", product_id).bounding_box()
+    # The video element letterboxes the picture: the same contain-fit the page computes.
+    scale = min(video["width"] / result["width"], video["height"] / result["height"])
+    left = video["x"] + (video["width"] - result["width"] * scale) / 2
+    top = video["y"] + (video["height"] - result["height"] * scale) / 2
+    return [(box["x"] - left) / scale, (box["y"] - top) / scale, box["width"] / scale, box["height"] / scale]
+
+
+def test_a_creator_reviews_a_clip_and_the_decisions_are_kept(service, demo_webm, new_page):
+    base, folder = service
+    watched = new_page()
+    page = watched.page
+    page.goto(base + "/")
+    by_id(page, "drop-zone").wait_for()
+    assert by_id(page, "key-dialog").is_hidden()  # no keys: nothing to ask
+
+    # Upload through the file input; both progress bars are seen moving.
+    record_progress(page)
+    by_id(page, "file-input").set_input_files(str(demo_webm))
+    wait_for_review(page, count=2)
+    job_id = job_id_of(page)
+    seen = progress_seen(page)
+    assert seen["upload"] and max(seen["upload"]) == 100, seen
+    assert any(re.fullmatch(r"\d+% of [\d.]+ MB", text) for text in seen["uploadText"]), seen
+    frames = [re.fullmatch(r"Frames (\d+) of (\d+)", text) for text in seen["processing"]]
+    frames = [(int(m[1]), int(m[2])) for m in frames if m]
+    assert frames and all(0 <= done <= total for done, total in frames), seen
+    job = httpx.get(f"{base}/v1/jobs/{job_id}").json()
+    result = job["result"]
+    tags = {tag["product_id"]: tag for tag in result["tags"]}
+    assert set(tags) == {CUP, ASTRONAUT}
+
+    # The suggestions: title, score, thumbnail, storefront link; one lane each on the timeline.
+    cup = card(page, CUP)
+    assert by_id(cup, "suggestion-title").inner_text() == "Espresso cup, white porcelain"
+    assert by_id(cup, "suggestion-score").inner_text() == f"score {tags[CUP]['score']:.2f}"
+    assert by_id(cup, "suggestion-link").get_attribute("href") == "https://demo.shoptag.invalid/products/espresso-cup"
+    wait_until(page, "[...document.querySelectorAll('[data-testid=\"suggestion-thumb\"]')]"
+                     ".filter((img) => img.complete && img.naturalWidth > 0).length === 2")
+    assert by_id(page, "lane").count() == 2
+    uncertain = any(s["uncertain"] for s in tags[CUP]["segments"])
+    assert by_id(cup, "suggestion-uncertain").count() == int(uncertain)
+
+    # Inside its segment the cup's box is drawn where the tagger found it, scaled to the display.
+    cup_segment = tags[CUP]["segments"][0]
+    seek(page, cup_segment["best_frame_s"])
+    assert by_id(page, "box", CUP).is_visible() and by_id(page, "box", ASTRONAUT).is_hidden()
+    drawn = box_in_video_pixels(page, CUP, result)
+    assert drawn == pytest.approx(cup_segment["bbox"], abs=3), (drawn, cup_segment["bbox"])
+    screenshot(page, "review-page.jpg")
+
+    # Clicking a segment seeks to its start.
+    by_id(page, "segment", ASTRONAUT).first.click()
+    assert current_time(page) == pytest.approx(tags[ASTRONAUT]["segments"][0]["start_s"], abs=0.05)
+
+    # Accept the cup with its button; the astronaut: N selects the next suggestion, R rejects.
+    by_id(cup, "accept-button").click()
+    assert cup.get_attribute("data-verdict") == "accepted"
+    # Space plays and pauses, even with focus on the button just clicked (which it must not press).
+    page.keyboard.press(" ")
+    wait_until(page, "!document.getElementById('video').paused")
+    page.keyboard.press(" ")
+    wait_until(page, "document.getElementById('video').paused")
+    assert cup.get_attribute("data-verdict") == "accepted"
+    page.keyboard.press("P")  # back to the first: the cup
+    page.keyboard.press("N")
+    page.keyboard.press("r")
+    assert card(page, ASTRONAUT).get_attribute("data-verdict") == "rejected"
+    assert cup.get_attribute("data-verdict") == "accepted"
+
+    # Fix the cup's segment: drag its start to 1.2 s, then seek to 3.0 s and "End here".
+    duration = result["duration_s"]
+    page.keyboard.press("ArrowUp")  # select the cup again
+    drag_edge(page, CUP, "start", 1.2, duration)
+    ((start, _),) = segment_times(page, CUP)
+    assert start == pytest.approx(1.2, abs=0.05)
+    seek(page, 3.0)
+    by_id(page, "end-here").click()
+    assert segment_times(page, CUP) == [(start, 3.0)]
+
+    # Add a product the tagger did not suggest: search by title, add it at 6.5 s (its 2 s segment
+    # is clipped to the video's end), then "[" moves its start to 6.0 s.
+    rocket_end = round(duration, 2)
+    assert duration < 6.5 + 2
+    seek(page, 6.5)
+    by_id(page, "add-search-input").press_sequentially("falcon poster")  # keys typed into a field are no shortcuts
+    by_id(page, "add-search-input").press("Enter")
+    by_id(page, "add-result", ROCKET).wait_for()
+    assert [card(page, p).get_attribute("data-verdict") for p in (CUP, ASTRONAUT)] == ["accepted", "rejected"]
+    assert current_time(page) == pytest.approx(6.5)
+    by_id(by_id(page, "add-result", ROCKET), "add-result-button").click()
+    assert by_id(page, "lane", ROCKET).count() == 1
+    assert segment_times(page, ROCKET) == [(6.5, rocket_end)]
+    seek(page, 6.0)
+    page.keyboard.press("[")
+    assert segment_times(page, ROCKET) == [(6.0, rocket_end)]
+
+    assert by_id(page, "save-status").inner_text() == "Unsaved changes"
+    by_id(page, "save-button").click()
+    text_is(page, "save-status", "Saved")
+
+    # A reload shows the same job with its saved decisions.
+    page.reload()
+    wait_for_review(page, count=3)
+    assert job_id_of(page) == job_id
+    assert card(page, CUP).get_attribute("data-verdict") == "accepted"
+    assert card(page, ASTRONAUT).get_attribute("data-verdict") == "rejected"
+    assert card(page, ROCKET).get_attribute("data-verdict") == "added"
+    assert by_id(card(page, ROCKET), "suggestion-title").inner_text() == "Falcon 9 launch poster"
+    assert segment_times(page, CUP) == [(start, 3.0)]
+    assert segment_times(page, ROCKET) == [(6.0, rocket_end)]
+    assert by_id(page, "save-status").inner_text() == ""
+
+    # The service holds exactly those decisions.
+    review = httpx.get(f"{base}/v1/jobs/{job_id}/review").json()
+    assert review["revision"] == 1
+    decided = {d["product_id"]: (d["verdict"], [(s["start_s"], s["end_s"]) for s in d["segments"]])
+               for d in review["decisions"]}
+    assert decided == {CUP: ("accepted", [(pytest.approx(start, abs=0.006), 3.0)]),
+                       ASTRONAUT: ("rejected", []),
+                       ROCKET: ("added", [(6.0, pytest.approx(duration, abs=0.001))])}
+
+    # And `shoptag feedback export` turns them into annotations of the kept video.
+    out = folder / "feedback.json"
+    exported = subprocess.run([sys.executable, "-m", "shoptag.cli", "feedback", "export", "--out", str(out),
+                               "--state-dir", str(folder / "state")], capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    (video,) = [v for v in json.loads(out.read_text())["videos"] if v["job_id"] == job_id]
+    assert {a["product_id"] for a in video["appearances"]} == {CUP, ROCKET}
+    watched.assert_clean()
+
+
+def hostile_index(folder, embedder):
+    """The demo catalog with the espresso cup (which the clip shows) renamed to markup, under an
+    id full of URL syntax, with a javascript: url, and a twin with the same photo (so that one
+    is the other's alternative); and the rocket titled with markup too."""
+    catalog = write_demo_catalog(folder / "catalog")
+    rows = [json.loads(line) for line in catalog.read_text().splitlines()]
+    for row in rows:
+        if row["product_id"] == CUP:
+            twin = {**row, "product_id": TWIN_ID, "title": TWIN_TITLE}
+            row.update(product_id=HOSTILE_ID, title=HOSTILE_TITLE, url="javascript:alert(2)")
+        if row["product_id"] == ROCKET:
+            row.update(title=ROCKET_TITLE)
+    catalog.write_text("".join(json.dumps(row) + "\n" for row in rows + [twin]))
+    build_index(read_catalog(catalog), embedder, folder / "index", ImageReader(Settings().images))
+    return folder / "index"
+
+
+def test_product_fields_are_shown_as_text_and_never_run(tmp_path, effnet, demo_webm, new_page):
+    with served(hostile_index(tmp_path, effnet), tmp_path, image_root=tmp_path / "catalog") as (base, _):
+        job = tag_with_api(base, demo_webm)
+        titles = {HOSTILE_ID: HOSTILE_TITLE, TWIN_ID: TWIN_TITLE}
+        (cup,) = [tag for tag in job["result"]["tags"] if tag["product_id"] in titles]
+        (other,) = set(titles) - {cup["product_id"]}
+        assert [alternative["product_id"] for alternative in cup["alternatives"]] == [other]
+        watched = new_page()
+        page = watched.page
+        page.goto(f"{base}/#job={job['id']}")
+        wait_for_review(page)
+        shown = card(page, cup["product_id"])
+        assert by_id(shown, "suggestion-title").inner_text() == titles[cup["product_id"]]
+        assert by_id(shown, "suggestion-alternatives").inner_text() == "Could also be: " + titles[other]
+        assert by_id(page, "lane", cup["product_id"]).inner_text() == titles[cup["product_id"]]
+        if cup["product_id"] == HOSTILE_ID:
+            assert by_id(shown, "suggestion-link").count() == 0  # a javascript: url is no link
+        # Its thumbnail loads although the id holds '/', '?', '#' and markup.
+        by_id(shown, "suggestion-thumb").wait_for()
+        segment = cup["segments"][0]
+        seek(page, segment["best_frame_s"])
+        assert by_id(page, "box", cup["product_id"]).inner_text() == titles[cup["product_id"]]
+
+        by_id(page, "add-search-input").fill("falcon")
+        by_id(page, "add-search-input").press("Enter")
+        by_id(page, "add-result", ROCKET).wait_for()
+        assert ROCKET_TITLE in by_id(page, "add-result", ROCKET).inner_text()
+        by_id(by_id(page, "add-result", ROCKET), "add-result-button").click()
+        assert by_id(page, "lane", ROCKET).inner_text() == ROCKET_TITLE
+        by_id(page, "lane", ROCKET).hover()
+
+        # No markup of the data became elements, and nothing ran.
+        assert page.locator('img[src="x"], b, svg, script:not([src])').count() == 0
+        page.wait_for_timeout(300)
+        watched.assert_clean()
+
+
+def test_api_keys_are_asked_for_and_keep_each_creators_jobs_apart(tmp_path, effnet, demo_webm, new_page):
+    with served(make_index(tmp_path, effnet), tmp_path, image_root=tmp_path / "catalog",
+                api_keys=json.dumps(API_KEYS)) as (base, _):
+        watched = new_page()
+        page = watched.page
+        page.goto(base + "/")
+        by_id(page, "key-dialog").wait_for()
+        assert by_id(page, "drop-zone").is_hidden()
+
+        # A wrong key is refused and asked for again; the creator's key opens the page.
+        by_id(page, "key-input").fill("not-a-key")
+        by_id(page, "key-submit").click()
+        wait_until(page, "document.querySelector('[data-testid=\"key-error\"]').textContent !== ''")
+        assert "refused" in by_id(page, "key-error").inner_text()
+        by_id(page, "key-input").fill(CREATOR_KEY)
+        by_id(page, "key-submit").click()
+        by_id(page, "drop-zone").wait_for()
+        assert by_id(page, "key-dialog").is_hidden()
+        assert page.evaluate("sessionStorage.getItem('shoptag.apiKey')") == CREATOR_KEY
+        assert page.evaluate("localStorage.length") == 0
+
+        by_id(page, "file-input").set_input_files(str(demo_webm))
+        wait_for_review(page, count=2)  # the video and thumbnails came with the key too
+        wait_until(page, "document.querySelectorAll('[data-testid=\"suggestion-thumb\"]').length === 2")
+        job_id = job_id_of(page)
+        by_id(card(page, CUP), "accept-button").click()
+        by_id(page, "save-button").click()
+        text_is(page, "save-status", "Saved")
+        review = httpx.get(f"{base}/v1/jobs/{job_id}/review", headers=bearer(CREATOR_KEY)).json()
+        assert [d["verdict"] for d in review["decisions"]] == ["accepted"]
+        assert not any(CREATOR_KEY in url for url in watched.requests)
+
+        # A stored key that the service now refuses is forgotten and asked for again; the reload
+        # keeps the job (#job=) and shows its saved review.
+        page.evaluate("sessionStorage.setItem('shoptag.apiKey', 'a-revoked-key')")
+        page.reload()
+        by_id(page, "key-dialog").wait_for()
+        assert "refused" in by_id(page, "key-error").inner_text()
+        by_id(page, "key-input").fill(CREATOR_KEY)
+        by_id(page, "key-input").press("Enter")
+        wait_for_review(page, count=2)
+        assert job_id_of(page) == job_id and card(page, CUP).get_attribute("data-verdict") == "accepted"
+        watched.assert_clean()
+
+        # Another creator, in another tab, does not see that job: the page says so.
+        other = new_page()
+        other.page.goto(f"{base}/#job={job_id}")
+        by_id(other.page, "key-input").fill(OTHER_CREATOR_KEY)
+        by_id(other.page, "key-submit").click()
+        by_id(other.page, "error-banner").wait_for()
+        expected = httpx.get(f"{base}/v1/jobs/{job_id}", headers=bearer(OTHER_CREATOR_KEY))
+        assert expected.status_code == 404
+        assert expected.json()["error"]["message"] in by_id(other.page, "error-banner").inner_text()
+        assert by_id(other.page, "review").is_hidden()
+        other.assert_clean()
+
+
+def test_the_page_reaches_only_its_service_and_is_served_with_its_csp(service, tagged_job, new_page):
+    base, _ = service
+    for path in ("/", "/static/review.js", "/static/review.css"):
+        assert httpx.get(base + path).headers["content-security-policy"] == CSP
+    watched = new_page()
+    page = watched.page
+    page.goto(f"{base}/#job={tagged_job['id']}")
+    wait_for_review(page, count=2)
+    wait_until(page, "document.querySelectorAll('[data-testid=\"suggestion-thumb\"]').length === 2")
+    page.keyboard.press(" ")  # play a moment: boxes come and go
+    wait_until(page, "document.getElementById('video').currentTime > 1")
+    page.keyboard.press(" ")
+    assert page.evaluate("document.getElementById('video').paused")
+    by_id(page, "add-search-input").fill("poster")
+    by_id(page, "add-search-input").press("Enter")
+    by_id(page, "add-result", ROCKET).wait_for()
+
+    # blob: URLs are the fetched video and thumbnails, played from memory under this origin.
+    foreign = [url for url in watched.requests
+               if not (url.startswith(base + "/") or url.startswith(f"blob:{base}/"))]
+    assert foreign == []
+    assert any("/v1/product-images/" in url for url in watched.requests)
+    watched.assert_clean()
+
+
+def test_a_save_that_lost_a_race_reloads_the_review_and_says_so(service, tagged_job, new_page):
+    base, _ = service
+    watched = new_page()
+    page = watched.page
+    page.goto(f"{base}/#job={tagged_job['id']}")
+    wait_for_review(page, count=2)
+    url = f"{base}/v1/jobs/{tagged_job['id']}/review"
+    loaded = httpx.get(url).json()["revision"]
+
+    page.keyboard.press("a")  # the first suggestion (selected on load) is accepted
+    first = by_id(page, "suggestion").first.get_attribute("data-product-id")
+    assert card(page, first).get_attribute("data-verdict") == "accepted"
+    # Someone else saves first, rejecting it.
+    assert httpx.put(url, json={"revision": loaded, "decisions": [
+        {"product_id": first, "verdict": "rejected", "segments": []}]}).status_code == 200
+    by_id(page, "save-button").click()
+    by_id(page, "notice-banner").wait_for()
+    assert "saved this review in the meantime" in by_id(page, "notice-banner").inner_text()
+    assert card(page, first).get_attribute("data-verdict") == "rejected"  # their version, reloaded
+    assert httpx.get(url).json()["revision"] == loaded + 1
+
+    # Deciding again on top of it saves.
+    page.keyboard.press("a")
+    by_id(page, "save-button").click()
+    text_is(page, "save-status", "Saved")
+    stored = httpx.get(url).json()
+    assert stored["revision"] == loaded + 2 and stored["decisions"][0]["verdict"] == "accepted"
+    watched.assert_clean()
+
+
+def test_a_dropped_file_is_uploaded_and_the_services_refusal_is_shown(service, new_page):
+    base, _ = service
+    watched = new_page()
+    page = watched.page
+    page.goto(base + "/")
+    by_id(page, "drop-zone").wait_for()
+    # What a drop of a file from the desktop delivers: a DataTransfer holding it.
+    page.evaluate("""() => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File(["not a video at all"], "notes.txt", {type: "text/plain"}));
+        const zone = document.querySelector('[data-testid="drop-zone"]');
+        zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+    }""")
+    by_id(page, "error-banner").wait_for()
+    refused = httpx.post(f"{base}/v1/jobs", files={"file": ("notes.txt", b"not a video at all")})
+    assert refused.status_code in (415, 422)
+    assert by_id(page, "error-banner").inner_text() == refused.json()["error"]["message"]
+    assert "#job=" not in page.url and by_id(page, "drop-zone").is_visible()
+    watched.assert_clean()
