@@ -30,6 +30,7 @@ class EmbedStats:
     reused: int = 0  # image uses given a vector already known or embedded for another use
     failed: int = 0
     skipped: list[Skipped] = field(default_factory=list)
+    incomplete: set[str] = field(default_factory=set)  # ids of products with an image that failed
 
 
 def embed_entries(
@@ -62,6 +63,7 @@ def embed_entries(
                 loaded.append((ref, image.sha256))
             except ImageLoadError as exc:
                 stats.failed += 1
+                stats.incomplete.add(product.product_id)
                 stats.skipped.append(Skipped(f"{product.source} image {ref}", exc.message))
                 logger.warning("skipped %s image %r: %r", product.source, ref, exc.message)
             finally:

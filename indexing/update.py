@@ -55,13 +55,17 @@ class UpdateReport:
 
 def update_index(catalog: Catalog, embedder: Embedder, root: Path, reader: ImageReader,
                  index_type: str | None = None, keep: int = DEFAULT_KEEP,
-                 on_image: Callable[[], None] | None = None) -> UpdateReport:
+                 on_image: Callable[[], None] | None = None, keep_on_failure: bool = False) -> UpdateReport:
     """Write a new version of ``root`` matching ``catalog`` (none if nothing changed).
-    ``index_type`` None keeps the current version's type."""
+    ``index_type`` None keeps the current version's type. With ``keep_on_failure``, a stored
+    product one of whose images fails to load keeps its stored images and vectors (with the
+    catalog's title, url and metadata) instead of losing that image, or itself."""
     started = time.perf_counter()
     old = CatalogIndex.load(root, embedder)
     entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader,
                                    known=old.known_images(), on_image=on_image)
+    if keep_on_failure:
+        entries = _stored_where_failed(catalog, entries, stats.incomplete, old)
     new_ids = [entry.product.product_id for entry in entries]
     upserts = [entry for entry in entries if entry.product.product_id not in old
                or not _same(old.product(entry.product.product_id), entry)]
@@ -85,6 +89,19 @@ def update_index(catalog: Catalog, embedder: Embedder, root: Path, reader: Image
     return UpdateReport(Path(root), version, previous, added, len(upserts) - added, len(removed),
                         len(entries) - len(upserts), stats.reused, stats.embedded, stats.failed,
                         time.perf_counter() - started, list(catalog.skipped) + stats.skipped)
+
+
+def _stored_where_failed(catalog: Catalog, entries: list[Entry], failed: set[str], old: CatalogIndex) -> list[Entry]:
+    """``entries`` in the catalog's order, those of stored products in ``failed`` with their stored images."""
+    built = {entry.product.product_id: entry for entry in entries}
+    stored = {entry.product.product_id: entry for entry in old.entries()} if failed else {}
+    kept = []
+    for product in catalog.products:
+        if product.product_id in failed and product.product_id in stored:
+            kept.append(Entry(product, stored[product.product_id].images))
+        elif product.product_id in built:
+            kept.append(built[product.product_id])
+    return kept
 
 
 def _same(stored: IndexedProduct, entry: Entry) -> bool:

@@ -117,3 +117,9 @@ class ReviewConflictError(ShopTagError):
     job cannot be reviewed yet."""
 
     code = "conflict"
+
+
+class ShopifyError(ShopTagError):
+    """Shopify's Admin API refused, failed or answered something unusable."""
+
+    code = "shopify_error"

@@ -171,6 +171,25 @@ class IndexSettings(_Strict):
         "background bank (calibration); empty: the bundled street clip.")
 
 
+class ShopifySettings(_Strict):
+    access_token: SecretStr | None = Field(
+        None, description="Admin API access token of the app (read_products); never a flag, never logged.")
+    webhook_secret: SecretStr | None = Field(None, description="The app's shared secret that signs webhooks.")
+    api_version: str = Field("2025-10", pattern=r"^\d{4}-\d{2}$|^unstable$", description="Admin API version.")
+    api_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", description="The GraphQL endpoint, when not "
+        "https://<shop>/admin/api/<api_version>/graphql.json (a proxy; the tests' fake shop).")
+    bulk_above: int = Field(
+        250, ge=0, description="Shops with more products than this are read with a bulk operation, smaller "
+        "ones page by page.")
+    page_size: int = Field(50, ge=1, le=250, description="Products per page when paging.")
+    timeout_s: float = Field(30.0, gt=0, description="Per request.")
+    retries: int = Field(5, ge=0, le=20, description="Retries of a throttled, 429, 5xx or dropped request.")
+    max_wait_s: float = Field(60.0, gt=0, description="Longest pause before a retry (Retry-After, throttling).")
+    bulk_timeout_s: float = Field(3600.0, gt=0, description="Longest wait for a bulk operation to complete.")
+    poll_s: float = Field(2.0, gt=0, description="Pause between polls of a bulk operation.")
+
+
 class ServiceSettings(_Strict):
     index: Path | None = Field(None, description="Index folder the service answers from.")
     host: str = "127.0.0.1"
@@ -235,4 +254,5 @@ class Settings(BaseSettings):
     index: IndexSettings = Field(default_factory=IndexSettings)
     video: VideoLimits = Field(default_factory=VideoLimits)
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
+    shopify: ShopifySettings = Field(default_factory=ShopifySettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -60,3 +61,18 @@ def embedder_for(settings: Settings):
 
     apply_threads(settings)
     return create_embedder(settings.model)
+
+
+def catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, index: Path | None = None,
+                      background: list[Path] | None = None) -> Settings:
+    sections = {"index": {"type": index_type, "keep": keep,
+                          "background_footage": tuple(background) if background else None},
+                "fetch": {"allow_hosts": tuple(allow_host) if allow_host else None, "cache_dir": cache_dir}}
+    return index_settings(index, model, threads, **sections) if index else settings_from(model, threads, **sections)
+
+
+def echo_report(payload: dict, report_file: Path | None = None) -> None:
+    text = json.dumps(payload, indent=2)
+    if report_file:
+        report_file.write_text(text + "\n")
+    typer.echo(text)

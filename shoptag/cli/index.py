@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperCommand
 
-from shoptag.cli.common import ModelOpt, ThreadsOpt, embedder_for, index_settings, new_or_old, settings_from
+from shoptag.cli.common import (
+    ModelOpt,
+    ThreadsOpt,
+    catalog_settings,
+    echo_report,
+    embedder_for,
+    new_or_old,
+)
 from shoptag.cli.progress import progress
 from shoptag.errors import IndexBuildError, IndexLoadError
-from shoptag.settings import Settings
 
 index_app = typer.Typer(no_args_is_help=True, help="Build and maintain product indexes.")
 
@@ -57,26 +62,11 @@ def _index_folder(index: Path | None, old: Path | None, old_spelling: str) -> Pa
     return folder
 
 
-def _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, index: Path | None = None,
-                      background: list[Path] | None = None) -> Settings:
-    sections = {"index": {"type": index_type, "keep": keep,
-                          "background_footage": tuple(background) if background else None},
-                "fetch": {"allow_hosts": tuple(allow_host) if allow_host else None, "cache_dir": cache_dir}}
-    return index_settings(index, model, threads, **sections) if index else settings_from(model, threads, **sections)
-
-
 def _read(catalog: Path, shop_url: str | None, status: list[str] | None):
     from shoptag.indexing.catalog import read_catalog
     from shoptag.indexing.shopify import DEFAULT_STATUSES
 
     return read_catalog(catalog, shop_url=shop_url, statuses=tuple(status) if status else DEFAULT_STATUSES)
-
-
-def _echo(payload: dict, report_file: Path | None = None) -> None:
-    text = json.dumps(payload, indent=2)
-    if report_file:
-        report_file.write_text(text + "\n")
-    typer.echo(text)
 
 
 @index_app.command("build")
@@ -99,14 +89,14 @@ def build(
     from shoptag.tagging.calibration import background_bank
 
     folder = _index_folder(index, out, "--out")
-    settings = _catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, background=background)
+    settings = catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, background=background)
     products = _read(catalog, shop_url, status)
     embedder = embedder_for(settings)
     bank = background_bank(embedder, settings)
     with progress(sum(len(p.images) for p in products.products), "indexing images") as advance:
         report = build_index(products, embedder, folder, ImageReader(settings.images, settings.fetch),
                              settings.index.type, settings.index.keep, on_image=advance, bank=bank)
-    _echo({"index": str(report.path), "version": report.version, "type": report.index_type,
+    echo_report({"index": str(report.path), "version": report.version, "type": report.index_type,
            "products": report.products, "images": report.images,
            "skipped": [{"where": s.where, "reason": s.reason} for s in report.skipped]}, report_file)
 
@@ -122,7 +112,7 @@ def update(
     from shoptag.indexing.images import ImageReader
     from shoptag.indexing.update import update_index
 
-    settings = _catalog_settings(None, threads, index_type, keep, allow_host, cache_dir, index=index)
+    settings = catalog_settings(None, threads, index_type, keep, allow_host, cache_dir, index=index)
     # --index-type or SHOPTAG_INDEX__TYPE when given, like `build`; neither keeps the current type.
     kind = settings.index.type if "type" in settings.index.model_fields_set else None
     products = _read(catalog, shop_url, status)
@@ -130,7 +120,7 @@ def update(
     with progress(sum(len(p.images) for p in products.products), "checking images") as advance:
         report = update_index(products, embedder, index, ImageReader(settings.images, settings.fetch),
                               kind, settings.index.keep, on_image=advance)
-    _echo(report.as_json(), report_file)
+    echo_report(report.as_json(), report_file)
 
 
 @index_app.command("rollback", cls=_Command)
@@ -152,7 +142,7 @@ def rollback(old_index: OldIndexArg = None, index: IndexOpt = None) -> None:
             folder.point_to(current.version)
             raise IndexBuildError(f"previous version {current.parent} is damaged ({problems[0]}); stayed on "
                                   f"{current.version}")
-    _echo({"index": str(index), "version": current.parent, "rolled_back_from": current.version})
+    echo_report({"index": str(index), "version": current.parent, "rolled_back_from": current.version})
 
 
 @index_app.command("verify", cls=_Command)
@@ -162,7 +152,7 @@ def verify(old_index: OldIndexArg = None, index: IndexOpt = None) -> None:
 
     index = _index_folder(index, old_index, "the index folder as an argument")
     problems = verify_index(index)
-    _echo({"index": str(index), "ok": not problems, "problems": problems})
+    echo_report({"index": str(index), "ok": not problems, "problems": problems})
     if problems:
         raise IndexLoadError(f"index {index} failed verification: {problems[0]}")
 
@@ -175,4 +165,4 @@ def stats(
     """Sizes, versions, and search recall@10 against exact search (approximate indexes)."""
     from shoptag.indexing.inspect import index_stats
 
-    _echo(index_stats(_index_folder(index, old_index, "the index folder as an argument"), sample=sample))
+    echo_report(index_stats(_index_folder(index, old_index, "the index folder as an argument"), sample=sample))

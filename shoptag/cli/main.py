@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from shoptag.cli.catalog import catalog_app
 from shoptag.cli.common import (
     ModelOpt,
     ThreadsOpt,
@@ -35,6 +36,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 app.add_typer(index_app, name="index")
 app.add_typer(bench_app, name="bench")
 app.add_typer(feedback_app, name="feedback")
+app.add_typer(catalog_app, name="catalog")
 app.command("eval")(evaluate)
 
 @app.callback()
