@@ -18,9 +18,10 @@ from shoptag.api.auth import Authenticate, LoopbackOnly
 from shoptag.api.errors import install_error_handlers
 from shoptag.api.limits import BodyLimits
 from shoptag.api.metrics import Metrics, MetricsMiddleware
-from shoptag.api.routes import health, jobs, page, product_images, products, reviews, tags
+from shoptag.api.routes import health, jobs, page, product_images, products, reviews, tags, webhooks
 from shoptag.api.runner import JobRunner
 from shoptag.api.service import Service, path_scrubber
+from shoptag.api.webhook_applier import WebhookApplier
 from shoptag.errors import ShopTagError
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings
@@ -44,13 +45,13 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
             raise
         task = None
         try:
-            runner = JobRunner(service)
-            app.state.service, app.state.runner = service, runner
+            runner, applier = JobRunner(service), WebhookApplier(service)
+            app.state.service, app.state.runner, app.state.applier = service, runner, applier
 
             async def start() -> None:
                 await asyncio.to_thread(service.load)
                 if service.ready:
-                    await runner.run_forever()
+                    await asyncio.gather(runner.run_forever(), applier.run_forever())
 
             task = asyncio.create_task(start())
             yield
@@ -66,7 +67,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                   description="Suggests which catalog products appear in a video, and when.")
     app.state.startup_error = None
     routers = (health.router, page.router, tags.router, jobs.router, reviews.router, products.router,
-               product_images.router)
+               product_images.router, webhooks.router)
     for router in routers:
         app.include_router(router)
     install_error_handlers(app, settings.service.retry_after_s, path_scrubber(settings),

@@ -50,17 +50,21 @@ def authenticate(keys: tuple[ApiKey, ...], token: str | None) -> Principal:
     return Principal(owner, match.role)
 
 
+# Signed by Shopify with the app's secret instead (``api.webhooks``), checked by its route.
+HMAC_SIGNED_PATHS = frozenset({"/v1/webhooks/shopify"})
+
+
 class Authenticate:
     """Authenticates every ``/v1`` request before its body is read, so a caller without a
-    valid key cannot make the service receive and store an upload. Roles are checked per
-    route by ``require``."""
+    valid key cannot make the service receive and store an upload (webhooks carry a signature
+    instead: ``HMAC_SIGNED_PATHS``). Roles are checked per route by ``require``."""
 
     def __init__(self, app: ASGIApp, keys: tuple[ApiKey, ...]) -> None:
         self.app = app
         self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+        if scope["type"] == "http" and scope["path"].startswith("/v1/") and scope["path"] not in HMAC_SIGNED_PATHS:
             header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
             scheme, _, token = header.partition(" ")
             try:

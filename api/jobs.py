@@ -4,7 +4,7 @@ A job is owned by the API key that created it and invisible to any other key. An
 ``Idempotency-Key`` makes a retried submission return the job it already created; reusing a
 key for a different request is refused. Jobs that were running when the service stopped are
 queued again at the next start (at-least-once). The same database holds each job's review
-(``api.reviews``).
+(``api.reviews``) and the queue of Shopify webhook events (``api.webhooks``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from shoptag.errors import ConfigError, IdempotencyConflictError, NotFoundError
 from shoptag.tagging.results import TagResult
 
-SCHEMA_VERSION = 2  # 2: reviews
+SCHEMA_VERSION = 3  # 2: reviews; 3: Shopify webhook events
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -46,6 +46,25 @@ CREATE TABLE IF NOT EXISTS reviews (
     revision INTEGER NOT NULL CHECK (revision > 0),
     decisions TEXT NOT NULL,
     updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    shop TEXT NOT NULL,
+    shopify_id TEXT NOT NULL,
+    event_time TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'applied', 'skipped', 'failed')),
+    outcome TEXT,
+    received TEXT NOT NULL,
+    finished TEXT
+);
+CREATE INDEX IF NOT EXISTS webhook_events_queued ON webhook_events (status, seq);
+CREATE TABLE IF NOT EXISTS webhook_products (
+    shopify_id TEXT PRIMARY KEY,
+    handle TEXT,
+    event_time TEXT NOT NULL
 );
 """
 

@@ -23,6 +23,7 @@ from shoptag.api.product_images import ProductImages
 from shoptag.api.reviews import ReviewStore
 from shoptag.api.schemas import JobProgress
 from shoptag.api.uploads import clear_folder, private_folder
+from shoptag.api.webhooks import WebhookStore
 from shoptag.errors import ConfigError, ImageLoadError, NotFoundError, ShopTagError
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import IndexedProduct
@@ -75,6 +76,7 @@ class Service:
             self.product_images = ProductImages(private_folder(self.state_dir / "product-images"), config.index)
             self.jobs = JobStore(self.state_dir / "jobs.sqlite3")
             self.reviews = ReviewStore(self.jobs)
+            self.webhooks = WebhookStore(self.jobs)
             requeued = self.jobs.requeue_interrupted()
             if requeued:
                 logger.warning("%d job(s) interrupted by the last stop were queued again", requeued)

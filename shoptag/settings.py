@@ -174,7 +174,11 @@ class IndexSettings(_Strict):
 class ShopifySettings(_Strict):
     access_token: SecretStr | None = Field(
         None, description="Admin API access token of the app (read_products); never a flag, never logged.")
-    webhook_secret: SecretStr | None = Field(None, description="The app's shared secret that signs webhooks.")
+    webhook_secret: SecretStr | None = Field(
+        None, description="The app's shared secret that signs webhooks; without it the service refuses them.")
+    storefront_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", description="Storefront for webhook products' urls "
+        "(STOREFRONT/products/<handle>); without it a product keeps the url it has.")
     api_version: str = Field("2025-10", pattern=r"^\d{4}-\d{2}$|^unstable$", description="Admin API version.")
     api_url: str | None = Field(
         None, pattern=r"^https?://\S+$", description="The GraphQL endpoint, when not "

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from shoptag.bundled import media_path
 from shoptag.cli.main import main
 from shoptag.errors import ShopifyError
 from shoptag.indexing.shopify_admin import AdminClient, check_shop
@@ -15,11 +14,9 @@ from shoptag.indexing.shopify_sync import read_shop, state_path
 from shoptag.indexing.store import CatalogIndex
 from shoptag.settings import ShopifySettings
 
-from helpers.fake_shopify import TOKEN, FakeProduct, running_shop
+from helpers.fake_shopify import PHOTOS, TOKEN, FakeProduct, running_shop
 
 SHOP = "fake-shop.myshopify.com"
-PHOTOS = {"cup.jpg": media_path("coffee.jpg"), "rocket.jpg": media_path("rocket.jpg"),
-          "cat.jpg": media_path("chelsea.jpg"), "astronaut.jpg": media_path("astronaut.jpg")}
 
 
 def catalog() -> list[FakeProduct]:

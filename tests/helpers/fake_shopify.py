@@ -11,7 +11,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from shoptag.bundled import media_path
+
 TOKEN = "shpat_fake_token_0123456789"
+# The bundled real photos, under the names the fake's CDN serves them by.
+PHOTOS = {"cup.jpg": media_path("coffee.jpg"), "rocket.jpg": media_path("rocket.jpg"),
+          "cat.jpg": media_path("chelsea.jpg"), "astronaut.jpg": media_path("astronaut.jpg")}
 API_PATH = "/admin/api/2025-10/graphql.json"
 
 
