@@ -22,17 +22,35 @@ _POLL_S = 0.25
 _MAX_BACKOFF_S = 5.0
 
 
+class Doorbell:
+    """Wakes a polling loop before its next poll: ``ring`` when there is work; ``wait`` returns
+    at the next ring or after ``timeout_s``, whichever comes first."""
+
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+
+    def ring(self) -> None:
+        self._rung.set()
+
+    async def wait(self, timeout_s: float) -> None:
+        self._rung.clear()
+        try:
+            await asyncio.wait_for(self._rung.wait(), timeout=timeout_s)
+        except TimeoutError:
+            pass
+
+
 class JobRunner:
     def __init__(self, service: Service) -> None:
         self._service = service
-        self._wake = asyncio.Event()
+        self._doorbell = Doorbell()
         self._running: set[asyncio.Task] = set()
         self._backoff_s = _POLL_S
         self.error: str | None = None  # why the job store cannot be used now; None when it can
 
     def wake(self) -> None:
         """A job was queued: look now instead of at the next poll."""
-        self._wake.set()
+        self._doorbell.ring()
 
     async def run_forever(self) -> None:
         try:
@@ -63,11 +81,7 @@ class JobRunner:
             self._store_answered()
             if job is None:
                 pool.release()
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=_POLL_S * 4)
-                except TimeoutError:
-                    pass
+                await self._doorbell.wait(_POLL_S * 4)
                 continue
             task = asyncio.create_task(self._run(job))
             self._running.add(task)

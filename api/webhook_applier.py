@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from shoptag.api.runner import Doorbell
 from shoptag.api.service import Service
 from shoptag.api.webhooks import WebhookEvent, product_of
 from shoptag.errors import ServiceBusyError, ShopTagError
@@ -22,10 +23,10 @@ _MAX_BACKOFF_S = 5.0
 class WebhookApplier:
     def __init__(self, service: Service) -> None:
         self._service = service
-        self._wake = asyncio.Event()
+        self._doorbell = Doorbell()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._doorbell.ring()
 
     async def run_forever(self) -> None:
         backoff_s = _IDLE_S / 4
@@ -33,11 +34,7 @@ class WebhookApplier:
             try:
                 event = await asyncio.to_thread(self._service.webhooks.next_queued)
                 if event is None:
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=_IDLE_S)
-                    except TimeoutError:
-                        pass
+                    await self._doorbell.wait(_IDLE_S)
                     continue
                 await self._service.pool.run(self.apply, event)
                 backoff_s = _IDLE_S / 4
