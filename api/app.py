@@ -29,6 +29,12 @@ from shoptag.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+def streams_uploads(method: str, path: str) -> bool:
+    """The routes that stream a multipart body into files: videos, and product photos."""
+    return (method == "POST" and path in ("/v1/tags", "/v1/jobs", "/v1/products")) or (
+        method == "PUT" and path.startswith("/v1/products/"))
+
+
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     """``embedder`` replaces the one ``settings.model`` names (tests share one model). Nothing
     is opened here: the lifespan takes the state folder and starts the service, so an app can
@@ -76,6 +82,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     # caller is authenticated (or, without keys, known to be a local, same-site caller).
     config = settings.service
     app.add_middleware(BodyLimits, max_bytes=config.max_upload_bytes, idle_timeout_s=config.body_timeout_s,
+                       upload_routes=streams_uploads,
                        min_bytes_per_s=config.min_body_bytes_per_s)
     app.add_middleware(Authenticate, keys=config.api_keys)
     if not config.api_keys:

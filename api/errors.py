@@ -25,12 +25,14 @@ _STATUS = (
     (errors.NotFoundError, 404),
     (errors.IdempotencyConflictError, 409),
     (errors.ReviewConflictError, 409),
+    (errors.JobNotFinishedError, 409),
     (errors.IndexBuildError, 409),
     (errors.ServiceBusyError, 429),
     (errors.ShopTagError, 500),
 )
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-               405: "method_not_allowed", 408: "request_timeout", 413: "too_large", 503: "not_ready"}
+               405: "method_not_allowed", 408: "request_timeout", 413: "too_large",
+               416: "range_not_satisfiable", 503: "not_ready"}
 
 
 class ErrorDetail(BaseModel):

@@ -1,7 +1,9 @@
 """Creators' reviews as annotations (``evaluation.annotations``' format), so that ``shoptag
 eval`` measures accuracy on real creator decisions: for every reviewed job whose video is still
-kept, the appearances are its accepted segments (as the creator left them) and added ones; a
-video whose suggestions were all rejected and nothing added is product-free."""
+kept and whose every suggestion the creator accepted or rejected, the appearances are its
+accepted segments (as the creator left them) and added ones; a video whose suggestions were all
+rejected and nothing added is product-free. A review that left a suggestion undecided is left
+out: the annotations would call that product absent, and its tag a false one."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ class FeedbackExport:
     videos: int
     appearances: int
     skipped: int  # reviewed jobs whose video is no longer kept
+    undecided: int  # reviews that left a suggestion without a verdict
 
 
 def export_feedback(state_dir: Path, out: Path) -> FeedbackExport:
@@ -32,9 +35,16 @@ def export_feedback(state_dir: Path, out: Path) -> FeedbackExport:
     if not database.is_file():
         raise ConfigError(f"no job database at {database}: pass the state folder of a service "
                           "(--state-dir, or --index for the default <index>.state)")
-    videos, skipped = [], 0
+    videos, skipped, undecided = [], 0, 0
     for reviewed in ReviewStore(JobStore(database)).reviewed():
         job, review = reviewed.job, reviewed.review
+        open_suggestions = {tag["product_id"] for tag in (job.result or {}).get("tags", [])} - {
+            d.product_id for d in review.decisions if d.verdict != "added"}
+        if open_suggestions:
+            logger.warning("job %s (%r): %d suggestion(s) without a verdict; its review is left out", job.id,
+                           job.video_name, len(open_suggestions))
+            undecided += 1
+            continue
         if job.upload is None or not job.upload.is_file():
             logger.warning("job %s (%r): its video is no longer kept; its review is left out", job.id, job.video_name)
             skipped += 1
@@ -48,6 +58,7 @@ def export_feedback(state_dir: Path, out: Path) -> FeedbackExport:
             "index_version": ((job.result or {}).get("index") or {}).get("version"),
             "decisions": [d.model_dump() for d in review.decisions]})
     if not videos:
-        raise ConfigError(f"no reviewed job with a kept video in {state_dir} (reviews whose video is gone: {skipped})")
+        raise ConfigError(f"no complete review with a kept video in {state_dir} (reviews whose video is gone: "
+                          f"{skipped}; with undecided suggestions: {undecided})")
     write_atomically(out, lambda path: path.write_text(json.dumps({"videos": videos}, indent=2) + "\n"))
-    return FeedbackExport(len(videos), sum(len(v["appearances"]) for v in videos), skipped)
+    return FeedbackExport(len(videos), sum(len(v["appearances"]) for v in videos), skipped, undecided)

@@ -1,9 +1,11 @@
 """Refuse request bodies that are too large or too slow while they stream in, not after.
 
 Size: the declared Content-Length is checked first; the bytes actually received are counted
-too, since a client may send no Content-Length (chunked) or a false one (413). Only multipart
-forms carry files (videos, photos); any other body (a JSON review, say) is parsed in memory, so
-it gets ``MAX_PLAIN_BODY_BYTES``.
+too, since a client may send no Content-Length (chunked) or a false one (413). Only the routes
+that stream uploads to files (``upload_routes``: videos, product photos) take up to
+``max_bytes``; every other body (a JSON review, a webhook) is read into memory, so it gets
+``MAX_PLAIN_BODY_BYTES``, whatever its declared type. A request with two Content-Types (which
+parsers read differently) is refused.
 Time: while a body is incomplete, each next part must arrive within ``idle_timeout_s``, and
 once that long has passed the body must have averaged ``min_bytes_per_s`` (408): a client
 sending a byte a second cannot hold a connection, an upload slot and a worker for hours.
@@ -16,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_PLAIN_BODY_BYTES = 1 << 20
+MAX_PLAIN_BODY_BYTES = 2 << 20
 
 
 class _Refused(Exception):
@@ -29,9 +32,12 @@ class _Refused(Exception):
 
 
 class BodyLimits:
-    def __init__(self, app: ASGIApp, max_bytes: int, idle_timeout_s: float, min_bytes_per_s: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, idle_timeout_s: float, min_bytes_per_s: int,
+                 upload_routes: Callable[[str, str], bool]) -> None:
+        """``upload_routes(method, path)``: does this route stream its body to files?"""
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_routes = upload_routes
         self.idle_timeout_s = idle_timeout_s
         self.min_bytes_per_s = min_bytes_per_s
 
@@ -39,10 +45,12 @@ class BodyLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
-        max_bytes = self.max_bytes if multipart else min(self.max_bytes, MAX_PLAIN_BODY_BYTES)
-        declared = headers.get(b"content-length")
+        if sum(1 for name, _ in scope["headers"] if name == b"content-type") > 1:
+            await _refuse(send, _Refused(400, "bad_request", "a request may carry one Content-Type"))
+            return
+        uploads = self.upload_routes(scope["method"], scope["path"])
+        max_bytes = self.max_bytes if uploads else min(self.max_bytes, MAX_PLAIN_BODY_BYTES)
+        declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             await _refuse(send, _too_large(max_bytes))
             return

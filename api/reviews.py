@@ -19,16 +19,18 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shoptag.api.jobs import Job, JobStore, job_from_row
-from shoptag.errors import ConfigError, ReviewConflictError
+from shoptag.errors import ConfigError, JobNotFinishedError, ReviewConflictError
 
 MAX_DECISIONS = 500
 MAX_SEGMENTS = 50
 # Times a creator marks on the page may round past the decoded duration by a frame or so.
 _END_SLACK_S = 0.5
+MIN_SEGMENT_S = 0.01
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: true, false and "0" are not numbers.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ReviewSegment(_Strict):
@@ -37,7 +39,7 @@ class ReviewSegment(_Strict):
 
     @model_validator(mode="after")
     def _ordered(self) -> ReviewSegment:
-        if self.end_s <= self.start_s:
+        if self.end_s - self.start_s < MIN_SEGMENT_S:
             raise ValueError(f"a segment must end after it starts ({self.start_s} .. {self.end_s})")
         return self
 
@@ -81,12 +83,17 @@ class ReviewedJob:
     review: ReviewOut
 
 
-def check_decisions(review: ReviewIn, job: Job, in_catalog: Callable[[str], bool]) -> None:
+def check_decisions(review: ReviewIn, job: Job, in_catalog: Callable[[str], bool],
+                    stored: ReviewOut | None = None) -> None:
     """Refuse decisions that do not fit the job: a review of a job without result, a product
     decided twice, an accepted or rejected product that was not suggested, an added one that
-    was suggested or is not in the catalog, a segment past the video's end."""
+    was suggested or (unless ``stored`` has it as it is) is not in the catalog, a segment that
+    starts or ends past the video's end. A product added earlier and removed from the catalog
+    since stays as it was saved, so the rest of the review can still be changed."""
     if job.status != "succeeded" or job.result is None:
-        raise ReviewConflictError(f"job {job.id!r} is {job.status}: only a finished job's tags can be reviewed")
+        raise JobNotFinishedError(f"job {job.id!r} is {job.status}: only a finished job's tags can be reviewed")
+    saved = {d.product_id: Decision.model_validate(d.model_dump(exclude={"decided_by", "decided_at"}))
+             for d in (stored.decisions if stored else ())}
     suggested = {tag["product_id"] for tag in job.result["tags"]}
     duration_s = float(job.result["duration_s"])
     seen: set[str] = set()
@@ -98,14 +105,14 @@ def check_decisions(review: ReviewIn, job: Job, in_catalog: Callable[[str], bool
         if decision.verdict == "added":
             if product in suggested:
                 raise ConfigError(f"product {product!r} was suggested: accept it instead of adding it")
-            if not in_catalog(product):
+            if saved.get(product) != decision and not in_catalog(product):
                 raise ConfigError(f"product {product!r} is not in the catalog")
         elif product not in suggested:
             raise ConfigError(f"product {product!r} was not suggested for this video: add it instead")
-        late = [s for s in decision.segments if s.end_s > duration_s + _END_SLACK_S]
+        late = [s for s in decision.segments if s.end_s > duration_s + _END_SLACK_S or s.start_s >= duration_s]
         if late:
-            raise ConfigError(f"a segment of {product!r} ends at {late[0].end_s} s, after the video "
-                              f"({duration_s:.3f} s)")
+            raise ConfigError(f"a segment of {product!r} ({late[0].start_s} .. {late[0].end_s} s) lies past the "
+                              f"video's end ({duration_s:.3f} s)")
 
 
 class ReviewStore:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from shoptag.api.jobs import Job
@@ -20,6 +21,7 @@ logger = logging.getLogger(__name__)
 # How often to look again for a free worker or a job that another process queued.
 _POLL_S = 0.25
 _MAX_BACKOFF_S = 5.0
+_SWEEP_S = 60.0
 
 
 class Doorbell:
@@ -46,6 +48,7 @@ class JobRunner:
         self._doorbell = Doorbell()
         self._running: set[asyncio.Task] = set()
         self._backoff_s = _POLL_S
+        self._swept_s = -_SWEEP_S
         self.error: str | None = None  # why the job store cannot be used now; None when it can
 
     def wake(self) -> None:
@@ -81,11 +84,23 @@ class JobRunner:
             self._store_answered()
             if job is None:
                 pool.release()
+                await self._sweep_videos()
                 await self._doorbell.wait(_POLL_S * 4)
                 continue
             task = asyncio.create_task(self._run(job))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+
+    async def _sweep_videos(self) -> None:
+        """While idle, every ``_SWEEP_S``: delete the videos whose retention has passed (they
+        also go after each job, but a quiet service must not keep them)."""
+        if time.monotonic() - self._swept_s < _SWEEP_S:
+            return
+        self._swept_s = time.monotonic()
+        try:
+            await asyncio.to_thread(self._service.expire_videos)
+        except Exception:  # the store failing is reported by the next claim
+            logger.exception("deleting expired job videos failed")
 
     async def _run(self, job: Job) -> None:
         service = self._service

@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 THUMBNAIL_SIDE = 256
 _THUMBNAILS_CACHED = 512
+_THUMBNAILS_AT_ONCE = 2
 
 
 def path_scrubber(settings: Settings) -> Callable[[str], str]:
@@ -103,6 +105,7 @@ class Service:
         self._progress_lock = threading.Lock()
         # Keyed by image ref, so a replaced photo gets a new thumbnail.
         self._thumbnail_of_ref = lru_cache(maxsize=_THUMBNAILS_CACHED)(self._encode_thumbnail)
+        self._thumbnail_slots = threading.BoundedSemaphore(_THUMBNAILS_AT_ONCE)
 
     def _queued_jobs(self) -> float:
         try:
@@ -203,18 +206,35 @@ class Service:
 
     def job_finished(self, job: Job) -> None:
         """After a job's outcome is stored (blocking): forget its progress, and delete the stored
-        videos no job needs any more (a failed job's; succeeded ones' past their retention)."""
+        videos no job needs any more."""
         with self._progress_lock:
             self._progress.pop(job.id, None)
+        self.expire_videos()
+
+    def expire_videos(self) -> None:
+        """Delete the stored videos no job needs any more: a failed job's, and succeeded ones'
+        past their retention (blocking; after each job and periodically while idle)."""
         for video in self.jobs.expire_uploads(self.settings.service.job_video_retention_s):
             video.unlink(missing_ok=True)
 
+    def kept_video(self, job: Job) -> Path:
+        """The job's stored video while it is kept for review, or ``NotFoundError``."""
+        retention_s = self.settings.service.job_video_retention_s
+        finished = datetime.fromisoformat(job.updated)
+        expired = job.status == "succeeded" and datetime.now(timezone.utc) - finished > timedelta(seconds=retention_s)
+        if job.upload is None or expired or job.status == "failed":
+            raise NotFoundError(f"the video of job {job.id!r} is no longer kept")
+        return job.upload
+
     def thumbnail(self, product_id: str) -> bytes:
-        """A JPEG of the product's first catalog photo, at most ``THUMBNAIL_SIDE`` px (blocking)."""
+        """A JPEG of the product's first catalog photo, at most ``THUMBNAIL_SIDE`` px (blocking).
+        Not on the tagging workers: a page full of thumbnails must not queue behind a video, nor
+        take the places tagging requests need; at most ``_THUMBNAILS_AT_ONCE`` are made at once."""
         product = self.live_index.snapshot().product(product_id)
         if not product.images:
             raise NotFoundError(f"product {product_id!r} has no image")
-        return self._thumbnail_of_ref(product.images[0].ref)
+        with self._thumbnail_slots:
+            return self._thumbnail_of_ref(product.images[0].ref)
 
     def _encode_thumbnail(self, ref: str) -> bytes:
         root = self.settings.service.image_root

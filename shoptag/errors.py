@@ -123,3 +123,9 @@ class ShopifyError(ShopTagError):
     """Shopify's Admin API refused, failed or answered something unusable."""
 
     code = "shopify_error"
+
+
+class JobNotFinishedError(ShopTagError):
+    """The job has no result (yet): what needs one, a review, must wait."""
+
+    code = "job_not_finished"

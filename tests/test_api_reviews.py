@@ -3,6 +3,7 @@ video, saved review decisions (revisions, ownership, refusals), the catalog's ti
 and thumbnails, the page itself, and the export of reviews as annotations."""
 
 import json
+import time
 
 import cv2
 import numpy as np
@@ -12,7 +13,7 @@ from shoptag.api.jobs import Job
 from shoptag.api.reviews import ReviewIn, check_decisions
 from shoptag.cli.main import main
 from shoptag.demo import write_demo_video
-from shoptag.errors import ReviewConflictError
+from shoptag.errors import JobNotFinishedError
 from shoptag.evaluation.annotations import load_annotations
 
 from helpers.api import API_KEYS, CREATOR_KEY, OTHER_CREATOR_KEY, bearer, make_index, running_app, service_settings
@@ -60,6 +61,12 @@ def test_a_finished_job_reports_its_frames_and_serves_its_video(client, finished
     assert client.get(url, headers=CREATOR).content == demo_video
     part = client.get(url, headers={**CREATOR, "Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == demo_video[10:20]
+    # Ranges that cannot be served get this service's JSON errors, not the framework's text.
+    for bad, status in (("bytes=abc", 400), ("bytes=20-10", 400), ("items=0-1", 400), ("bytes=-", 400),
+                        (f"bytes={len(demo_video)}-", 416), ("bytes=-0", 416)):
+        refused = client.get(url, headers={**CREATOR, "Range": bad})
+        assert refused.status_code == status and refused.json()["error"]["message"], bad
+    assert refused.headers["Content-Range"] == f"bytes */{len(demo_video)}"
     assert client.get(url, headers=OTHER).status_code == 404
 
 
@@ -108,7 +115,13 @@ def test_a_review_is_saved_by_revision_and_only_its_owner_sees_it(client, finish
     ([{"product_id": "espresso-cup", "verdict": "accepted", "segments": [{"start_s": 2, "end_s": 1}]}],
      "must end after it starts"),
     ([{"product_id": "espresso-cup", "verdict": "accepted", "segments": [{"start_s": 1, "end_s": 99}]}],
-     "after the video"),
+     "past the video's end"),
+    ([{"product_id": "espresso-cup", "verdict": "accepted", "segments": [{"start_s": 7.9, "end_s": 8.0}]}],
+     "past the video's end"),
+    ([{"product_id": "espresso-cup", "verdict": "accepted", "segments": [{"start_s": 1, "end_s": 1.001}]}],
+     "must end after it starts"),
+    ([{"product_id": "espresso-cup", "verdict": "accepted", "segments": [{"start_s": True, "end_s": 2}]}],
+     "valid number"),
     ([{"product_id": "espresso-cup", "verdict": "maybe", "segments": []}], "verdict"),
 ])
 def test_bad_decisions_are_refused_with_the_reason(client, finished_job, decisions, reason):
@@ -123,24 +136,37 @@ def test_too_many_decisions_or_bytes_are_refused(client, finished_job):
     url = f"/v1/jobs/{finished_job['id']}/review"
     many = [{"product_id": f"p{i}", "verdict": "rejected", "segments": []} for i in range(501)]
     assert client.put(url, json={"revision": 0, "decisions": many}, headers=CREATOR).status_code == 422
-    # A JSON body is read into memory: it may not be large, whatever the upload limit.
-    huge = client.put(url, content=b'{"revision": 0, "decisions": [' + b" " * (1 << 20) + b"]}",
-                      headers={**CREATOR, "Content-Type": "application/json"})
-    assert huge.status_code == 413 and huge.json()["error"]["code"] == "too_large"
+    # A JSON body is read into memory: it may not be large, whatever the upload limit, and
+    # whatever type it claims, sent whole or in chunks.
+    huge = b'{"revision": 0, "decisions": [' + b" " * (2 << 20) + b"]}"
+    for content_type in ("application/json", "multipart/form-data; boundary=x"):
+        for body in (huge, iter([huge[:1000], huge[1000:]])):
+            answer = client.put(url, content=body, headers={**CREATOR, "Content-Type": content_type})
+            assert answer.status_code == 413 and answer.json()["error"]["code"] == "too_large"
+    # Two Content-Types, which parsers would read differently, are refused.
+    twice = client.put(url, content=b"{}", headers=[("Authorization", f"Bearer {CREATOR_KEY}"),
+                                                     ("Content-Type", "application/json"),
+                                                     ("Content-Type", "multipart/form-data; boundary=x")])
+    assert twice.status_code == 400 and twice.json()["error"]["code"] == "bad_request"
 
 
 def test_a_job_without_result_cannot_be_reviewed():
     job = Job(id="j", owner="o", status="running", video_name="v.mp4", upload=None, params={}, created="", updated="")
-    with pytest.raises(ReviewConflictError, match="only a finished job"):
+    with pytest.raises(JobNotFinishedError, match="only a finished job"):
         check_decisions(ReviewIn(revision=0, decisions=[]), job, lambda _: True)
 
 
 def test_reviews_export_as_annotations_that_eval_reads(client, finished_job, served_index, tmp_path, capsys):
     url = f"/v1/jobs/{finished_job['id']}/review"
-    revision = client.get(url, headers=CREATOR).json()["revision"]
-    assert client.put(url, json={"revision": revision, "decisions": _decisions()}, headers=CREATOR).status_code == 200
     out = tmp_path / "feedback.json"
     state = served_index.parent / "state"  # as service_settings puts it
+    # A review that leaves a suggestion undecided would call that product absent: left out.
+    revision = client.get(url, headers=CREATOR).json()["revision"]
+    partial = client.put(url, json={"revision": revision, "decisions": _decisions()[:1]}, headers=CREATOR).json()
+    assert main(["feedback", "export", "--state-dir", str(state), "--out", str(out)]) == 1
+    assert "with undecided suggestions: 1" in capsys.readouterr().err and not out.exists()
+    full = client.put(url, json={"revision": partial["revision"], "decisions": _decisions()}, headers=CREATOR)
+    assert full.status_code == 200
     assert main(["feedback", "export", "--state-dir", str(state), "--out", str(out)]) == 0
     assert "1 reviewed video(s), 2 appearance(s)" in capsys.readouterr().out
     (video,) = load_annotations(out)
@@ -171,6 +197,35 @@ def test_the_catalog_is_searched_by_title_and_shows_thumbnails(client):
     missing = client.get("/v1/product-images/no-such-product", headers=CREATOR)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert client.get("/v1/product-images/rocket-poster").status_code == 401
+
+
+def test_a_product_added_then_removed_from_the_catalog_keeps_the_review_editable(tmp_path, effnet, demo_video):
+    index = make_index(tmp_path, effnet)
+    merchant = bearer(API_KEYS[0]["key"])
+    with running_app(service_settings(index, api_keys=API_KEYS), effnet) as local:
+        job = wait_for(local, local.post("/v1/jobs", files={"file": ("demo.mp4", demo_video)},
+                                         headers=CREATOR).json()["id"], CREATOR)
+        url = f"/v1/jobs/{job['id']}/review"
+        assert local.put(url, json={"revision": 0, "decisions": _decisions()}, headers=CREATOR).status_code == 200
+        assert local.delete("/v1/products/rocket-poster", headers=merchant).status_code == 200
+        # The rest of the review can still change while the added product stays as saved...
+        changed = _decisions(end_s=3.2)
+        assert local.put(url, json={"revision": 1, "decisions": changed}, headers=CREATOR).status_code == 200
+        # ... but it cannot be added anew or moved.
+        changed[2]["segments"] = [{"start_s": 1.5, "end_s": 2.5}]
+        moved = local.put(url, json={"revision": 2, "decisions": changed}, headers=CREATOR)
+        assert moved.status_code == 422 and "not in the catalog" in moved.text
+        strings = local.put(url, json={"revision": "2", "decisions": []}, headers=CREATOR)
+        assert strings.status_code == 422
+
+
+def test_a_video_past_its_retention_is_not_served(served_index, effnet, demo_video, tmp_path):
+    settings = service_settings(served_index, state_dir=tmp_path / "state", job_video_retention_s=1)
+    with running_app(settings, effnet) as local:
+        job = wait_for(local, local.post("/v1/jobs", files={"file": ("demo.mp4", demo_video)}).json()["id"])
+        time.sleep(1.2)  # no other job finishes meanwhile: the route itself must know
+        gone = local.get(f"/v1/jobs/{job['id']}/video")
+        assert gone.status_code == 404 and "no longer kept" in gone.json()["error"]["message"]
 
 
 def test_the_page_is_served_with_a_strict_content_security_policy(client):

@@ -400,3 +400,22 @@ def test_a_dropped_file_is_uploaded_and_the_services_refusal_is_shown(service, n
     assert by_id(page, "error-banner").inner_text() == refused.json()["error"]["message"]
     assert "#job=" not in page.url and by_id(page, "drop-zone").is_visible()
     watched.assert_clean()
+
+
+def test_leaving_unsaved_decisions_by_the_address_takes_a_second_try(service, tagged_job, new_page):
+    base, _ = service
+    watched = new_page()
+    page = watched.page
+    page.goto(f"{base}/#job={tagged_job['id']}")
+    wait_for_review(page, count=2)
+    first = by_id(page, "suggestion").first.get_attribute("data-product-id")
+    page.keyboard.press("r")  # an unsaved decision
+    page.evaluate("() => { location.hash = 'job=another-job'; }")
+    by_id(page, "notice-banner").wait_for()
+    assert "unsaved changes" in by_id(page, "notice-banner").inner_text()
+    assert job_id_of(page) == tagged_job["id"] and card(page, first).get_attribute("data-verdict") == "rejected"
+    # The second try leaves (and the unknown job is reported as the service reports it).
+    page.evaluate("() => { location.hash = 'job=another-job'; }")
+    by_id(page, "error-banner").wait_for()
+    assert job_id_of(page) == "another-job" and "does not exist" in by_id(page, "error-banner").inner_text()
+    watched.assert_clean()

@@ -12,6 +12,7 @@ from shoptag.api.auth import Creator
 from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.intake import VIDEO_FORM, IdempotencyKey, job_response, submit_video
+from shoptag.api.ranges import check_range
 from shoptag.api.schemas import JobOut
 from shoptag.errors import NotFoundError, VideoError
 from shoptag.video.container import check_container
@@ -39,16 +40,17 @@ async def get_job(service: ReadyService, principal: Creator, job_id: JobId) -> J
 
 @router.get("/{job_id}/video", response_class=FileResponse, responses={
     200: {"content": {media: {} for media in _MEDIA_TYPES.values()}, "description": "The uploaded video."},
-    **error_responses(401, 403, 404, 503)})
-async def get_job_video(service: ReadyService, principal: Creator, job_id: JobId) -> FileResponse:
+    **error_responses(400, 401, 403, 404, 416, 503)})
+async def get_job_video(request: Request, service: ReadyService, principal: Creator, job_id: JobId) -> FileResponse:
     """The job's uploaded video (byte ranges supported), kept for review for
     `job_video_retention_s` after the job succeeded."""
     job = await asyncio.to_thread(service.jobs.get, job_id, principal.owner)
-    if job.upload is None:
-        raise NotFoundError(f"the video of job {job_id!r} is no longer kept")
+    video = service.kept_video(job)
     try:
-        container = await asyncio.to_thread(check_container, job.upload)
-    except VideoError:  # removed meanwhile
+        container = await asyncio.to_thread(check_container, video)
+        size = video.stat().st_size
+    except (VideoError, OSError):  # removed meanwhile
         raise NotFoundError(f"the video of job {job_id!r} is no longer kept") from None
-    return FileResponse(job.upload, media_type=_MEDIA_TYPES[container], filename=None,
+    check_range(request.headers.get("range"), size)
+    return FileResponse(video, media_type=_MEDIA_TYPES[container], filename=None,
                         headers={"Cache-Control": "private, no-store"})

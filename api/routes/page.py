@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from shoptag.api.auth import Creator
 from shoptag.api.errors import error_responses
+from shoptag.api.ranges import check_range
 from shoptag.errors import NotFoundError
 
 router = APIRouter(tags=["page"])
@@ -28,31 +29,27 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
 _PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
                  "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY", "Cache-Control": "no-cache"}
 _MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+                ".css": "text/css; charset=utf-8"}
+# The page's files: only these are served, whatever a path asks for.
+PAGE_FILES = frozenset({"index.html", "review.js", "review.css"})
 
 
-def _static_files() -> dict[str, Path]:
-    """The page's files by name: only these are served, whatever a path asks for."""
-    folder = Path(str(files("shoptag.api") / "static"))
-    return {entry.name: entry for entry in folder.iterdir()
-            if entry.is_file() and entry.suffix in _MEDIA_TYPES} if folder.is_dir() else {}
-
-
-def _page_file(name: str) -> FileResponse:
-    path = _static_files().get(name)
-    if path is None:
+def _page_file(request: Request, name: str) -> FileResponse:
+    if name not in PAGE_FILES:
         raise NotFoundError(f"no page file {name!r}")
+    path = Path(str(files("shoptag.api") / "static" / name))
+    check_range(request.headers.get("range"), path.stat().st_size)
     return FileResponse(path, media_type=_MEDIA_TYPES[path.suffix], headers=_PAGE_HEADERS)
 
 
 @router.get("/", include_in_schema=False)
-async def review_page() -> FileResponse:
-    return _page_file("index.html")
+async def review_page(request: Request) -> FileResponse:
+    return _page_file(request, "index.html")
 
 
 @router.get("/static/{name}", include_in_schema=False)
-async def page_file(name: Annotated[str, PathParam(max_length=100)]) -> FileResponse:
-    return _page_file(name)
+async def page_file(request: Request, name: Annotated[str, PathParam(max_length=100)]) -> FileResponse:
+    return _page_file(request, name)
 
 
 class MeOut(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Response
 
 from shoptag.api.auth import Creator
@@ -16,5 +18,5 @@ router = APIRouter(prefix="/v1/product-images", tags=["products"])
     200: {"content": {"image/jpeg": {}}, "description": "The product's first catalog photo, at most 256 px."},
     **error_responses(401, 403, 404, 422, 503)})
 async def product_image(service: ReadyService, _: Creator, product_id: ProductId) -> Response:
-    image = await service.pool.run(service.thumbnail, product_id)
+    image = await asyncio.to_thread(service.thumbnail, product_id)
     return Response(image, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})

@@ -28,5 +28,6 @@ async def put_review(service: ReadyService, principal: Creator, job_id: JobId, r
     """Replace the job's decisions. `revision` is the one they were built from: if another
     save came in between, nothing is stored and the answer is 409 (load the review again)."""
     job = await asyncio.to_thread(service.jobs.get, job_id, principal.owner)
-    check_decisions(review, job, service.live_index.snapshot().__contains__)
+    stored = await asyncio.to_thread(service.reviews.get, job)  # saves compare revisions: it cannot change unseen
+    check_decisions(review, job, service.live_index.snapshot().__contains__, stored)
     return await asyncio.to_thread(service.reviews.save, job, review, principal.owner)

@@ -29,6 +29,8 @@
     selectedSegment: 0,
     revision: 0,
     dirty: false,
+    edits: 0, // changes made, counted: a save knows whether more came while it ran
+    shownHash: "", // the address of what is shown, to go back to when leaving it would lose changes
     saving: false,
     drag: null,
     discardArmed: false,
@@ -161,6 +163,7 @@
 
   function route() {
     state.route += 1;
+    state.shownHash = location.hash;
     clearBanners();
     const jobId = currentJobId();
     if (jobId) {
@@ -464,6 +467,7 @@
   }
 
   function markDirty() {
+    state.edits += 1;
     state.dirty = true;
     state.discardArmed = false;
     setSaveStatus("Unsaved changes", "pending");
@@ -488,12 +492,14 @@
     $("save-button").disabled = true;
     setSaveStatus("Saving…", "pending");
     try {
+      const edits = state.edits; // a change made while the request is out is not in it
       const stored = await putJson(jobPath(state.jobId) + "/review", { revision: state.revision, decisions: decisions() });
       state.revision = stored.revision;
-      state.dirty = false;
-      setSaveStatus("Saved", "ok");
+      state.dirty = state.edits !== edits;
+      if (state.dirty) setSaveStatus("Unsaved changes", "pending");
+      else setSaveStatus("Saved", "ok");
     } catch (err) {
-      if (err.status === 409) await reloadAfterConflict();
+      if (err.status === 409 && err.code === "conflict") await reloadAfterConflict();
       else setSaveStatus(err.message, "error");
     } finally {
       state.saving = false;
@@ -636,11 +642,18 @@
 
   async function fetchThumbnail(productId) {
     if (!fetchableById(productId)) return null;
-    try {
-      return URL.createObjectURL(await getBlob("/v1/product-images/" + productPath(productId)));
-    } catch (err) {
-      if (err.status === 401) thumbnails.delete(productId); // try again once a key is given
-      return null; // 404: the product has no photo
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return URL.createObjectURL(await getBlob("/v1/product-images/" + productPath(productId)));
+      } catch (err) {
+        // 429: the service is busy for a moment; a photo is worth a few tries.
+        if (err.status === 429 && attempt < 4) {
+          await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+          continue;
+        }
+        if (err.status === 401 || err.status === 429) thumbnails.delete(productId); // try again later
+        return null; // 404: the product has no photo
+      }
     }
   }
 
@@ -1097,7 +1110,16 @@
     $("search-form").addEventListener("submit", searchCatalog);
     document.addEventListener("keydown", onKeyDown);
     window.addEventListener("hashchange", () => {
-      if (state.me) route();
+      if (!state.me || location.hash === state.shownHash) return;
+      // The same rule as New video: leaving unsaved changes takes a second try.
+      if (state.dirty && !state.discardArmed) {
+        state.discardArmed = true;
+        history.replaceState(null, "", location.pathname + location.search + state.shownHash);
+        showNotice("You have unsaved changes. Save them, or go to the other address again to discard them.");
+        return;
+      }
+      state.dirty = false;
+      route();
     });
     window.addEventListener("beforeunload", (event) => {
       if (state.dirty) event.preventDefault(); // unsaved decisions: let the browser ask

@@ -21,7 +21,8 @@ def export(
         "says otherwise.")] = None,
     state_dir: Annotated[Optional[Path], typer.Option("--state-dir", help="The service's state folder.")] = None,
 ) -> None:
-    """Write every saved review (accepted and added segments) as annotations of the job's kept video."""
+    """Write every complete review (a verdict on each suggestion) as annotations of the job's kept
+    video: its accepted and added segments."""
     from shoptag.api.feedback import export_feedback
 
     config = settings_from(service={"index": index, "state_dir": state_dir}).service
@@ -29,5 +30,7 @@ def export(
         raise ConfigError("name the service's state folder: --state-dir DIR or --index DIR")
     folder = config.state_dir or config.resolved_state_dir(config.index)
     done = export_feedback(folder, out)
+    left_out = [f"{count} {why}" for count, why in ((done.skipped, "whose video is no longer kept"),
+                                                    (done.undecided, "with suggestions left undecided")) if count]
     typer.echo(f"wrote {out}: {done.videos} reviewed video(s), {done.appearances} appearance(s)"
-               + (f"; {done.skipped} review(s) left out, their video no longer kept" if done.skipped else ""))
+               + (f"; reviews left out: {', '.join(left_out)}" if left_out else ""))
