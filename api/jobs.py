@@ -193,6 +193,19 @@ class JobStore:
             db.execute("COMMIT")
         return [Path(row[0]) for row in rows]
 
+    def kept_uploads(self) -> list[Path]:
+        """The stored videos of succeeded jobs, newest first."""
+        with self.connect() as db:
+            rows = db.execute("SELECT upload FROM jobs WHERE status = 'succeeded' AND upload != ''"
+                              " ORDER BY updated DESC, rowid DESC").fetchall()
+        return [Path(row[0]) for row in rows]
+
+    def forget_uploads(self, uploads: list[Path]) -> None:
+        """These succeeded jobs' videos are no longer kept (the caller deletes them)."""
+        with self.connect() as db:
+            db.executemany("UPDATE jobs SET upload = '' WHERE upload = ? AND status = 'succeeded'",
+                           [(str(upload),) for upload in uploads])
+
     def remove_unused_uploads(self, folder: Path, keep_succeeded_s: float) -> int:
         """Delete the stored videos in ``folder`` that no job needs (``expire_uploads``), and
         those of no job at all (a stop between a job's end and the removal of its video leaves

@@ -212,10 +212,23 @@ class Service:
         self.expire_videos()
 
     def expire_videos(self) -> None:
-        """Delete the stored videos no job needs any more: a failed job's, and succeeded ones'
-        past their retention (blocking; after each job and periodically while idle)."""
-        for video in self.jobs.expire_uploads(self.settings.service.job_video_retention_s):
+        """Delete the stored videos no job needs any more: a failed job's, succeeded ones' past
+        their retention, and the oldest beyond ``job_video_max_bytes`` (blocking; after each job
+        and periodically while idle)."""
+        config = self.settings.service
+        for video in self.jobs.expire_uploads(config.job_video_retention_s):
             video.unlink(missing_ok=True)
+        kept, over = 0, []
+        for video in self.jobs.kept_uploads():
+            kept += video.stat().st_size if video.is_file() else 0
+            if kept > config.job_video_max_bytes:
+                over.append(video)
+        if over:
+            self.jobs.forget_uploads(over)
+            for video in over:
+                video.unlink(missing_ok=True)
+            logger.info("deleted %d job video(s) over the %d bytes kept for review", len(over),
+                        config.job_video_max_bytes)
 
     def kept_video(self, job: Job) -> Path:
         """The job's stored video while it is kept for review, or ``NotFoundError``."""

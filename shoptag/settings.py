@@ -228,6 +228,9 @@ class ServiceSettings(_Strict):
     job_video_retention_s: float = Field(
         7 * 24 * 3600.0, ge=0, description="How long a succeeded job's video is kept for its review "
         "(the review page plays it; exported reviews point at it); 0 deletes it once tagged.")
+    job_video_max_bytes: int = Field(
+        20 * 1024**3, ge=0, description="Most bytes of succeeded jobs' videos kept for review; past it the "
+        "oldest go first.")
     image_root: Path | None = Field(
         None, description="Folder that product image paths may point into; None refuses paths.")
 

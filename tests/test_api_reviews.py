@@ -228,6 +228,17 @@ def test_a_video_past_its_retention_is_not_served(served_index, effnet, demo_vid
         assert gone.status_code == 404 and "no longer kept" in gone.json()["error"]["message"]
 
 
+def test_videos_over_the_kept_bytes_go_oldest_first(served_index, effnet, demo_video, tmp_path):
+    budget = len(demo_video) * 3 // 2  # room for one video
+    settings = service_settings(served_index, state_dir=tmp_path / "state", job_video_max_bytes=budget)
+    with running_app(settings, effnet) as local:
+        older, newer = (wait_for(local, local.post("/v1/jobs", files={"file": ("demo.mp4", demo_video)}).json()["id"])
+                        for _ in range(2))
+        assert local.get(f"/v1/jobs/{newer['id']}/video").status_code == 200
+        assert local.get(f"/v1/jobs/{older['id']}/video").status_code == 404
+        assert len(list(local.app.state.service.job_uploads.iterdir())) == 1
+
+
 def test_the_page_is_served_with_a_strict_content_security_policy(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

@@ -102,3 +102,13 @@ def test_videos_are_forgotten_when_no_job_needs_them(tmp_path):
     assert store.expire_uploads(keep_succeeded_s=0) == [Path("/x/a")]
     assert store.get(queued.id, "alice").upload == Path("/x/c")
     assert store.expire_uploads(keep_succeeded_s=0) == []
+
+
+def test_kept_videos_are_listed_newest_first_and_can_be_forgotten(tmp_path):
+    store = JobStore(tmp_path / "jobs.db")
+    for name in ("a", "b", "c"):
+        store.create("alice", None, f"fp-{name}", f"{name}.mp4", Path(f"/x/{name}"), {})
+        store.succeed(store.claim_next().id, NO_TAGS)
+    assert store.kept_uploads() == [Path("/x/c"), Path("/x/b"), Path("/x/a")]
+    store.forget_uploads([Path("/x/a")])
+    assert store.kept_uploads() == [Path("/x/c"), Path("/x/b")]
