@@ -24,6 +24,7 @@ from shoptag.indexing.images import ImageReader
 from shoptag.indexing.writer import build_index
 from shoptag.settings import Settings
 
+from helpers import REPO
 from helpers.api import API_KEYS, CREATOR_KEY, OTHER_CREATOR_KEY, bearer, make_index, served
 from helpers.browser import (
     by_id,
@@ -328,8 +329,9 @@ def test_api_keys_are_asked_for_and_keep_each_creators_jobs_apart(tmp_path, effn
 
 def test_the_page_reaches_only_its_service_and_is_served_with_its_csp(service, tagged_job, new_page):
     base, _ = service
-    for path in ("/", "/static/review.js", "/static/review.css"):
-        assert httpx.get(base + path).headers["content-security-policy"] == CSP
+    static = [f"/static/{f.name}" for f in (REPO / "api" / "static").iterdir()]
+    for path in ("/", *static):
+        assert httpx.get(base + path).headers["content-security-policy"] == CSP, path
     watched = new_page()
     page = watched.page
     page.goto(f"{base}/#job={tagged_job['id']}")

@@ -7,6 +7,7 @@ title that holds markup can never run as code, and nothing reaches another origi
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,14 +31,14 @@ _PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-
                  "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY", "Cache-Control": "no-cache"}
 _MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8"}
-# The page's files: only these are served, whatever a path asks for.
-PAGE_FILES = frozenset({"index.html", "review.js", "review.css"})
+# A page file's name: a plain lower-case name in the static folder, nothing that could lead out.
+_PAGE_FILE = re.compile(r"[a-z][a-z0-9-]*\.(html|js|css)")
 
 
 def _page_file(request: Request, name: str) -> FileResponse:
-    if name not in PAGE_FILES:
-        raise NotFoundError(f"no page file {name!r}")
     path = Path(str(files("shoptag.api") / "static" / name))
+    if not _PAGE_FILE.fullmatch(name) or not path.is_file():
+        raise NotFoundError(f"no page file {name!r}")
     check_range(request.headers.get("range"), path.stat().st_size)
     return FileResponse(path, media_type=_MEDIA_TYPES[path.suffix], headers=_PAGE_HEADERS)
 

@@ -1,0 +1,141 @@
+// Every change the creator makes to the review (a verdict, a segment's edge, a product added
+// or removed), the unsaved-changes mark they set, and saving (PUT /v1/jobs/{id}/review). A
+// save names the revision it started from: if someone saved in between (409), their review
+// is reloaded instead.
+
+import { getJson, jobPath, putJson } from "./api.js";
+import { updateCounts } from "./cards.js";
+import { $ } from "./dom.js";
+import { addedItem, applyReview, toDecisions } from "./items.js";
+import { clearNotice, setSaveStatus, showNotice } from "./messages.js";
+import { currentTime, renderFrame } from "./player.js";
+import { appendItem, buildReview, refreshItem, removeItemViews } from "./render.js";
+import { selectItem } from "./selection.js";
+import { state } from "./state.js";
+import { clamp, formatTime, roundTime } from "./time.js";
+
+const MIN_SEGMENT_S = 0.1; // no segment shorter than this, so its edges stay grabbable
+const ADDED_SEGMENT_S = 2; // an added product starts with a segment this long
+
+let saving = false;
+
+export function setVerdict(item, verdict) {
+  if (!item || !item.suggested || item.verdict === verdict) return;
+  item.verdict = verdict;
+  refreshItem(item);
+  renderFrame();
+  markDirty();
+}
+
+// Sets one edge of a segment, kept inside the video and at least MIN_SEGMENT_S long.
+export function setEdge(item, index, edge, time) {
+  const segment = item.segments[index];
+  const t = roundTime(time);
+  if (edge === "start") segment.start_s = clamp(t, 0, segment.end_s - MIN_SEGMENT_S);
+  else segment.end_s = clamp(t, segment.start_s + MIN_SEGMENT_S, state.duration);
+  segment.start_s = roundTime(segment.start_s);
+  segment.end_s = roundTime(segment.end_s);
+  keepEdited(item);
+  refreshItem(item);
+  renderFrame();
+  markDirty();
+}
+
+// "Start here" / "End here": the selected segment's edge at the current time.
+export function edgeHere(edge) {
+  const item = state.items[state.selected];
+  if (!item || !item.segments.length) {
+    showNotice("Select a product first (click it in the list or on the timeline).");
+    return;
+  }
+  const segment = item.segments[state.selectedSegment];
+  const t = roundTime(currentTime());
+  if (edge === "start" && t > segment.end_s - MIN_SEGMENT_S) {
+    showNotice("The start must be before the segment's end (" + formatTime(segment.end_s) + ").");
+    return;
+  }
+  if (edge === "end" && t < segment.start_s + MIN_SEGMENT_S) {
+    showNotice("The end must be after the segment's start (" + formatTime(segment.start_s) + ").");
+    return;
+  }
+  clearNotice();
+  setEdge(item, state.selectedSegment, edge, t);
+}
+
+export function addProduct(product) {
+  if (state.items.some((item) => item.productId === product.product_id)) return;
+  const item = addedItem(product, [defaultSegment()]);
+  state.items.push(item);
+  appendItem(item);
+  updateCounts();
+  selectItem(state.items.length - 1, 0, false);
+  markDirty();
+  renderFrame();
+}
+
+export function removeItem(item) {
+  const index = state.items.indexOf(item);
+  if (index < 0) return;
+  state.items.splice(index, 1);
+  removeItemViews(item);
+  updateCounts();
+  selectItem(Math.min(index, state.items.length - 1), 0, false);
+  markDirty();
+}
+
+export async function save() {
+  if (saving || !state.result) return;
+  saving = true;
+  $("save-button").disabled = true;
+  setSaveStatus("Saving…", "pending");
+  try {
+    const edits = state.edits; // a change made while the request is out is not in it
+    const stored = await putJson(jobPath(state.jobId) + "/review", { revision: state.revision, decisions: toDecisions() });
+    state.revision = stored.revision;
+    state.dirty = state.edits !== edits;
+    if (state.dirty) setSaveStatus("Unsaved changes", "pending");
+    else setSaveStatus("Saved", "ok");
+  } catch (err) {
+    if (err.status === 409 && err.code === "conflict") await reloadAfterConflict();
+    else setSaveStatus(err.message, "error");
+  } finally {
+    saving = false;
+    $("save-button").disabled = false;
+  }
+}
+
+function markDirty() {
+  state.edits += 1;
+  state.dirty = true;
+  state.discardArmed = false;
+  setSaveStatus("Unsaved changes", "pending");
+}
+
+// Editing a suggestion's segment means keeping it.
+function keepEdited(item) {
+  if (item.suggested && item.verdict !== "accepted") item.verdict = "accepted";
+}
+
+// From now to now + ADDED_SEGMENT_S, moved back where that would pass the end.
+function defaultSegment() {
+  const duration = state.duration;
+  let start = roundTime(Math.min(currentTime() || 0, duration));
+  let end = Math.min(duration, start + ADDED_SEGMENT_S);
+  if (end - start < MIN_SEGMENT_S) {
+    start = Math.max(0, duration - ADDED_SEGMENT_S);
+    end = duration;
+  }
+  return { start_s: roundTime(start), end_s: roundTime(end) };
+}
+
+async function reloadAfterConflict() {
+  try {
+    await applyReview(await getJson(jobPath(state.jobId) + "/review"));
+    buildReview();
+    setSaveStatus("Not saved: reloaded", "error");
+    showNotice("Someone else saved this review in the meantime, so yours was not saved. " +
+      "Their version is shown now: make your changes again and save.");
+  } catch (err) {
+    setSaveStatus(err.message, "error");
+  }
+}

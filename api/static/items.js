@@ -1,0 +1,111 @@
+// The review's items, one per product on the timeline: the tagger's suggestions, with the
+// creator's verdicts and adjusted segments, then the products the creator added. Made from a
+// job's result and its saved review, and turned back into decisions to save.
+//
+// An item: { productId, title, url, score, alternatives, suggested, original (the suggested
+// segments), verdict (null, "accepted", "rejected" or "added"), segments, colour, dom (its
+// card, lane, segment and box elements, once drawn: see render.js) }.
+
+import { fetchableById, getJson, productPath } from "./api.js";
+import { state } from "./state.js";
+
+const LANE_COLOURS = ["#4f9dff", "#ff8a5b", "#3fd08f", "#c58cff", "#ffc857", "#ff5f8f", "#33d1d6", "#a7d95a"];
+
+let coloursUsed = 0;
+
+function suggestionItem(tag) {
+  return {
+    productId: tag.product_id,
+    title: tag.title,
+    url: tag.url,
+    score: tag.score,
+    alternatives: tag.alternatives || [],
+    suggested: true,
+    original: tag.segments,
+    verdict: null,
+    segments: tag.segments.map((segment) => ({ ...segment })),
+    colour: nextColour(),
+    dom: null,
+  };
+}
+
+export function addedItem(product, segments) {
+  return {
+    productId: product.product_id,
+    title: product.title,
+    url: product.url,
+    score: null,
+    alternatives: [],
+    suggested: false,
+    original: [],
+    verdict: "added",
+    segments,
+    colour: nextColour(),
+    dom: null,
+  };
+}
+
+function nextColour() {
+  return LANE_COLOURS[coloursUsed++ % LANE_COLOURS.length];
+}
+
+// Puts a saved review on the suggestions: verdicts, adjusted segments, added products.
+export async function applyReview(review) {
+  coloursUsed = 0;
+  state.revision = review.revision;
+  state.items = state.result.tags.map(suggestionItem);
+  const suggested = new Map(state.items.map((item) => [item.productId, item]));
+  const added = [];
+  for (const decision of review.decisions) {
+    const item = suggested.get(decision.product_id);
+    if (item && decision.verdict !== "added") {
+      item.verdict = decision.verdict;
+      if (decision.verdict === "accepted") item.segments = decision.segments.map((s) => withBox(s, item.original));
+    } else if (decision.verdict === "added") {
+      added.push(decision);
+    }
+    // (the service stores accepted and rejected decisions for suggestions only)
+  }
+  const products = await Promise.all(added.map((decision) => lookUpProduct(decision.product_id)));
+  added.forEach((decision, i) => {
+    state.items.push(addedItem(products[i], decision.segments.map((s) => ({ start_s: s.start_s, end_s: s.end_s }))));
+  });
+  state.dirty = false;
+}
+
+// An adjusted segment keeps the box (and uncertainty) of the suggested one it overlaps most.
+function withBox(saved, originals) {
+  let best = null;
+  let bestOverlap = -Infinity;
+  for (const original of originals) {
+    const overlap = Math.min(saved.end_s, original.end_s) - Math.max(saved.start_s, original.start_s);
+    if (overlap > bestOverlap) {
+      best = original;
+      bestOverlap = overlap;
+    }
+  }
+  return { ...(best || {}), start_s: saved.start_s, end_s: saved.end_s };
+}
+
+async function lookUpProduct(productId) {
+  if (fetchableById(productId)) {
+    try {
+      return (await getJson("/v1/products/" + productPath(productId))).product;
+    } catch (err) {
+      // removed from the catalog since: still show the decision, under its id
+    }
+  }
+  return { product_id: productId, title: productId, url: null };
+}
+
+// The items as the decisions PUT /v1/jobs/{id}/review takes (a suggestion not yet reviewed has none).
+export function toDecisions() {
+  const out = [];
+  for (const item of state.items) {
+    const segments = item.segments.map((s) => ({ start_s: s.start_s, end_s: s.end_s }));
+    if (!item.suggested) out.push({ product_id: item.productId, verdict: "added", segments });
+    else if (item.verdict === "accepted") out.push({ product_id: item.productId, verdict: "accepted", segments });
+    else if (item.verdict === "rejected") out.push({ product_id: item.productId, verdict: "rejected", segments: [] });
+  }
+  return out;
+}

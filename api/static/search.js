@@ -1,0 +1,42 @@
+// Adding a product the tagger missed: search the catalog by title, and add a result to the
+// review (decisions.js gives it a segment at the current time).
+
+import { getJson } from "./api.js";
+import { addProduct } from "./decisions.js";
+import { $, el, testId } from "./dom.js";
+import { state } from "./state.js";
+import { buildThumb } from "./thumbnails.js";
+
+export async function searchCatalog(event) {
+  event.preventDefault();
+  const q = $("search-input").value.trim();
+  const results = $("search-results");
+  if (!q) return;
+  results.replaceChildren(el("li", "muted", "Searching…"));
+  try {
+    const answer = await getJson("/v1/products?q=" + encodeURIComponent(q) + "&limit=20");
+    results.replaceChildren();
+    if (!answer.products.length) results.append(el("li", "muted", "No product title has every word of “" + q + "”."));
+    for (const product of answer.products) results.append(buildResult(product));
+  } catch (err) {
+    results.replaceChildren(el("li", "field-error", err.message));
+  }
+}
+
+function buildResult(product) {
+  const row = testId(el("li", "result"), "add-result");
+  row.dataset.productId = product.product_id;
+  const text = el("div", "result-text");
+  text.append(el("div", "result-title", product.title), el("div", "result-id", product.product_id));
+  const present = state.items.some((item) => item.productId === product.product_id);
+  const button = testId(el("button", "button", present ? "In the list" : "Add"), "add-result-button");
+  button.type = "button";
+  button.disabled = present;
+  button.addEventListener("click", () => {
+    addProduct(product);
+    button.textContent = "Added";
+    button.disabled = true;
+  });
+  row.append(buildThumb(product.product_id, "result-thumb"), text, button);
+  return row;
+}
