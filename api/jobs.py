@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS webhook_events (
     event_time TEXT NOT NULL,
     payload TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('queued', 'applied', 'skipped', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before TEXT NOT NULL DEFAULT '',
     outcome TEXT,
     received TEXT NOT NULL,
     finished TEXT

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from shoptag.api.runner import Doorbell
 from shoptag.api.service import Service
-from shoptag.api.webhooks import WebhookEvent, product_of
+from shoptag.api.webhooks import WebhookEvent, webhook_product
 from shoptag.errors import ServiceBusyError, ShopTagError
 from shoptag.indexing.records import IndexedProduct, Product
 from shoptag.indexing.store import CatalogIndex
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 _IDLE_S = 1.0
 _MAX_BACKOFF_S = 5.0
+_PRUNE_S = 3600.0
 
 
 class WebhookApplier:
@@ -30,52 +32,78 @@ class WebhookApplier:
 
     async def run_forever(self) -> None:
         backoff_s = _IDLE_S / 4
+        pruned_s = -_PRUNE_S
         while True:
             try:
                 event = await asyncio.to_thread(self._service.webhooks.next_queued)
                 if event is None:
+                    if time.monotonic() - pruned_s > _PRUNE_S:
+                        pruned_s = time.monotonic()
+                        await asyncio.to_thread(self._service.webhooks.prune)
                     await self._doorbell.wait(_IDLE_S)
                     continue
                 await self._service.pool.run(self.apply, event)
                 backoff_s = _IDLE_S / 4
             except ServiceBusyError:  # tagging has every worker: the event waits its turn
                 await asyncio.sleep(_IDLE_S / 4)
-            except Exception:
+            except Exception:  # the store failing: the events stay queued
                 logger.exception("applying webhook events failed; trying again in %.1f s", backoff_s)
                 await asyncio.sleep(backoff_s)
                 backoff_s = min(_MAX_BACKOFF_S, backoff_s * 2)
 
     def apply(self, event: WebhookEvent) -> None:
-        """Apply one event to the index (blocking: runs on a worker) and mark it done."""
-        store, live = self._service.webhooks, self._service.live_index
-        last = store.last_applied(event.shopify_id)
+        """Apply one event to the index (blocking: runs on a worker) and mark it done, or to be
+        tried again: whatever goes wrong with one event, the ones behind it go on."""
+        store = self._service.webhooks
+        try:
+            outcome, handle = self._change(event)
+        except ShopTagError as exc:  # an image that fails, the last product: the stored state stays
+            self._failed(event, exc.message)
+        except Exception as exc:  # a payload nobody foresaw must not hold up the queue
+            logger.exception("webhook %s (%s) could not be applied", event.webhook_id, event.topic)
+            self._failed(event, f"internal error ({type(exc).__name__})")
+        else:
+            if outcome is None:
+                store.finish(event, "skipped", "older than the event already applied to this product")
+            else:
+                store.finish(event, "applied", outcome, handle)
+
+    def _failed(self, event: WebhookEvent, why: str) -> None:
+        store = self._service.webhooks
+        if store.retry_later(event, why):
+            logger.warning("webhook %s (%s) not applied, to be tried again: %s", event.webhook_id, event.topic, why)
+        else:
+            logger.warning("webhook %s (%s) not applied, given up: %s", event.webhook_id, event.topic, why)
+            store.finish(event, "failed", why)
+
+    def _change(self, event: WebhookEvent) -> tuple[str | None, str | None]:
+        """(what was done, the product's handle now), or (None, None) for an event older than
+        the one already applied to its product."""
+        live = self._service.live_index
+        last = self._service.webhooks.last_applied(event.shopify_id)
         if last is not None and event.event_time < last[1]:
-            store.finish(event, "skipped", f"older than the event of {last[1]} already applied")
-            return
+            return None, None
         index = live.snapshot()
         before = last[0] if last is not None else _handle_of(index, event.shopify_id)
         stored = index.product(before) if before is not None and before in index else None
-        try:
-            if event.topic == "products/delete":
-                if stored is not None:
-                    live.remove(stored.product_id)
-                store.finish(event, "applied", "removed" if stored else "not indexed")
-                return
-            product = product_of(event.payload, self._service.settings.shopify.storefront_url,
-                                 stored.url if stored else None)
-            if stored is not None and (product is None or product.product_id != stored.product_id):
-                live.remove(stored.product_id)  # not active any more, no image, or a new handle
-            if product is None:
-                store.finish(event, "applied", "removed: not active, or no image" if stored else "not indexed")
-                return
-            if stored is not None and stored.product_id == product.product_id and _unchanged(stored, product):
-                store.finish(event, "applied", "unchanged", product.product_id)
-                return
-            live.upsert(product, self._service.index_path.parent)
-            store.finish(event, "applied", "updated" if stored else "added", product.product_id)
-        except ShopTagError as exc:  # an image that fails: the stored product stays as it was
-            logger.warning("webhook %s (%s) not applied: %s", event.webhook_id, event.topic, exc.message)
-            store.finish(event, "failed", exc.message)
+        if event.topic == "products/delete":
+            if stored is not None:
+                live.remove(stored.product_id)
+            return ("removed" if stored else "not indexed"), None
+        product = webhook_product(event.payload, self._service.settings.shopify.storefront_url,
+                                  stored.url if stored else None)
+        if product is None:
+            if stored is not None:
+                live.remove(stored.product_id)
+            return ("removed: not active, or no image" if stored else "not indexed"), None
+        if stored is not None and stored.product_id == product.product_id and _unchanged(stored, product):
+            return "unchanged", product.product_id
+        # The new state is written before the old handle goes: a failing image removes nothing.
+        live.upsert(product, self._service.index_path.parent)
+        if stored is not None and stored.product_id != product.product_id:
+            live.remove(stored.product_id)
+            return f"renamed from {stored.product_id!r}", product.product_id
+        return ("updated" if stored else "added"), product.product_id
 
 
 def _handle_of(index: CatalogIndex, shopify_id: str) -> str | None:
@@ -85,5 +113,10 @@ def _handle_of(index: CatalogIndex, shopify_id: str) -> str | None:
 
 
 def _unchanged(stored: IndexedProduct, product: Product) -> bool:
-    return ((stored.title, stored.url, stored.metadata, [image.ref for image in stored.images])
-            == (product.title, product.url, product.metadata, list(product.images)))
+    """The same product, but for its ``updated_at``: Shopify sends an update for any edit (a
+    price, stock), and a new index version for each would be a full rewrite for nothing."""
+    def shown(metadata: dict) -> dict:
+        return {key: value for key, value in metadata.items() if key != "updated_at"}
+
+    return ((stored.title, stored.url, shown(stored.metadata), [image.ref for image in stored.images])
+            == (product.title, product.url, shown(product.metadata), list(product.images)))

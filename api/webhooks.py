@@ -8,8 +8,11 @@ inside Shopify's 5 seconds; a delivery Shopify repeats (the same ``X-Shopify-Web
 answered but stored once. The applier takes events oldest first and, per product, keeps the
 newest: an event older than the last one applied to that product (``updated_at``, or for a
 delete the time Shopify triggered it) is skipped, so a late, out-of-order delivery never
-overwrites a newer state. Events left queued by a stop are applied at the next start; applying
-one twice (a stop between the index write and its mark) writes the same product again.
+overwrites a newer state. An event that fails (an image that does not download) is tried again
+later, ``MAX_ATTEMPTS`` times in all, then marked failed; either way its time counts, so an
+older event for the product is not applied after it. Events left queued by a stop are applied
+at the next start; applying one twice (a stop between the index write and its mark) writes the
+same product again. Finished events are kept ``KEEP_FINISHED_S``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import hmac
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from shoptag.api.jobs import JobStore
 from shoptag.errors import ConfigError
@@ -30,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 TOPICS = ("products/create", "products/update", "products/delete")
 INDEXED_STATUSES = ("active",)
+MAX_ATTEMPTS = 4
+RETRY_S = 30.0  # then doubled for each further attempt
+KEEP_FINISHED_S = 7 * 24 * 3600.0
 
 
 def signature_valid(secret: str, body: bytes, signature: str | None) -> bool:
@@ -59,13 +65,17 @@ class WebhookEvent:
     shopify_id: str
     event_time: str
     payload: dict
+    attempts: int = 0  # tries that failed so far
 
 
-def event_of(topic: str, payload: object, triggered_at: str | None) -> tuple[str, str]:
-    """(product's Shopify id, the event's time) of a verified delivery, or a ``ConfigError``."""
+def event_of(topic: str, payload: object, triggered_at: str | None) -> tuple[str, str] | None:
+    """(product's Shopify id, the event's time) of a verified delivery; None for a topic this
+    service does not apply (answered all the same: Shopify drops a subscription that keeps
+    failing); a ``ConfigError`` for a product event it cannot use."""
     if topic not in TOPICS:
-        raise ConfigError(f"topic {topic!r} is not one of {', '.join(TOPICS)}")
-    if not isinstance(payload, dict) or not isinstance(payload.get("id"), int | str):
+        return None
+    if not isinstance(payload, dict) or isinstance(payload.get("id"), bool) or not isinstance(
+            payload.get("id"), int | str):
         raise ConfigError("the payload has no product id")
     if topic == "products/delete":
         if not triggered_at:
@@ -76,13 +86,16 @@ def event_of(topic: str, payload: object, triggered_at: str | None) -> tuple[str
     return str(payload["id"]), utc_time(payload.get("updated_at") or triggered_at)
 
 
-def product_of(payload: dict, storefront: str | None, known_url: str | None) -> Product | None:
+def webhook_product(payload: dict, storefront: str | None, known_url: str | None) -> Product | None:
     """The catalog product of a create/update payload (the REST shape: ``images[].src`` by
-    ``position``), or None when it is not to be indexed (not active, or no image)."""
+    ``position``), or None when it is not to be indexed (not active, or no image). Only http(s)
+    image URLs are taken: a path would make the service read its own files."""
     if str(payload.get("status", "active")).lower() not in INDEXED_STATUSES:
         return None
-    images = sorted((i for i in payload.get("images") or [] if isinstance(i, dict) and isinstance(i.get("src"), str)),
-                    key=lambda i: i.get("position") or 0)
+    listed = payload.get("images") if isinstance(payload.get("images"), list) else []
+    images = [i for i in listed if isinstance(i, dict) and isinstance(i.get("src"), str)
+              and i["src"].lower().startswith(("https://", "http://"))]
+    images.sort(key=lambda i: i["position"] if isinstance(i.get("position"), int) else 0)
     refs = tuple(dict.fromkeys(i["src"] for i in images))
     if not refs:
         return None
@@ -112,12 +125,14 @@ class WebhookStore:
                 (webhook_id, topic, shop, shopify_id, event_time, json.dumps(payload), _now())).rowcount == 1
 
     def next_queued(self) -> WebhookEvent | None:
+        """The oldest queued event that is due (one being retried waits its turn)."""
         with self._jobs.connect() as db:
-            row = db.execute("SELECT * FROM webhook_events WHERE status = 'queued' ORDER BY seq LIMIT 1").fetchone()
+            row = db.execute("SELECT * FROM webhook_events WHERE status = 'queued' AND not_before <= ?"
+                             " ORDER BY seq LIMIT 1", (_now(),)).fetchone()
         if row is None:
             return None
         return WebhookEvent(row["seq"], row["webhook_id"], row["topic"], row["shop"], row["shopify_id"],
-                            row["event_time"], json.loads(row["payload"]))
+                            row["event_time"], json.loads(row["payload"]), row["attempts"])
 
     def last_applied(self, shopify_id: str) -> tuple[str | None, str] | None:
         """(handle, event time) of the newest event applied to the product, if any."""
@@ -127,17 +142,35 @@ class WebhookStore:
         return (row["handle"], row["event_time"]) if row else None
 
     def finish(self, event: WebhookEvent, status: str, outcome: str, handle: str | None = None) -> None:
-        """Mark the event done; an applied one becomes its product's newest (with its handle, or
-        None once deleted)."""
+        """Mark the event done. An applied one becomes its product's newest (with its handle, or
+        None once deleted); a failed one's time counts too, with the handle as it was."""
         with self._jobs.connect() as db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("UPDATE webhook_events SET status = ?, outcome = ?, finished = ? WHERE seq = ?",
                        (status, outcome[:500], _now(), event.seq))
-            if status == "applied":
+            if status in ("applied", "failed"):
                 db.execute("INSERT INTO webhook_products (shopify_id, handle, event_time) VALUES (?, ?, ?)"
-                           " ON CONFLICT (shopify_id) DO UPDATE SET handle = excluded.handle,"
-                           " event_time = excluded.event_time", (event.shopify_id, handle, event.event_time))
+                           " ON CONFLICT (shopify_id) DO UPDATE SET event_time = excluded.event_time,"
+                           " handle = CASE WHEN ? THEN excluded.handle ELSE webhook_products.handle END",
+                           (event.shopify_id, handle, event.event_time, status == "applied"))
             db.execute("COMMIT")
+
+    def retry_later(self, event: WebhookEvent, outcome: str) -> bool:
+        """Queue a failed event again after a pause; False when its tries are used up."""
+        if event.attempts + 1 >= MAX_ATTEMPTS:
+            return False
+        due = datetime.now(timezone.utc) + timedelta(seconds=RETRY_S * 2 ** event.attempts)
+        with self._jobs.connect() as db:
+            db.execute("UPDATE webhook_events SET attempts = attempts + 1, not_before = ?, outcome = ? WHERE seq = ?",
+                       (due.isoformat(timespec="milliseconds"), outcome[:500], event.seq))
+        return True
+
+    def prune(self) -> int:
+        """Forget events finished more than ``KEEP_FINISHED_S`` ago; returns how many."""
+        cutoff = (datetime.now(timezone.utc) - timedelta(seconds=KEEP_FINISHED_S)).isoformat(timespec="milliseconds")
+        with self._jobs.connect() as db:
+            return db.execute("DELETE FROM webhook_events WHERE status != 'queued' AND finished < ?",
+                              (cutoff,)).rowcount
 
     def counts(self) -> dict[str, int]:
         with self._jobs.connect() as db:

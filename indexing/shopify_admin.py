@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -26,28 +27,39 @@ from shoptag.settings import ShopifySettings
 logger = logging.getLogger(__name__)
 
 _SHOP = re.compile(r"[a-z0-9][a-z0-9-]{0,60}\.myshopify\.com")
-_MAX_LINE_BYTES = 16 * 1024 * 1024
+_MAX_LINE_CHARS = 16 * 1024 * 1024
 _PRODUCT_FIELDS = "id handle title status onlineStoreUrl updatedAt vendor productType tags"
+# A variant's image is always one of its product's media, so media alone lists every image. A
+# page's cost is about first x (2 + media); Shopify refuses a query over 1,000
+# (MAX_COST_EXCEEDED), and then the page is halved.
+MEDIA_PER_PRODUCT = 20
 PAGE_QUERY = f"""query Products($first: Int!, $after: String) {{
   products(first: $first, after: $after, sortKey: ID) {{
     pageInfo {{ hasNextPage endCursor }}
     nodes {{ {_PRODUCT_FIELDS}
-      media(first: 50) {{ nodes {{ ... on MediaImage {{ image {{ url }} }} }} }}
-      variants(first: 100) {{ nodes {{ image {{ url }} }} }} }}
+      media(first: {MEDIA_PER_PRODUCT}) {{ nodes {{ ... on MediaImage {{ image {{ url }} }} }} }} }}
   }}
 }}"""
-# Bulk queries take connections without arguments; nested rows come back as their own JSONL
-# lines carrying their product's id in __parentId.
+# Bulk queries take connections without arguments (and have no cost limit); nested rows come
+# back as their own JSONL lines carrying their product's id in __parentId.
 BULK_QUERY = f"""{{ products {{ edges {{ node {{ {_PRODUCT_FIELDS}
-  media {{ edges {{ node {{ ... on MediaImage {{ image {{ url }} }} }} }} }}
-  variants {{ edges {{ node {{ id image {{ url }} }} }} }} }} }} }} }}"""
+  media {{ edges {{ node {{ ... on MediaImage {{ image {{ url }} }} }} }} }} }} }} }} }}"""
 COUNT_QUERY = "query { productsCount(limit: null) { count } }"
 START_BULK = """mutation Start($query: String!) {
   bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message } }
 }"""
 POLL_BULK = """query Poll($id: ID!) {
-  node(id: $id) { ... on BulkOperation { id status errorCode objectCount url partialDataUrl } }
+  node(id: $id) { ... on BulkOperation { id status errorCode url } }
 }"""
+
+
+class QueryTooCostly(ShopifyError):
+    """Shopify refused a query for its cost (MAX_COST_EXCEEDED)."""
+
+
+class BulkOperationEnded(ShopifyError):
+    """The bulk operation is over without a result to read: failed, canceled, expired, unknown,
+    or its result no longer downloadable. Another one must be started."""
 
 
 def check_shop(shop: str) -> str:
@@ -60,7 +72,8 @@ def check_shop(shop: str) -> str:
 
 @dataclass(frozen=True)
 class ShopProduct:
-    """A product as the Admin API gives it (images: its media images, then its variants')."""
+    """A product as the Admin API gives it (images: its media images, which include every
+    variant's image)."""
 
     gid: str
     handle: str
@@ -74,7 +87,7 @@ class ShopProduct:
     images: tuple[str, ...]
 
 
-def product_of(row: dict, image_urls: list[str]) -> ShopProduct:
+def shop_product(row: dict, image_urls: list[str]) -> ShopProduct:
     try:
         return ShopProduct(
             gid=str(row["id"]), handle=str(row["handle"]), title=str(row["title"]), status=str(row["status"]),
@@ -136,11 +149,14 @@ class AdminClient:
                 raise ShopifyError(f"Shopify answered {answer.status_code}: {answer.text[:200]}")
             body = _json(answer)
             errors = body.get("errors") or []
-            if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors if isinstance(e, dict)):
+            codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
+            if "THROTTLED" in codes:
                 if last:
                     raise ShopifyError(f"Shopify kept throttling the query after {attempt + 1} tries")
                 self._pause(_throttle_wait(body), "THROTTLED")
                 continue
+            if "MAX_COST_EXCEEDED" in codes:
+                raise QueryTooCostly("the query costs more than Shopify allows in one query")
             if errors:
                 messages = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
                 raise ShopifyError(f"Shopify refused the query: {messages[:500]}")
@@ -159,12 +175,18 @@ class AdminClient:
 
     def pages(self, after: str | None = None) -> Iterator[tuple[list[ShopProduct], str | None, bool]]:
         """(products, end cursor, has next page) per page, from the cursor ``after``."""
+        first = self._settings.page_size
         while True:
-            page = self.query(PAGE_QUERY, {"first": self._settings.page_size, "after": after})["products"]
-            products = [product_of(node, [url for url in (
-                *(_image_url(m) for m in node.get("media", {}).get("nodes", [])),
-                *(_image_url(v) for v in node.get("variants", {}).get("nodes", []))) if url])
-                for node in page["nodes"]]
+            try:
+                page = self.query(PAGE_QUERY, {"first": first, "after": after})["products"]
+            except QueryTooCostly:
+                if first == 1:
+                    raise
+                first = max(1, first // 2)
+                logger.info("Shopify: a page of products costs too much; asking for %d at a time", first)
+                continue
+            products = [shop_product(node, [url for url in (_image_url(m) for m in node.get("media", {}).get(
+                "nodes", [])) if url]) for node in page["nodes"]]
             after, more = page["pageInfo"]["endCursor"], bool(page["pageInfo"]["hasNextPage"])
             yield products, after, more
             if not more:
@@ -177,7 +199,10 @@ class AdminClient:
         return started["bulkOperation"]["id"]
 
     def bulk_status(self, operation: str) -> dict:
-        return self.query(POLL_BULK, {"id": operation})["node"] or {"status": "EXPIRED"}
+        node = self.query(POLL_BULK, {"id": operation})["node"]
+        if node is None:
+            raise BulkOperationEnded(f"the bulk operation {operation} is unknown to Shopify (expired?)")
+        return node
 
     def wait_for_bulk(self, operation: str, clock: Callable[[], float] = time.monotonic) -> str | None:
         """The result URL once the operation completes (None: it completed with no products)."""
@@ -187,7 +212,7 @@ class AdminClient:
             if status["status"] == "COMPLETED":
                 return status.get("url")
             if status["status"] not in ("CREATED", "RUNNING"):
-                raise ShopifyError(f"the bulk operation {operation} ended {status['status']}"
+                raise BulkOperationEnded(f"the bulk operation {operation} ended {status['status']}"
                                    f" ({status.get('errorCode') or 'no error code'})")
             if clock() > deadline:
                 raise ShopifyError(f"the bulk operation {operation} did not complete in "
@@ -205,17 +230,17 @@ class AdminClient:
                 images.setdefault(str(row.get("id")), [])
             elif (found := _image_url(row)) is not None:
                 images.setdefault(str(parent), []).append(found)
-        return [product_of(row, images.get(gid, [])) for gid, row in rows.items()]
+        return [shop_product(row, images.get(gid, [])) for gid, row in rows.items()]
 
     def _jsonl(self, url: str) -> Iterator[dict]:
         received = 0
         try:
             with self._http.stream("GET", url) as answer:
                 if answer.status_code != 200:
-                    raise ShopifyError(f"the bulk result could not be downloaded ({answer.status_code})")
+                    raise BulkOperationEnded(f"the bulk result could not be downloaded ({answer.status_code})")
                 for line in answer.iter_lines():
                     received += len(line) + 1
-                    if received > MAX_CATALOG_BYTES or len(line) > _MAX_LINE_BYTES:
+                    if received > MAX_CATALOG_BYTES or len(line) > _MAX_LINE_CHARS:
                         raise ShopifyError(f"the bulk result is over {MAX_CATALOG_BYTES} bytes")
                     if line.strip():
                         try:
@@ -238,9 +263,10 @@ def _json(answer: httpx.Response) -> dict:
 
 def _seconds(value: str | None) -> float | None:
     try:
-        return float(value) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _throttle_wait(body: dict) -> float:

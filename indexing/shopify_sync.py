@@ -1,11 +1,12 @@
 """`shoptag catalog sync`: a shop's catalog read through the Admin API (``shopify_admin``), as
 the products that the CSV import makes of the same shop: a product's id is its handle, its url
-its storefront page, its images its media images then its variants', and only the statuses
-asked for (active by default).
+its storefront page, its images its media images (a variant's image is one of them), and only
+the statuses asked for (active by default).
 
 A sync can be interrupted anywhere and run again: what it has read so far is kept beside the
 index (``<index>.shopify-sync.json``, written atomically after each page, or the id of the
-bulk operation it waits on), and a new run goes on from there; the file is removed once the
+bulk operation it waits on), and a new run within ``MAX_RESUME_AGE_S`` goes on from there (an
+older or damaged file is ignored: the shop has changed since); the file is removed once the
 index is written. Nothing is written to the index until the whole catalog has been read.
 """
 
@@ -14,19 +15,23 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from shoptag.errors import ShopifyError
 from shoptag.files import write_atomically
 from shoptag.indexing.catalog import Catalog
 from shoptag.indexing.records import Product, Skipped
-from shoptag.indexing.shopify_admin import AdminClient, ShopProduct
+from shoptag.indexing.shopify_admin import AdminClient, BulkOperationEnded, ShopProduct
 
 logger = logging.getLogger(__name__)
+_PRODUCT_FIELDS = {field.name for field in fields(ShopProduct)}
+
+
+MAX_RESUME_AGE_S = 24 * 3600.0
 
 
 def state_path(index: Path) -> Path:
+    index = index.resolve()  # "." has no name to add to
     return index.with_name(index.name + ".shopify-sync.json")
 
 
@@ -52,7 +57,7 @@ def read_shop(client: AdminClient, index: Path, bulk_above: int, statuses: tuple
     if state is None:
         count = client.product_count()
         state = {"shop": client.shop, "mode": "bulk" if count > bulk_above else "pages", "cursor": None,
-                 "products": []}
+                 "products": [], "started": time.time()}
         logger.info("%s has %d products: reading them %s", client.shop, count,
                     "with a bulk operation" if state["mode"] == "bulk" else "page by page")
     else:
@@ -79,15 +84,21 @@ def _read_bulk(client: AdminClient, state: dict, state_file: Path) -> list[ShopP
     operation = state.get("operation")
     if operation is not None:
         try:
-            url = client.wait_for_bulk(operation)
-        except ShopifyError as exc:  # failed, canceled or expired meanwhile: start a new one
-            logger.warning("the bulk operation of the interrupted sync is gone (%s); starting another", exc.message)
-            operation = None
-    if operation is None:
-        operation = client.start_bulk()
-        state["operation"] = operation
+            return _bulk_result(client, operation)
+        except BulkOperationEnded as exc:  # failed, canceled, expired or gone meanwhile: start another
+            logger.warning("the bulk operation of the interrupted sync is over (%s); starting another", exc.message)
+    state["operation"] = client.start_bulk()
+    _save_state(state_file, state)
+    try:
+        return _bulk_result(client, state["operation"])
+    except BulkOperationEnded:
+        state.pop("operation")  # a rerun must not wait on it again
         _save_state(state_file, state)
-        url = client.wait_for_bulk(operation)
+        raise
+
+
+def _bulk_result(client: AdminClient, operation: str) -> list[ShopProduct]:
+    url = client.wait_for_bulk(operation)
     return client.bulk_products(url) if url else []
 
 
@@ -121,10 +132,25 @@ def _load_state(path: Path, shop: str) -> dict | None:
     except (OSError, ValueError) as exc:
         logger.warning("the interrupted sync's state %s is unreadable (%s); starting afresh", path, exc)
         return None
-    if not isinstance(state, dict) or state.get("shop") != shop or state.get("mode") not in ("pages", "bulk"):
-        logger.warning("%s is not an interrupted sync of %s; starting afresh", path, shop)
+    problem = _state_problem(state, shop)
+    if problem:
+        logger.warning("%s: %s; starting afresh", path, problem)
         return None
     return state
+
+
+def _state_problem(state: object, shop: str) -> str | None:
+    if not isinstance(state, dict) or state.get("shop") != shop or state.get("mode") not in ("pages", "bulk"):
+        return f"not an interrupted sync of {shop}"
+    started = state.get("started")
+    if not isinstance(started, int | float) or not 0 <= time.time() - started <= MAX_RESUME_AGE_S:
+        return f"older than {MAX_RESUME_AGE_S / 3600:.0f} h, or of unknown age"
+    if not isinstance(state.get("products"), list) or not all(
+            isinstance(row, dict) and set(row) == _PRODUCT_FIELDS for row in state["products"]):
+        return "its products are damaged"
+    if not isinstance(state.get("cursor"), str | None) or not isinstance(state.get("operation", ""), str):
+        return "its cursor or operation is damaged"
+    return None
 
 
 def _save_state(path: Path, state: dict) -> None:

@@ -175,7 +175,8 @@ class ShopifySettings(_Strict):
     access_token: SecretStr | None = Field(
         None, description="Admin API access token of the app (read_products); never a flag, never logged.")
     webhook_secret: SecretStr | None = Field(
-        None, description="The app's shared secret that signs webhooks; without it the service refuses them.")
+        None, min_length=16, description="The app's shared secret that signs webhooks; without it the service "
+        "refuses them (an empty or short one is refused: it would let anyone sign).")
     storefront_url: str | None = Field(
         None, pattern=r"^https?://\S+$", description="Storefront for webhook products' urls "
         "(STOREFRONT/products/<handle>); without it a product keeps the url it has.")
@@ -186,7 +187,8 @@ class ShopifySettings(_Strict):
     bulk_above: int = Field(
         250, ge=0, description="Shops with more products than this are read with a bulk operation, smaller "
         "ones page by page.")
-    page_size: int = Field(50, ge=1, le=250, description="Products per page when paging.")
+    page_size: int = Field(25, ge=1, le=250, description="Products per page when paging (halved while Shopify "
+                           "finds a page too costly).")
     timeout_s: float = Field(30.0, gt=0, description="Per request.")
     retries: int = Field(5, ge=0, le=20, description="Retries of a throttled, 429, 5xx or dropped request.")
     max_wait_s: float = Field(60.0, gt=0, description="Longest pause before a retry (Retry-After, throttling).")

@@ -32,6 +32,7 @@ from helpers.browser import (
     current_time,
     drag_edge,
     job_id_of,
+    open_review,
     progress_seen,
     record_progress,
     screenshot,
@@ -355,10 +356,8 @@ def test_the_page_reaches_only_its_service_and_is_served_with_its_csp(service, t
 
 def test_a_save_that_lost_a_race_reloads_the_review_and_says_so(service, tagged_job, new_page):
     base, _ = service
-    watched = new_page()
+    watched = open_review(new_page, base, tagged_job["id"], count=2)
     page = watched.page
-    page.goto(f"{base}/#job={tagged_job['id']}")
-    wait_for_review(page, count=2)
     url = f"{base}/v1/jobs/{tagged_job['id']}/review"
     loaded = httpx.get(url).json()["revision"]
 
@@ -406,10 +405,8 @@ def test_a_dropped_file_is_uploaded_and_the_services_refusal_is_shown(service, n
 
 def test_leaving_unsaved_decisions_by_the_address_takes_a_second_try(service, tagged_job, new_page):
     base, _ = service
-    watched = new_page()
+    watched = open_review(new_page, base, tagged_job["id"], count=2)
     page = watched.page
-    page.goto(f"{base}/#job={tagged_job['id']}")
-    wait_for_review(page, count=2)
     first = by_id(page, "suggestion").first.get_attribute("data-product-id")
     page.keyboard.press("r")  # an unsaved decision
     page.evaluate("() => { location.hash = 'job=another-job'; }")

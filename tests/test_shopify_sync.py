@@ -34,7 +34,7 @@ def shop():
 
 
 def settings_for(shop, **overrides) -> ShopifySettings:
-    return ShopifySettings(access_token=TOKEN, api_url=shop.api_url, page_size=2, **overrides)
+    return ShopifySettings(**{"access_token": TOKEN, "api_url": shop.api_url, "page_size": 2, **overrides})
 
 
 @pytest.fixture
@@ -100,6 +100,26 @@ def test_throttling_and_429_are_waited_out_as_shopify_asks(shop, tmp_path):
     with AdminClient(SHOP, settings_for(shop, retries=2), sleep=waits.append) as client, \
             pytest.raises(ShopifyError, match="kept throttling"):
         client.product_count()
+
+
+def test_a_page_too_costly_for_shopify_is_asked_for_in_halves(shop, tmp_path):
+    with AdminClient(SHOP, settings_for(shop, page_size=100)) as client:
+        read = read_shop(client, tmp_path / "index", bulk_above=100, statuses=("active",))
+    assert len(read.catalog.products) == 3
+    assert [q["variables"]["first"] for q in shop.queries if q["kind"] == "page"] == [100, 50, 25]
+
+
+def test_a_bulk_result_that_cannot_be_downloaded_is_not_waited_on_again(shop, tmp_path):
+    index = tmp_path / "index"
+    shop.bulk_url_expired = True
+    with AdminClient(SHOP, settings_for(shop, poll_s=0.01)) as client, \
+            pytest.raises(ShopifyError, match="could not be downloaded"):
+        read_shop(client, index, bulk_above=2, statuses=("active",))
+    assert "operation" not in json.loads(state_path(index).read_text())
+    shop.bulk_url_expired = False
+    with AdminClient(SHOP, settings_for(shop, poll_s=0.01)) as client:
+        assert len(read_shop(client, index, bulk_above=2, statuses=("active",)).catalog.products) == 3
+    assert shop.kinds().count("start_bulk") == 2
 
 
 def test_an_interrupted_sync_goes_on_where_it_stopped(shop, tmp_path):

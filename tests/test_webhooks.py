@@ -104,9 +104,12 @@ def test_a_bad_signature_is_refused_before_anything_is_read(index, effnet, image
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
         unsigned = client.post("/v1/webhooks/shopify", content=b"{not json", headers={"X-Shopify-Topic": "x"})
         assert unsigned.status_code == 401
-        # Signed but not a product event: refused with the reason, nothing queued.
-        bad = send(client, "orders/create", {"id": 1}, "w-10")
-        assert bad.status_code == 422 and "topic" in bad.json()["error"]["message"]
+        # Signed but another topic: answered (Shopify drops subscriptions that fail), not queued.
+        other = send(client, "orders/create", {"id": 1}, "w-10")
+        assert other.status_code == 200 and other.json()["status"] == "ignored"
+        # Signed product event without a handle: refused with the reason.
+        bad = send(client, "products/update", {"id": 12, "title": "no handle"}, "w-11")
+        assert bad.status_code == 422 and "handle" in bad.json()["error"]["message"]
         assert client.app.state.service.webhooks.counts() == {}
         assert client.get("/v1/products/sun-print").status_code == 404
 
@@ -141,6 +144,40 @@ def test_events_queued_before_a_restart_are_applied_once_after_it(index, effnet,
         time.sleep(1.5)  # the applier looks again
         assert client.get("/readyz").json()["index_version"] == versions
         assert client.app.state.service.webhooks.counts() == {"applied": 2}
+
+
+def test_a_failing_event_neither_loses_the_product_nor_holds_up_the_others(index, effnet, images):
+    with running_app(settings_for(index), effnet) as client:
+        send(client, "products/create", product(images, 41, "a-print", "A", "2026-12-01T10:00:00Z"), "w-41")
+        wait_applied(client, 1)
+        # Renamed, with a photo that cannot be downloaded: the product stays under its old handle.
+        renamed = product(images, 41, "b-print", "B", "2026-12-01T11:00:00Z", photo="missing.jpg")
+        send(client, "products/update", renamed, "w-42")
+        # A payload nobody foresaw, then a good event behind it.
+        send(client, "products/update", {**product(images, 43, "c-print", "C", "2026-12-01T11:00:00Z"),
+                                         "images": [{"src": images.image_url("cup.jpg"), "position": "first"},
+                                                    {"src": "/etc/passwd", "position": 1}, 5]}, "w-43")
+        send(client, "products/create", product(images, 44, "d-print", "D", "2026-12-01T11:00:00Z"), "w-44")
+        store = client.app.state.service.webhooks
+        deadline = time.monotonic() + 60
+        while client.get("/v1/products/d-print").status_code != 200:
+            assert time.monotonic() < deadline, store.counts()
+            time.sleep(0.1)
+        assert client.get("/v1/products/a-print").json()["product"]["title"] == "A"
+        assert client.get("/v1/products/b-print").status_code == 404
+        # The odd payload's usable photo was taken, its path was not.
+        refs = [i["ref"] for i in client.get("/v1/products/c-print").json()["product"]["images"]]
+        assert refs == [images.image_url("cup.jpg")]
+        with store._jobs.connect() as db:  # the failed rename waits to be tried again
+            attempts, status = db.execute("SELECT attempts, status FROM webhook_events WHERE webhook_id = 'w-42'"
+                                          ).fetchone()
+        assert (attempts, status) == (1, "queued")
+
+
+def test_a_short_or_empty_secret_is_refused():
+    for secret in ("", "short"):
+        with pytest.raises(ValueError, match="at least 16"):
+            Settings(shopify={"webhook_secret": secret})
 
 
 def test_without_a_secret_webhooks_are_refused(index, effnet, images):

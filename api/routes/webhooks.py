@@ -6,7 +6,7 @@ import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shoptag.api.errors import error_responses
 from shoptag.api.webhooks import event_of, signature_valid
@@ -18,11 +18,12 @@ _MAX_HEADER_CHARS = 200
 
 
 class WebhookOut(BaseModel):
-    status: Literal["queued", "duplicate"]
+    status: Literal["queued", "duplicate", "ignored"] = Field(
+        description="ignored: a topic other than products/create, update and delete.")
     webhook_id: str
 
 
-@router.post("/shopify", response_model=WebhookOut, responses=error_responses(401, 404, 413, 422))
+@router.post("/shopify", response_model=WebhookOut, responses=error_responses(400, 401, 404, 408, 413, 422))
 async def shopify_webhook(request: Request) -> WebhookOut:
     """`products/create`, `products/update` and `products/delete`, signed with the app's secret
     (`X-Shopify-Hmac-Sha256`); applied to the index in the background, in order per product."""
@@ -41,7 +42,10 @@ async def shopify_webhook(request: Request) -> WebhookOut:
         payload = loads_bounded(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"the webhook body is not JSON: {exc}") from None
-    shopify_id, event_time = event_of(headers["topic"], payload, headers["triggered-at"] or None)
+    event = event_of(headers["topic"], payload, headers["triggered-at"] or None)
+    if event is None:
+        return WebhookOut(status="ignored", webhook_id=headers["webhook-id"])
+    shopify_id, event_time = event
     queued = await asyncio.to_thread(service.webhooks.enqueue, headers["webhook-id"], headers["topic"],
                                      headers["shop-domain"], shopify_id, event_time, payload)
     request.app.state.applier.wake()

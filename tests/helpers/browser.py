@@ -114,6 +114,14 @@ def wait_for_review(page, count: int | None = None, timeout_ms: int = TAGGING_TI
     wait_until(page, "document.getElementById('video').readyState >= 2")
 
 
+def open_review(new_page, base: str, job_id: str, count: int) -> Watched:
+    """A new watched page on the job's review, once its ``count`` suggestions are shown."""
+    watched = new_page()
+    watched.page.goto(f"{base}/#job={job_id}")
+    wait_for_review(watched.page, count=count)
+    return watched
+
+
 def wait_until(page, expression: str, timeout_ms: int = 30_000) -> None:
     """Until the JavaScript ``expression`` is true in the page. (Playwright's wait_for_function
     polls with eval, which the page's CSP forbids: this polls with evaluate instead.)"""

@@ -1,11 +1,13 @@
 """A local fake of the Shopify Admin API endpoints that `shoptag catalog sync` uses, on
 127.0.0.1: GraphQL (the product count, pages of products, a bulk operation that completes after
 a few polls, with its JSONL result), product images, and the faults to test against
-(throttling, 429, 5xx from some page on, a refused token)."""
+(throttling, a page over the query cost limit, 429, 5xx from some page on, a refused token).
+As in Shopify, a variant's image is one of its product's media."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,8 +28,12 @@ class FakeProduct:
     handle: str
     title: str
     images: list[str]  # image names served by the fake under /images/
-    variant_images: list[str] = field(default_factory=list)
+    variant_images: list[str] = field(default_factory=list)  # media too, as in Shopify
     status: str = "ACTIVE"
+
+    @property
+    def media(self) -> list[str]:
+        return list(dict.fromkeys(self.images + self.variant_images))
 
     @property
     def gid(self) -> str:
@@ -44,6 +50,7 @@ class FakeShop:
     too_many_next: int = 0
     fail_pages_from: int | None = None  # page requests from this one on get 500
     bulk_polls: int = 2  # polls before the bulk operation completes
+    bulk_url_expired: bool = False  # the result's signed URL answers 403
     _page_requests: int = 0
     _operations: dict[str, int] = field(default_factory=dict)
 
@@ -74,6 +81,13 @@ class FakeShop:
         if kind == "count":
             return 200, {}, {"data": {"productsCount": {"count": len(self.products)}}}
         if kind == "page":
+            # Shopify's estimate: each product costs itself, its fields and its media connection.
+            media = re.search(r"media\(first: (\d+)\)", query)
+            cost = 2 + int(variables["first"]) * (2 + int(media.group(1)) if media else 2)
+            if cost > 1000:
+                return 200, {}, {"errors": [{"message": f"Query cost is {cost}, which exceeds the single query max "
+                                             "cost limit (1000).", "extensions": {"code": "MAX_COST_EXCEEDED",
+                                                                                   "cost": cost, "maxCost": 1000}}]}
             self._page_requests += 1
             if self.fail_pages_from is not None and self._page_requests >= self.fail_pages_from:
                 return 500, {}, {"errors": "Internal Server Error"}
@@ -82,10 +96,8 @@ class FakeShop:
             end = start + len(page)
             return 200, {}, {"data": {"products": {
                 "pageInfo": {"hasNextPage": end < len(self.products), "endCursor": str(end)},
-                "nodes": [{**self._fields(p),
-                           "media": {"nodes": [{"image": {"url": self.image_url(i)}} for i in p.images]},
-                           "variants": {"nodes": [{"image": {"url": self.image_url(i)}} for i in p.variant_images]}}
-                          for p in page]}}}
+                "nodes": [{**self._fields(p), "media": {"nodes": [{"image": {"url": self.image_url(i)}}
+                                                                   for i in p.media]}} for p in page]}}}
         if kind == "start_bulk":
             operation = f"gid://shopify/BulkOperation/{len(self._operations) + 1}"
             self._operations[operation] = 0
@@ -107,10 +119,8 @@ class FakeShop:
         lines = []
         for product in self.products:
             lines.append(self._fields(product))
-            lines += [{"image": {"url": self.image_url(i)}, "__parentId": product.gid} for i in product.images]
+            lines += [{"image": {"url": self.image_url(i)}, "__parentId": product.gid} for i in product.media]
             lines.append({"__parentId": product.gid})  # a video or 3D model: media without an image
-            lines += [{"id": f"gid://shopify/ProductVariant/{product.number}{n}", "image": {"url": self.image_url(i)},
-                       "__parentId": product.gid} for n, i in enumerate(product.variant_images)]
         return "".join(json.dumps(line) + "\n" for line in lines).encode()
 
     @staticmethod
@@ -146,7 +156,9 @@ def _handler(shop: FakeShop):
                 self._send(status, json.dumps(answer).encode(), "application/json", headers)
 
         def do_GET(self):
-            if self.path.startswith("/bulk/"):
+            if self.path.startswith("/bulk/") and shop.bulk_url_expired:
+                self._send(403, b"<Error><Code>AccessDenied</Code></Error>", "application/xml")
+            elif self.path.startswith("/bulk/"):
                 self._send(200, shop.bulk_result(), "application/jsonl")
             elif self.path.startswith("/images/") and self.path[len("/images/"):] in shop.images:
                 self._send(200, shop.images[self.path[len("/images/"):]], "image/jpeg")
