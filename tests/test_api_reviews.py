@@ -16,6 +16,7 @@ from shoptag.demo import write_demo_video
 from shoptag.errors import JobNotFinishedError
 from shoptag.evaluation.annotations import load_annotations
 
+from helpers import REPO
 from helpers.api import API_KEYS, CREATOR_KEY, OTHER_CREATOR_KEY, bearer, make_index, running_app, service_settings
 from helpers.api import wait_for_job as wait_for
 
@@ -246,6 +247,9 @@ def test_the_page_is_served_with_a_strict_content_security_policy(client):
     assert "script-src 'self'" in policy and "default-src 'none'" in policy and "unsafe-inline" not in policy
     script = client.get("/static/review.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    # Every module the entry imports is preloaded, so the browser fetches them at once.
+    modules = {f.name for f in (REPO / "api" / "static").glob("*.js")} - {"review.js"}
+    assert all(f'<link rel="modulepreload" href="/static/{name}">' in page.text for name in modules)
     assert client.get("/static/..%2Fapp.py").status_code == 404
     assert client.get("/static/nothing.js").json()["error"]["code"] == "not_found"
     assert client.get("/v1/me", headers=CREATOR).json() == {"role": "creator", "keys_required": True}
