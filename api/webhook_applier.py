@@ -10,8 +10,8 @@ import time
 
 from shoptag.api.runner import Doorbell
 from shoptag.api.service import Service
-from shoptag.api.webhooks import WebhookEvent, webhook_product
-from shoptag.errors import ServiceBusyError, ShopTagError
+from shoptag.api.webhooks import WebhookEvent, utc_time, webhook_product
+from shoptag.errors import ConfigError, ServiceBusyError, ShopTagError
 from shoptag.indexing.records import IndexedProduct, Product
 from shoptag.indexing.store import CatalogIndex
 
@@ -86,6 +86,8 @@ class WebhookApplier:
         index = live.snapshot()
         before = last[0] if last is not None else _handle_of(index, event.shopify_id)
         stored = index.product(before) if before is not None and before in index else None
+        if stored is not None and _written_after(stored, event):
+            return None, None  # a `catalog sync` since wrote a newer state of the product
         if event.topic == "products/delete":
             if stored is not None:
                 live.remove(stored.product_id)
@@ -110,6 +112,14 @@ def _handle_of(index: CatalogIndex, shopify_id: str) -> str | None:
     """The indexed product with this Shopify id (recorded by `catalog sync` and by webhooks)."""
     gid = f"gid://shopify/Product/{shopify_id}"
     return next((p.product_id for p in index.products if p.metadata.get("shopify_id") in (gid, shopify_id)), None)
+
+
+def _written_after(stored: IndexedProduct, event: WebhookEvent) -> bool:
+    """Is the stored product newer than the event (its ``updated_at``, as sync and webhooks record it)?"""
+    try:
+        return utc_time(stored.metadata.get("updated_at") or "") > event.event_time.split(" ")[0]
+    except ConfigError:  # no time recorded (a CSV import): the event is newer
+        return False
 
 
 def _unchanged(stored: IndexedProduct, product: Product) -> bool:

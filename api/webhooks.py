@@ -71,7 +71,11 @@ class WebhookEvent:
 def event_of(topic: str, payload: object, triggered_at: str | None) -> tuple[str, str] | None:
     """(product's Shopify id, the event's time) of a verified delivery; None for a topic this
     service does not apply (answered all the same: Shopify drops a subscription that keeps
-    failing); a ``ConfigError`` for a product event it cannot use."""
+    failing); a ``ConfigError`` for a product event it cannot use.
+
+    The time is the product's ``updated_at`` (a delete's: when Shopify triggered it), then when
+    Shopify triggered the delivery: ``updated_at`` is to the second, and two edits within one
+    second are told apart by the second part."""
     if topic not in TOPICS:
         return None
     if not isinstance(payload, dict) or isinstance(payload.get("id"), bool) or not isinstance(
@@ -80,10 +84,11 @@ def event_of(topic: str, payload: object, triggered_at: str | None) -> tuple[str
     if topic == "products/delete":
         if not triggered_at:
             raise ConfigError("a products/delete delivery needs X-Shopify-Triggered-At")
-        return str(payload["id"]), utc_time(triggered_at)
+        return str(payload["id"]), f"{utc_time(triggered_at)} {utc_time(triggered_at)}"
     if not isinstance(payload.get("handle"), str) or not payload["handle"].strip():
         raise ConfigError("the product has no handle")
-    return str(payload["id"]), utc_time(payload.get("updated_at") or triggered_at)
+    updated = utc_time(payload.get("updated_at") or triggered_at)
+    return str(payload["id"]), f"{updated} {utc_time(triggered_at) if triggered_at else updated}"
 
 
 def webhook_product(payload: dict, storefront: str | None, known_url: str | None) -> Product | None:

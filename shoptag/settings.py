@@ -177,6 +177,9 @@ class ShopifySettings(_Strict):
     webhook_secret: SecretStr | None = Field(
         None, min_length=16, description="The app's shared secret that signs webhooks; without it the service "
         "refuses them (an empty or short one is refused: it would let anyone sign).")
+    shop: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$", description="The shop whose webhooks this service "
+        "applies (X-Shopify-Shop-Domain); others are answered and ignored. None: any shop the secret signs for.")
     storefront_url: str | None = Field(
         None, pattern=r"^https?://\S+$", description="Storefront for webhook products' urls "
         "(STOREFRONT/products/<handle>); without it a product keeps the url it has.")

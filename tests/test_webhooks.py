@@ -174,6 +174,37 @@ def test_a_failing_event_neither_loses_the_product_nor_holds_up_the_others(index
         assert (attempts, status) == (1, "queued")
 
 
+def test_ties_within_a_second_go_by_delivery_time_and_a_newer_stored_state_wins(index, effnet, images):
+    settings = settings_for(index).model_copy(update={"shopify": settings_for(index).shopify.model_copy(
+        update={"shop": "fake-shop.myshopify.com"})})
+    with running_app(settings, effnet) as client:
+        same_second = "2026-12-01T12:00:00Z"
+        send(client, "products/create", product(images, 51, "tie-print", "Second edit", same_second), "w-51",
+             triggered_at="2026-12-01T12:00:00.800Z")
+        send(client, "products/update", product(images, 51, "tie-print", "First edit", same_second), "w-52",
+             triggered_at="2026-12-01T12:00:00.200Z")
+        assert wait_applied(client, 2) == {"applied": 1, "skipped": 1}
+        assert client.get("/v1/products/tie-print").json()["product"]["title"] == "Second edit"
+        # Another shop's delivery, signed with the same app secret, is answered and ignored.
+        elsewhere = product(images, 51, "tie-print", "Other shop", "2026-12-02T00:00:00Z")
+        body, headers = delivery("products/update", elsewhere, "w-53")
+        other = client.post("/v1/webhooks/shopify", content=body,
+                            headers={**headers, "X-Shopify-Shop-Domain": "other-shop.myshopify.com"})
+        assert other.json()["status"] == "ignored"
+        assert client.get("/v1/products/tie-print").json()["product"]["title"] == "Second edit"
+
+
+def test_a_late_delivery_does_not_overwrite_a_newer_synced_product(index, effnet, images):
+    with running_app(settings_for(index), effnet) as client:
+        # As `catalog sync` stores it: the Shopify id and a newer updated_at than the delivery's.
+        metadata = {"shopify_id": "gid://shopify/Product/61", "updated_at": "2026-12-01T15:00:00Z"}
+        synced = {"title": "Synced", "image_refs": [images.image_url("rocket.jpg")], "metadata": json.dumps(metadata)}
+        assert client.put("/v1/products/late-print", data=synced).status_code == 201
+        send(client, "products/update", product(images, 61, "late-print", "Late", "2026-12-01T14:00:00Z"), "w-61")
+        assert wait_applied(client, 1) == {"skipped": 1}
+        assert client.get("/v1/products/late-print").json()["product"]["title"] == "Synced"
+
+
 def test_a_short_or_empty_secret_is_refused():
     for secret in ("", "short"):
         with pytest.raises(ValueError, match="at least 16"):

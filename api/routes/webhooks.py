@@ -19,7 +19,7 @@ _MAX_HEADER_CHARS = 200
 
 class WebhookOut(BaseModel):
     status: Literal["queued", "duplicate", "ignored"] = Field(
-        description="ignored: a topic other than products/create, update and delete.")
+        description="ignored: a topic other than products/create, update and delete, or another shop's.")
     webhook_id: str
 
 
@@ -43,7 +43,8 @@ async def shopify_webhook(request: Request) -> WebhookOut:
     except (UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"the webhook body is not JSON: {exc}") from None
     event = event_of(headers["topic"], payload, headers["triggered-at"] or None)
-    if event is None:
+    shop = service.settings.shopify.shop
+    if event is None or (shop is not None and headers["shop-domain"].lower() != shop):
         return WebhookOut(status="ignored", webhook_id=headers["webhook-id"])
     shopify_id, event_time = event
     queued = await asyncio.to_thread(service.webhooks.enqueue, headers["webhook-id"], headers["topic"],
