@@ -153,15 +153,13 @@ class ReviewStore:
                 raise
         return ReviewOut(job_id=job.id, revision=review.revision + 1, updated=now, decisions=decisions)
 
-    def reviewed(self, owner: str | None = None) -> list[ReviewedJob]:
-        """Every saved review with its job (of one key's jobs with ``owner``), oldest job first."""
-        query = ("SELECT jobs.*, reviews.revision AS review_revision, reviews.decisions AS review_decisions,"
-                 " reviews.updated AS review_updated FROM reviews JOIN jobs ON jobs.id = reviews.job_id")
-        arguments: tuple = ()
-        if owner is not None:
-            query, arguments = query + " WHERE jobs.owner = ?", (owner,)
+    def reviewed(self) -> list[ReviewedJob]:
+        """Every saved review with its job, oldest job first."""
         with self._jobs.connect() as db:
-            rows = db.execute(query + " ORDER BY jobs.created, jobs.rowid", arguments).fetchall()
+            rows = db.execute(
+                "SELECT jobs.*, reviews.revision AS review_revision, reviews.decisions AS review_decisions,"
+                " reviews.updated AS review_updated FROM reviews JOIN jobs ON jobs.id = reviews.job_id"
+                " ORDER BY jobs.created, jobs.rowid").fetchall()
         return [ReviewedJob(job_from_row(row), ReviewOut(
             job_id=row["id"], revision=row["review_revision"], updated=row["review_updated"],
             decisions=json.loads(row["review_decisions"]))) for row in rows]

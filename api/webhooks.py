@@ -181,13 +181,6 @@ class WebhookStore:
         with self._jobs.connect() as db:
             return {row[0]: row[1] for row in db.execute("SELECT status, COUNT(*) FROM webhook_events GROUP BY status")}
 
-    def latencies(self) -> list[float]:
-        """Seconds from receipt to applied, per applied event."""
-        with self._jobs.connect() as db:
-            rows = db.execute("SELECT received, finished FROM webhook_events WHERE status = 'applied'").fetchall()
-        return [(datetime.fromisoformat(done) - datetime.fromisoformat(received)).total_seconds()
-                for received, done in rows]
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
