@@ -28,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from shoptag.api.jobs import JobStore
 from shoptag.errors import ConfigError
 from shoptag.indexing.records import Product
+from shoptag.indexing.shopify import shopify_metadata, storefront_url
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +106,10 @@ def webhook_product(payload: dict, storefront: str | None, known_url: str | None
     if not refs:
         return None
     handle = payload["handle"].strip()
-    url = f"{storefront.rstrip('/')}/products/{handle}" if storefront else known_url
-    tags = payload.get("tags")
-    metadata = {"vendor": payload.get("vendor"), "product_type": payload.get("product_type"),
-                "tags": tags if isinstance(tags, str) else None, "status": "active",
-                "shopify_id": f"gid://shopify/Product/{payload['id']}", "updated_at": payload.get("updated_at")}
-    return Product(handle, str(payload.get("title") or handle), refs, url,
-                   {k: v for k, v in metadata.items() if isinstance(v, str) and v}, source=f"webhook for {handle!r}")
+    url = storefront_url(storefront, handle) if storefront else known_url
+    metadata = shopify_metadata(payload.get("vendor"), payload.get("product_type"), payload.get("tags"), "active",
+                                f"gid://shopify/Product/{payload['id']}", payload.get("updated_at"))
+    return Product(handle, str(payload.get("title") or handle), refs, url, metadata, source=f"webhook for {handle!r}")
 
 
 class WebhookStore:

@@ -76,9 +76,23 @@ def read_shopify_csv(path: Path, shop_url: str | None = None,
             skipped.append(Skipped(where, f"no {dialect.image!r} or {dialect.variant_image!r} in any row"))
             continue
         metadata = {key: value for column, key in dialect.metadata.items() if (value := _first(group_rows, column))}
-        url = f"{shop_url.rstrip('/')}/products/{handle}" if shop_url else None
+        url = storefront_url(shop_url, handle) if shop_url else None
         products.append(Product(handle, _first(group_rows, dialect.title) or handle, images, url, metadata, where))
     return products, skipped
+
+
+def storefront_url(shop_url: str, handle: str) -> str:
+    """A product's storefront page: the one rule for the CSV import, `catalog sync` and webhooks."""
+    return f"{shop_url.rstrip('/')}/products/{handle}"
+
+
+def shopify_metadata(vendor: object, product_type: object, tags: object, status: str, shopify_id: str,
+                     updated_at: object) -> dict[str, str]:
+    """What `catalog sync` and webhooks keep of a Shopify product besides its title, url and
+    images; fields that are empty (or not text) are left out, so both give the same dict."""
+    fields = {"vendor": vendor, "product_type": product_type, "tags": tags, "status": status.lower(),
+              "shopify_id": shopify_id, "updated_at": updated_at}
+    return {key: value for key, value in fields.items() if isinstance(value, str) and value}
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:

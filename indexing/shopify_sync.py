@@ -21,6 +21,7 @@ from pathlib import Path
 from shoptag.files import write_atomically
 from shoptag.indexing.catalog import Catalog
 from shoptag.indexing.records import Product, Skipped
+from shoptag.indexing.shopify import shopify_metadata, storefront_url
 from shoptag.indexing.shopify_admin import AdminClient, BulkOperationEnded, ShopProduct
 
 logger = logging.getLogger(__name__)
@@ -115,12 +116,11 @@ def catalog_of(products: list[ShopProduct], statuses: tuple[str, ...], shop_url:
         if not shop_product.images:
             skipped.append(Skipped(where, "has no image"))
             continue
-        url = f"{shop_url.rstrip('/')}/products/{shop_product.handle}" if shop_url else shop_product.online_store_url
-        metadata = {"vendor": shop_product.vendor, "product_type": shop_product.product_type,
-                    "tags": ", ".join(shop_product.tags), "status": shop_product.status.lower(),
-                    "shopify_id": shop_product.gid, "updated_at": shop_product.updated_at}
+        url = storefront_url(shop_url, shop_product.handle) if shop_url else shop_product.online_store_url
+        metadata = shopify_metadata(shop_product.vendor, shop_product.product_type, ", ".join(shop_product.tags),
+                                    shop_product.status, shop_product.gid, shop_product.updated_at)
         kept[shop_product.handle] = Product(shop_product.handle, shop_product.title, shop_product.images, url,
-                                            {k: v for k, v in metadata.items() if v}, source=where)
+                                            metadata, source=where)
     return Catalog(source, list(kept.values()), skipped)
 
 
