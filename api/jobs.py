@@ -183,9 +183,9 @@ class JobStore:
                               (_now(),)).rowcount
 
     def expire_uploads(self, keep_succeeded_s: float) -> list[Path]:
-        """Forget the stored videos that no job needs any more: a failed job's, and a succeeded
-        job's ``keep_succeeded_s`` after it finished (until then its creator reviews the tags on
-        it, and exported reviews point at it). Returns them for the caller to delete."""
+        """Forget the stored videos that no job needs any more (``video_kept`` says which are
+        still needed). Returns them for the caller to delete."""
+        # video_kept's rule, for the rows that still hold a video.
         expired = "upload != '' AND (status = 'failed' OR (status = 'succeeded' AND updated <= ?))"
         cutoff = (_ago(keep_succeeded_s),)
         with self.connect() as db:
@@ -223,6 +223,16 @@ class JobStore:
     def count(self, status: str, timeout_s: float = 30) -> int:
         with self.connect(timeout_s) as db:
             return db.execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()[0]
+
+
+def video_kept(job: Job, keep_succeeded_s: float) -> bool:
+    """Is the job's video still needed: a queued or running job's, and a succeeded job's for
+    ``keep_succeeded_s`` after it finished (its creator reviews the tags on it, and exported
+    reviews point at it)? A failed job's is not. ``JobStore.expire_uploads`` applies the same
+    rule to the stored rows."""
+    if job.upload is None or job.status == "failed":
+        return False
+    return job.status != "succeeded" or job.updated > _ago(keep_succeeded_s)
 
 
 def job_from_row(row: sqlite3.Row) -> Job:

@@ -9,14 +9,13 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from shoptag.api.jobs import Job, JobStore
+from shoptag.api.jobs import Job, JobStore, video_kept
 from shoptag.api.live_index import LiveIndex
 from shoptag.api.metrics import Metrics
 from shoptag.api.pool import Slots, WorkerPool
@@ -232,10 +231,7 @@ class Service:
 
     def kept_video(self, job: Job) -> Path:
         """The job's stored video while it is kept for review, or ``NotFoundError``."""
-        retention_s = self.settings.service.job_video_retention_s
-        finished = datetime.fromisoformat(job.updated)
-        expired = job.status == "succeeded" and datetime.now(timezone.utc) - finished > timedelta(seconds=retention_s)
-        if job.upload is None or expired or job.status == "failed":
+        if not video_kept(job, self.settings.service.job_video_retention_s):
             raise NotFoundError(f"the video of job {job.id!r} is no longer kept")
         return job.upload
 
