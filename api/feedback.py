@@ -12,13 +12,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from shoptag.api.jobs import JobStore
+from shoptag.api.jobs import JOBS_DATABASE, JobStore
 from shoptag.api.reviews import ReviewStore
 from shoptag.errors import ConfigError
 from shoptag.files import write_atomically
 
 logger = logging.getLogger(__name__)
-JOBS_DATABASE = "jobs.sqlite3"
 
 
 @dataclass(frozen=True)

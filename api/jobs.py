@@ -20,6 +20,7 @@ from pathlib import Path
 from shoptag.errors import ConfigError, IdempotencyConflictError, NotFoundError
 from shoptag.tagging.results import TagResult
 
+JOBS_DATABASE = "jobs.sqlite3"  # its name in the service's state folder
 SCHEMA_VERSION = 3  # 2: reviews; 3: Shopify webhook events
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from shoptag.api.jobs import Job, JobStore, video_kept
+from shoptag.api.jobs import JOBS_DATABASE, Job, JobStore, video_kept
 from shoptag.api.live_index import LiveIndex
 from shoptag.api.metrics import Metrics
 from shoptag.api.pool import Slots, WorkerPool
@@ -75,7 +75,7 @@ class Service:
             clear_folder(self.uploads)
             self.job_uploads = private_folder(self.state_dir / "job-videos")
             self.product_images = ProductImages(private_folder(self.state_dir / "product-images"), config.index)
-            self.jobs = JobStore(self.state_dir / "jobs.sqlite3")
+            self.jobs = JobStore(self.state_dir / JOBS_DATABASE)
             self.reviews = ReviewStore(self.jobs)
             self.webhooks = WebhookStore(self.jobs)
             requeued = self.jobs.requeue_interrupted()
