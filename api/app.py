@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,7 +19,7 @@ from shoptag.api.auth import Authenticate, LoopbackOnly
 from shoptag.api.errors import install_error_handlers
 from shoptag.api.limits import BodyLimits
 from shoptag.api.metrics import Metrics, MetricsMiddleware
-from shoptag.api.routes import health, jobs, page, product_images, products, reviews, tags, webhooks
+from shoptag.api.routes import catalogs, health, jobs, page, product_images, products, reviews, tags, webhooks
 from shoptag.api.runner import JobRunner
 from shoptag.api.service import Service, path_scrubber
 from shoptag.api.webhook_applier import WebhookApplier
@@ -29,10 +30,14 @@ from shoptag.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+_PRODUCTS = re.compile(r"/v1/(catalogs/[^/]+/)?products")
+
+
 def streams_uploads(method: str, path: str) -> bool:
     """The routes that stream a multipart body into files: videos, and product photos."""
-    return (method == "POST" and path in ("/v1/tags", "/v1/jobs", "/v1/products")) or (
-        method == "PUT" and path.startswith("/v1/products/"))
+    if method == "POST":
+        return path in ("/v1/tags", "/v1/jobs") or _PRODUCTS.fullmatch(path) is not None
+    return method == "PUT" and (found := _PRODUCTS.match(path)) is not None and path[found.end():].startswith("/")
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
@@ -72,8 +77,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app = FastAPI(title="ShopTag", version=__version__, lifespan=lifespan,
                   description="Suggests which catalog products appear in a video, and when.")
     app.state.startup_error = None
-    routers = (health.router, page.router, tags.router, jobs.router, reviews.router, products.router,
-               product_images.router, webhooks.router)
+    routers = (health.router, page.router, tags.router, jobs.router, reviews.router, catalogs.router,
+               *products.router.routers, *product_images.router.routers, webhooks.router)
     for router in routers:
         app.include_router(router)
     install_error_handlers(app, settings.service.retry_after_s, path_scrubber(settings),

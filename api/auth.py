@@ -1,4 +1,5 @@
-"""Bearer API keys with a role: ``creator`` (tagging, jobs) or ``merchant`` (also products).
+"""Bearer API keys with a role, ``creator`` (tagging, jobs) or ``merchant`` (also products),
+and the catalogs they may use (``api.catalogs``).
 
 With no keys configured every caller is the one anonymous merchant; the server then binds
 loopback only (see ``api.server``), and ``LoopbackOnly`` makes sure that a caller is a program
@@ -28,6 +29,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from SHOPTAG_SERV
 class Principal:
     owner: str  # stable, non-secret id of the key; owns jobs
     role: str
+    catalogs: frozenset[str] | None = None  # the catalogs it may use; None: every one
 
 
 ANONYMOUS = Principal("anonymous", "merchant")
@@ -47,7 +49,9 @@ def authenticate(keys: tuple[ApiKey, ...], token: str | None) -> Principal:
     if match is None:
         raise HTTPException(401, "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
     owner = "key-" + hashlib.sha256(supplied).hexdigest()[:16]
-    return Principal(owner, match.role)
+    # No catalogs named: every one (a service of many catalogs refuses such keys at start).
+    catalogs = None if not match.catalogs or "*" in match.catalogs else frozenset(match.catalogs)
+    return Principal(owner, match.role, catalogs)
 
 
 # Signed by Shopify with the app's secret instead (``api.webhooks``), checked by its route.

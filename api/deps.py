@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 
+from shoptag.api.catalogs import Catalog
 from shoptag.api.service import Service
 
 
@@ -19,3 +21,43 @@ def ready_service(request: Request) -> Service:
 
 ReadyService = Annotated[Service, Depends(ready_service)]
 
+
+
+async def named_catalog(request: Request, service: ReadyService) -> Catalog:
+    """The catalog of a ``/v1/catalogs/{catalog}/...`` route, or for the same route without
+    that prefix the one catalog the key may use; checked against the key (404 for any other).
+    The route's role dependency comes first, so a key without the role learns nothing."""
+    return await asyncio.to_thread(service.catalogs.one, request.state.principal, request.path_params.get("catalog"))
+
+
+NamedCatalog = Annotated[Catalog, Depends(named_catalog)]
+
+
+class CatalogRoutes:
+    """Routes of a catalog's resource, at ``/v1/catalogs/{catalog}/<name>`` and, for the key's
+    one catalog, at ``/v1/<name>``: each decorator registers the endpoint on both routers (each
+    route keeps its own full path, which metrics label answers by)."""
+
+    def __init__(self, name: str, **options) -> None:
+        self.routers = (APIRouter(prefix=f"/v1/catalogs/{{catalog}}/{name}", **options),
+                        APIRouter(prefix=f"/v1/{name}", **options))
+
+    def get(self, path: str, **options):
+        return self._route("get", path, options)
+
+    def put(self, path: str, **options):
+        return self._route("put", path, options)
+
+    def post(self, path: str, **options):
+        return self._route("post", path, options)
+
+    def delete(self, path: str, **options):
+        return self._route("delete", path, options)
+
+    def _route(self, method: str, path: str, options: dict):
+        def register(endpoint):
+            for router in self.routers:
+                getattr(router, method)(path, **options)(endpoint)
+            return endpoint
+
+        return register

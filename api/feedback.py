@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoptag.api.jobs import JOBS_DATABASE, JobStore
-from shoptag.api.reviews import ReviewStore
+from shoptag.api.reviews import ReviewStore, decision_key, suggestion_keys
 from shoptag.errors import ConfigError
 from shoptag.files import write_atomically
 
@@ -37,8 +37,8 @@ def export_feedback(state_dir: Path, out: Path) -> FeedbackExport:
     videos, skipped, undecided = [], 0, 0
     for reviewed in ReviewStore(JobStore(database)).reviewed():
         job, review = reviewed.job, reviewed.review
-        open_suggestions = {tag["product_id"] for tag in (job.result or {}).get("tags", [])} - {
-            d.product_id for d in review.decisions if d.verdict != "added"}
+        open_suggestions = suggestion_keys(job) - {decision_key(d) for d in review.decisions
+                                                   if d.verdict != "added"}
         if open_suggestions:
             logger.warning("job %s (%r): %d suggestion(s) without a verdict; its review is left out", job.id,
                            job.video_name, len(open_suggestions))

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoptag.api.auth import Principal
-from shoptag.api.jobs import Job
+from shoptag.api.jobs import CATALOGS_PARAM, Job
 from shoptag.api.schemas import JobOut, multipart_form
 from shoptag.api.service import Service
 from shoptag.api.uploads import VideoUpload, receive_video, validated_fields
@@ -36,8 +36,19 @@ class TaggingOverrides(BaseModel):
         description="Also return uncertain segments (weak evidence), marked uncertain.")] | None = None
 
 
+class VideoForm(TaggingOverrides):
+    """A video request's fields: the tagging settings it changes and the catalogs it searches."""
+
+    catalogs: Annotated[str, Field(
+        max_length=20_000, pattern=r"^[a-z0-9][a-z0-9_-]*(,[a-z0-9][a-z0-9_-]*)*$",
+        description="The catalogs to search, comma-separated (default: every one the API key may use).")] | None = None
+
+    def tagging(self) -> dict:
+        return self.model_dump(exclude_none=True, exclude={"catalogs"})
+
+
 # The request body as OpenAPI describes it: the routes read it themselves, as a stream.
-VIDEO_FORM = multipart_form(TaggingOverrides, {"file": {
+VIDEO_FORM = multipart_form(VideoForm, {"file": {
     "type": "string", "format": "binary", "description": "The video: MP4/MOV, WebM/MKV or AVI."}}, ("file",))
 
 IdempotencyKey = Annotated[str | None, Header(
@@ -59,14 +70,18 @@ async def submit_video(request: Request, service: Service, principal: Principal,
         upload = await receive_video(request, service.uploads)
     sampler = None
     try:
-        overrides = validated_fields(TaggingOverrides, upload.fields).model_dump(exclude_none=True)
+        form = validated_fields(VideoForm, upload.fields)
+        overrides = form.tagging()
+        catalogs = await asyncio.to_thread(service.catalogs.chosen, principal,
+                                           form.catalogs.split(",") if form.catalogs else None)
         sampler, info = await asyncio.to_thread(service.open_video, upload.saved.path, upload.filename,
                                                 upload.container, overrides)
         duration_s = info.duration_s
         if answer_now and duration_s is not None and duration_s <= service.settings.service.sync_max_duration_s:
-            return await service.pool.run(service.tag_video, sampler, overrides)
+            return await service.pool.run(service.tag_video, sampler, overrides, catalogs)
         await _refuse_when_queue_full(service, principal, idempotency_key)  # it may have filled meanwhile
-        return await _queue_job(request, service, principal, upload, overrides, idempotency_key)
+        return await _queue_job(request, service, principal, upload, {**overrides, CATALOGS_PARAM: catalogs},
+                                idempotency_key)
     finally:
         # Whatever happened (refused, cancelled, done): a sampler the worker has started
         # decoding is its own to release, one it never reached is released here.
@@ -92,15 +107,15 @@ async def _refuse_when_queue_full(service: Service, principal: Principal, idempo
 
 
 async def _queue_job(request: Request, service: Service, principal: Principal, upload: VideoUpload,
-                     overrides: dict, idempotency_key: str | None) -> Job:
+                     params: dict, idempotency_key: str | None) -> Job:
     """Move the upload into job storage and queue it (or, for a retry, find the first attempt's job)."""
     saved = upload.saved
-    fingerprint = hashlib.sha256((saved.sha256 + json.dumps(overrides, sort_keys=True)).encode()).hexdigest()
+    fingerprint = hashlib.sha256((saved.sha256 + json.dumps(params, sort_keys=True)).encode()).hexdigest()
     stored = service.job_uploads / saved.path.name
     saved.path.rename(stored)
     try:
         job, created = await asyncio.to_thread(
-            service.jobs.create, principal.owner, idempotency_key, fingerprint, upload.filename, stored, overrides)
+            service.jobs.create, principal.owner, idempotency_key, fingerprint, upload.filename, stored, params)
     except BaseException:
         stored.unlink(missing_ok=True)
         raise

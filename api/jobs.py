@@ -79,12 +79,26 @@ class Job:
     status: str
     video_name: str
     upload: Path | None  # the stored video; None once it is no longer kept
-    params: dict
+    params: dict  # the tagging settings it changes, and the catalogs it searches (``catalogs``)
     created: str
     updated: str
     result: dict | None = None  # a TagResult's JSON, as stored (``schemas.JobOut`` reads it back)
     error_code: str | None = None
     error_message: str | None = None
+
+
+    @property
+    def catalogs(self) -> list[str] | None:
+        """The catalogs searched; None for a job queued before they were named (its service's one)."""
+        return self.params.get(CATALOGS_PARAM)
+
+    @property
+    def overrides(self) -> dict:
+        """The tagging settings the job's request changed."""
+        return {name: value for name, value in self.params.items() if name != CATALOGS_PARAM}
+
+
+CATALOGS_PARAM = "catalogs"
 
 
 def _now() -> str:

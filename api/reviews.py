@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shoptag.api.jobs import Job, JobStore, job_from_row
 from shoptag.errors import ConfigError, JobNotFinishedError, ReviewConflictError
+from shoptag.settings import CATALOG_NAME_PATTERN
 
 MAX_DECISIONS = 500
 MAX_SEGMENTS = 50
@@ -46,6 +47,8 @@ class ReviewSegment(_Strict):
 
 class Decision(_Strict):
     product_id: Annotated[str, Field(min_length=1, max_length=200)]
+    catalog: Annotated[str, Field(pattern=CATALOG_NAME_PATTERN)] | None = Field(
+        None, description="The product's catalog, as its tag names it; may be left out when the job searched one.")
     verdict: Literal["accepted", "rejected", "added"] = Field(
         description="accepted: a suggestion kept, with its segments as the creator left them; rejected: a "
         "suggestion refused (no segments); added: a catalog product the tagger missed, with where it is seen.")
@@ -83,36 +86,66 @@ class ReviewedJob:
     review: ReviewOut
 
 
-def check_decisions(review: ReviewIn, job: Job, in_catalog: Callable[[str], bool],
-                    stored: ReviewOut | None = None) -> None:
-    """Refuse decisions that do not fit the job: a review of a job without result, a product
-    decided twice, an accepted or rejected product that was not suggested, an added one that
-    was suggested or (unless ``stored`` has it as it is) is not in the catalog, a segment that
-    starts or ends past the video's end. A product added earlier and removed from the catalog
-    since stays as it was saved, so the rest of the review can still be changed."""
+def check_decisions(review: ReviewIn, job: Job, in_catalog: Callable[[str, str | None], bool],
+                    stored: ReviewOut | None = None) -> ReviewIn:
+    """``review`` with each decision's catalog filled in where the job searched one, or refused
+    where it does not fit the job: a review of a job without result, a product decided twice, an
+    accepted or rejected product that was not suggested, an added one that was suggested or
+    (unless ``stored`` has it as it is) is not in its catalog (``in_catalog(product, catalog)``),
+    a catalog the job did not search, a segment that starts or ends past the video's end. A
+    product added earlier and removed from the catalog since stays as it was saved, so the rest
+    of the review can still be changed."""
     if job.status != "succeeded" or job.result is None:
         raise JobNotFinishedError(f"job {job.id!r} is {job.status}: only a finished job's tags can be reviewed")
-    saved = {d.product_id: Decision.model_validate(d.model_dump(exclude={"decided_by", "decided_at"}))
+    saved = {decision_key(d): Decision.model_validate(d.model_dump(exclude={"decided_by", "decided_at"}))
              for d in (stored.decisions if stored else ())}
-    suggested = {tag["product_id"] for tag in job.result["tags"]}
+    suggested = suggestion_keys(job)
     duration_s = float(job.result["duration_s"])
-    seen: set[str] = set()
+    seen: set[tuple[str | None, str]] = set()
+    decisions = []
     for decision in review.decisions:
-        product = decision.product_id
-        if product in seen:
+        decision = decision.model_copy(update={"catalog": _catalog(decision, job)})
+        key, product = decision_key(decision), decision.product_id
+        if key in seen:
             raise ConfigError(f"product {product!r} is decided twice")
-        seen.add(product)
+        seen.add(key)
         if decision.verdict == "added":
-            if product in suggested:
+            if key in suggested:
                 raise ConfigError(f"product {product!r} was suggested: accept it instead of adding it")
-            if saved.get(product) != decision and not in_catalog(product):
+            if saved.get(key) != decision and not in_catalog(product, decision.catalog):
                 raise ConfigError(f"product {product!r} is not in the catalog")
-        elif product not in suggested:
+        elif key not in suggested:
             raise ConfigError(f"product {product!r} was not suggested for this video: add it instead")
         late = [s for s in decision.segments if s.end_s > duration_s + _END_SLACK_S or s.start_s >= duration_s]
         if late:
             raise ConfigError(f"a segment of {product!r} ({late[0].start_s} .. {late[0].end_s} s) lies past the "
                               f"video's end ({duration_s:.3f} s)")
+        decisions.append(decision)
+    return review.model_copy(update={"decisions": decisions})
+
+
+def decision_key(decision: Decision) -> tuple[str | None, str]:
+    """What a decision is about: a product of a catalog (ids may repeat across catalogs)."""
+    return decision.catalog, decision.product_id
+
+
+def suggestion_keys(job: Job) -> set[tuple[str | None, str]]:
+    """The (catalog, product) of each of the job's tags; a tag stored before tags named their
+    catalog is of the job's one catalog."""
+    only = job.catalogs[0] if job.catalogs and len(job.catalogs) == 1 else None
+    return {(tag.get("catalog") or only, tag["product_id"]) for tag in (job.result or {}).get("tags", [])}
+
+
+def _catalog(decision: Decision, job: Job) -> str | None:
+    """The decision's catalog: one the job searched, left out only where it searched one."""
+    if decision.catalog is None:
+        if job.catalogs and len(job.catalogs) > 1:
+            raise ConfigError(f"name the catalog of {decision.product_id!r}: this job searched "
+                              f"{', '.join(job.catalogs)}")
+        return job.catalogs[0] if job.catalogs else None
+    if job.catalogs is not None and decision.catalog not in job.catalogs:
+        raise ConfigError(f"product {decision.product_id!r}: this job did not search catalog {decision.catalog!r}")
+    return decision.catalog
 
 
 class ReviewStore:
@@ -139,8 +172,8 @@ class ReviewStore:
                     raise ReviewConflictError(
                         f"the review of job {job.id!r} was saved meanwhile (revision {stored.revision}, this one "
                         f"was built from {review.revision}): load it again")
-                before = {d.product_id: d for d in stored.decisions}
-                decisions = [_stamped(decision, before.get(decision.product_id), owner, now)
+                before = {decision_key(d): d for d in stored.decisions}
+                decisions = [_stamped(decision, before.get(decision_key(decision)), owner, now)
                              for decision in review.decisions]
                 payload = json.dumps([d.model_dump() for d in decisions])
                 db.execute("INSERT INTO reviews (job_id, owner, revision, decisions, updated) VALUES (?, ?, ?, ?, ?)"

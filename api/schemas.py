@@ -22,8 +22,9 @@ class LiveOut(BaseModel):
 class ReadyOut(BaseModel):
     status: Literal["ready"] = "ready"
     model: str = Field(description="The model's identity (name and weights).")
-    index_version: str
-    products: int
+    catalogs: int = Field(description="Catalogs served.")
+    index_version: str | None = Field(None, description="The one catalog's version (a service of one index).")
+    products: int | None = Field(None, description="The one catalog's products (a service of one index).")
 
 
 class JobErrorOut(BaseModel):
@@ -55,6 +56,8 @@ class JobOut(BaseModel):
     created: str
     updated: str
     progress: JobProgress
+    catalogs: list[str] | None = Field(None, description="The catalogs searched (absent for a job queued before "
+                                       "they were named: the service's one).")
     result: TagResult | None = None
     error: JobErrorOut | None = None
 
@@ -62,13 +65,13 @@ class JobOut(BaseModel):
     def of(cls, job: Job, progress: JobProgress | None = None) -> JobOut:
         error = None if job.error_code is None else JobErrorOut(code=job.error_code, message=job.error_message)
         return cls(id=job.id, status=job.status, video=job.video_name, created=job.created, updated=job.updated,
-                   progress=progress or JobProgress.of(job), result=job.result, error=error)
+                   progress=progress or JobProgress.of(job), catalogs=job.catalogs, result=job.result, error=error)
 
     @model_serializer(mode="wrap")
     def _without_absent_parts(self, handler):
         # A job has a result once it succeeded and an error once it failed, never a null one.
         shown = handler(self)
-        for part in ("result", "error"):
+        for part in ("result", "error", "catalogs"):
             if shown.get(part) is None:
                 shown.pop(part, None)
         return shown

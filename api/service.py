@@ -1,6 +1,7 @@
 """What one running service holds: its state folder (locked: one service per folder), worker
-pool, job store, the app's metrics, and — once loaded — the model and the live index. The app's
-lifespan builds it; routes reach it as ``request.app.state.service``."""
+pool, job store, the app's metrics, and — once loaded — the model and its catalogs
+(``api.catalogs``). The app's lifespan builds it; routes reach it as
+``request.app.state.service``."""
 
 from __future__ import annotations
 
@@ -8,18 +9,17 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from shoptag.api.catalogs import Catalog, Catalogs, check_keys
 from shoptag.api.jobs import JOBS_DATABASE, Job, JobStore, video_kept
-from shoptag.api.live_index import LiveIndex
 from shoptag.api.metrics import Metrics
 from shoptag.api.pool import Slots, WorkerPool
-from shoptag.api.product_images import ProductImages
 from shoptag.api.reviews import ReviewStore
 from shoptag.api.schemas import JobProgress
 from shoptag.api.uploads import clear_folder, private_folder
@@ -27,7 +27,6 @@ from shoptag.api.webhooks import WebhookStore
 from shoptag.errors import ConfigError, ImageLoadError, NotFoundError, ShopTagError
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import IndexedProduct
-from shoptag.indexing.store import CatalogIndex
 from shoptag.model import create_embedder
 from shoptag.model.base import Embedder
 from shoptag.pixels import rescaled
@@ -46,8 +45,8 @@ def path_scrubber(settings: Settings) -> Callable[[str], str]:
     """Replaces this server's folders in a message with names for them: messages reach clients,
     paths on the server are none of their business."""
     config = settings.service
-    named = ((config.resolved_state_dir(config.index) if config.index is not None else None, "<state>"),
-             (config.index, "<index>"), (config.image_root, "<image-root>"))
+    named = ((config.resolved_state_dir(config.served) if config.served is not None else None, "<state>"),
+             (config.index, "<index>"), (config.data_dir, "<data>"), (config.image_root, "<image-root>"))
     forms = {(str(form), label) for folder, label in named if folder is not None
              for form in (folder, folder.resolve()) if form.is_absolute()}
     private = sorted(forms, key=lambda pair: -len(pair[0]))  # longest first
@@ -63,18 +62,19 @@ def path_scrubber(settings: Settings) -> Callable[[str], str]:
 class Service:
     def __init__(self, settings: Settings, metrics: Metrics, embedder: Embedder | None = None) -> None:
         config = settings.service
-        if config.index is None:
-            raise ConfigError("no index to serve: pass --index or set SHOPTAG_SERVICE__INDEX")
+        if config.served is None:
+            raise ConfigError("nothing to serve: pass --index (one catalog) or --data (a folder of catalogs), or set "
+                              "SHOPTAG_SERVICE__INDEX or SHOPTAG_SERVICE__DATA_DIR")
+        check_keys(settings)
         self.settings = settings
-        self.index_path = config.index
         # Absolute: stored refs of uploaded product photos must not depend on the working folder.
-        self.state_dir = private_folder(config.resolved_state_dir(config.index).resolve())
+        self.state_dir = private_folder(config.resolved_state_dir(config.served).resolve())
         self._state_lock = _lock_state_folder(self.state_dir)
         try:
             self.uploads = private_folder(self.state_dir / "tmp")
             clear_folder(self.uploads)
             self.job_uploads = private_folder(self.state_dir / "job-videos")
-            self.product_images = ProductImages(private_folder(self.state_dir / "product-images"), config.index)
+            self.photos_folder = private_folder(self.state_dir / "product-images")
             self.jobs = JobStore(self.state_dir / JOBS_DATABASE)
             self.reviews = ReviewStore(self.jobs)
             self.webhooks = WebhookStore(self.jobs)
@@ -84,7 +84,6 @@ class Service:
             removed = self.jobs.remove_unused_uploads(self.job_uploads, config.job_video_retention_s)
             if removed:
                 logger.info("removed %d stored video(s) that no job needs", removed)
-            self.product_images.remove_unlisted()
         except BaseException:
             self.close()
             raise
@@ -96,7 +95,7 @@ class Service:
         self.metrics.watch_queue("workers", lambda: self.pool.depth)
         self.metrics.watch_queue("jobs", self._queued_jobs)
         self.embedder = embedder
-        self.live_index: LiveIndex | None = None
+        self.catalogs: Catalogs | None = None
         self.image_reader = ImageReader(settings.images, settings.fetch)
         self.load_error: str | None = None
         # Running jobs' sampled frames so far and expected; only this process runs its jobs.
@@ -114,7 +113,7 @@ class Service:
 
     @property
     def ready(self) -> bool:
-        return self.live_index is not None
+        return self.catalogs is not None
 
     def public_ref(self, ref: str) -> str:
         """How a client sees a stored image ref: URLs as they are; an uploaded image as
@@ -122,7 +121,7 @@ class Service:
         if "://" in ref:
             return ref
         path = Path(ref)
-        if path.is_relative_to(self.product_images.folder):
+        if path.is_relative_to(self.photos_folder):
             return f"upload:{path.name}"
         root = self.settings.service.image_root
         if root is not None and path.is_relative_to(root.resolve()):
@@ -141,16 +140,21 @@ class Service:
             self._state_lock = None
 
     def load(self) -> None:
-        """Load the model and index and run one warm-up search (blocking: call from a thread).
-        A failure is kept in ``load_error`` for /readyz instead of killing the process."""
+        """Load the model and the one catalog (of a data folder: the first, if any, as a check)
+        and run one warm-up search (blocking: call from a thread). A failure is kept in
+        ``load_error`` for /readyz instead of killing the process."""
         try:
             embedder = self.embedder or create_embedder(self.settings.model)
-            index = CatalogIndex.load(self.index_path, embedder)
-            # A tagger that cannot be built (no threshold for this model) would fail every
-            # request: it fails readiness instead.
-            Tagger(embedder, index, self.settings.tagging, self.settings.video)
+            catalogs = Catalogs(self.settings, embedder, self.image_reader, self.photos_folder)
+            names = catalogs.names()
             # The first forward pass allocates and tunes kernels; pay for it before traffic.
-            index.search(embedder.embed_images([np.zeros((224, 224, 3), np.uint8)]), 1)
+            vector = embedder.embed_images([np.zeros((224, 224, 3), np.uint8)])
+            if names:
+                index = catalogs.get(names[0]).live.snapshot()
+                # A tagger that cannot be built (no threshold for this model) would fail every
+                # request: it fails readiness instead.
+                Tagger(embedder, index, self.settings.tagging, self.settings.video)
+                index.search(vector, 1)
         except ShopTagError as exc:
             self.load_error = exc.message
             logger.error("service not ready: %s", exc.message)
@@ -160,9 +164,8 @@ class Service:
             self.load_error = f"loading failed ({type(exc).__name__}); see the service log"
             return
         self.embedder = embedder
-        self.live_index = LiveIndex(index, embedder, self.image_reader, self.settings.index.keep)
-        logger.info("ready: %d products, index version %s, model %s", len(index.products),
-                    index.version, embedder.identity)
+        self.catalogs = catalogs
+        logger.info("ready: %d catalog(s), model %s", len(names), embedder.identity)
 
     def tagging_settings(self, overrides: dict) -> TaggingSettings:
         return TaggingSettings.model_validate({**self.settings.tagging.model_dump(), **overrides})
@@ -175,12 +178,12 @@ class Service:
         sampler = VideoSampler(path, self.tagging_settings(overrides).fps, self.settings.video, video_name, container)
         return sampler, sampler.probe()
 
-    def tag_video(self, sampler: VideoSampler, overrides: dict,
+    def tag_video(self, sampler: VideoSampler, overrides: dict, catalogs: Sequence[str],
                   on_frame: Callable[[int], None] | None = None) -> TagResult:
-        """Tag one opened video (blocking: runs on a worker)."""
+        """Tag one opened video against ``catalogs`` (blocking: runs on a worker)."""
         with sampler:
             # One snapshot for the whole request: product changes made meanwhile do not mix in.
-            tagger = Tagger(self.embedder, self.live_index.snapshot(), self.tagging_settings(overrides),
+            tagger = Tagger(self.embedder, self.catalogs.snapshot(catalogs), self.tagging_settings(overrides),
                             self.settings.video)
             result = tagger.tag_sampled(sampler, on_frame)
         self.metrics.record_tagging(result.frames_sampled, result.stage_seconds)
@@ -189,13 +192,14 @@ class Service:
     def tag_job(self, job: Job) -> TagResult:
         """Tag a queued job's stored video (blocking: runs on a worker). Its container is checked
         again: the stored file is read afresh, maybe after a restart."""
-        sampler = VideoSampler(job.upload, self.tagging_settings(job.params).fps, self.settings.video, job.video_name)
+        sampler = VideoSampler(job.upload, self.tagging_settings(job.overrides).fps, self.settings.video,
+                               job.video_name)
 
         def done(frames: int) -> None:
             with self._progress_lock:
                 self._progress[job.id] = (frames, sampler.expected_samples)
 
-        return self.tag_video(sampler, job.params, done)
+        return self.tag_video(sampler, job.overrides, job.catalogs or self.catalogs.names(), done)
 
     def progress(self, job: Job) -> JobProgress:
         """How far a job has got (a running one: its sampled frames so far)."""
@@ -235,11 +239,11 @@ class Service:
             raise NotFoundError(f"the video of job {job.id!r} is no longer kept")
         return job.upload
 
-    def thumbnail(self, product_id: str) -> bytes:
+    def thumbnail(self, catalog: Catalog, product_id: str) -> bytes:
         """A JPEG of the product's first catalog photo, at most ``THUMBNAIL_SIDE`` px (blocking).
         Not on the tagging workers: a page full of thumbnails must not queue behind a video, nor
         take the places tagging requests need; at most ``_THUMBNAILS_AT_ONCE`` are made at once."""
-        product = self.live_index.snapshot().product(product_id)
+        product = catalog.live.snapshot().product(product_id)
         if not product.images:
             raise NotFoundError(f"product {product_id!r} has no image")
         with self._thumbnail_slots:
@@ -254,7 +258,7 @@ class Service:
                 raise NotFoundError(f"no thumbnail for {ref!r}: the catalog's image paths are relative, and the "
                                     "service's image root (SHOPTAG_SERVICE__IMAGE_ROOT) does not hold them")
             ref = str(resolved)
-        rgb = self.image_reader.load(ref, self.index_path.parent).pixels
+        rgb = self.image_reader.load(ref, self.settings.service.served.parent).pixels
         small = rescaled(rgb, min(1.0, THUMBNAIL_SIDE / max(rgb.shape[:2])))
         ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
         if not ok:
@@ -266,7 +270,7 @@ def check_state_folder_free(settings: Settings) -> None:
     """Raise now, before a server starts, when another service holds the state folder (the
     lifespan's lock stays the one that counts)."""
     config = settings.service
-    folder = None if config.index is None else config.resolved_state_dir(config.index)
+    folder = None if config.served is None else config.resolved_state_dir(config.served)
     if folder is not None and folder.is_dir():
         os.close(_lock_state_folder(folder))
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 
+from shoptag.api.catalogs import catalog_of_shop
 from shoptag.api.runner import Doorbell
 from shoptag.api.service import Service
 from shoptag.api.webhooks import WebhookEvent, utc_time, webhook_product
@@ -79,7 +80,10 @@ class WebhookApplier:
     def _change(self, event: WebhookEvent) -> tuple[str | None, str | None]:
         """(what was done, the product's handle now), or (None, None) for an event older than
         the one already applied to its product."""
-        live = self._service.live_index
+        name = catalog_of_shop(self._service.settings, event.shop)
+        if name is None:
+            raise ConfigError(f"no catalog holds the products of {event.shop!r} any more")
+        live = self._service.catalogs.get(name).live
         last = self._service.webhooks.last_applied(event.shopify_id)
         if last is not None and event.event_time < last[1]:
             return None, None
@@ -101,7 +105,7 @@ class WebhookApplier:
         if stored is not None and stored.product_id == product.product_id and _unchanged(stored, product):
             return "unchanged", product.product_id
         # The new state is written before the old handle goes: a failing image removes nothing.
-        live.upsert(product, self._service.index_path.parent)
+        live.upsert(product, self._service.settings.service.served.parent)  # http(s) images only: unused
         if stored is not None and stored.product_id != product.product_id:
             live.remove(stored.product_id)
             return f"renamed from {stored.product_id!r}", product.product_id

@@ -79,6 +79,15 @@ class CatalogIndex:
     def version(self) -> str:
         return self.manifest.version
 
+    @property
+    def name(self) -> str:
+        """The catalog's name: its index folder's (in a data folder, the name it is served by)."""
+        return self.path.name
+
+    def catalog_of(self, position: int) -> str:
+        """The name of the catalog that the product at ``position`` belongs to."""
+        return self.name
+
     def derived(self, name: str, build: Callable[[], T]) -> T:
         """What callers compute from this version alone and never change (a matcher over its
         templates, say): built on first use, then shared by every request on this version. Two

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# A catalog's name is its folder's name in a data folder, and a path segment of the API.
+CATALOG_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DEFAULT_MODEL_SPEC = "openclip:ViT-B-32:laion2b_s34b_b79k"
 OFFLINE_MODEL_SPEC = "effnet-lite0"
 
@@ -160,6 +162,9 @@ class ApiKey(_Strict):
     role: Literal["creator", "merchant"] = Field(
         description="creator: tagging and jobs; merchant: also product changes.")
     name: str = Field("", description="Who holds the key, for logs.")
+    catalogs: tuple[Annotated[str, Field(pattern=CATALOG_NAME_PATTERN + "|^[*]$")], ...] = Field(
+        (), max_length=10_000, description="The catalogs the key may use (\"*\": every one). A service of "
+        "one catalog (--index) needs none; one of many (--data) refuses a key that names none.")
 
 
 class IndexSettings(_Strict):
@@ -171,6 +176,9 @@ class IndexSettings(_Strict):
         "background bank (calibration); empty: the bundled street clip.")
 
 
+_SHOP_DOMAIN = r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$"
+
+
 class ShopifySettings(_Strict):
     access_token: SecretStr | None = Field(
         None, description="Admin API access token of the app (read_products); never a flag, never logged.")
@@ -178,8 +186,12 @@ class ShopifySettings(_Strict):
         None, min_length=16, description="The app's shared secret that signs webhooks; without it the service "
         "refuses them (an empty or short one is refused: it would let anyone sign).")
     shop: str | None = Field(
-        None, pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$", description="The shop whose webhooks this service "
+        None, pattern=_SHOP_DOMAIN, description="The shop whose webhooks this service "
         "applies (X-Shopify-Shop-Domain); others are answered and ignored. None: any shop the secret signs for.")
+    shop_catalogs: dict[Annotated[str, Field(pattern=_SHOP_DOMAIN)],
+                        Annotated[str, Field(pattern=CATALOG_NAME_PATTERN)]] = Field(
+        {}, max_length=10_000, description="For a service of many catalogs (--data): each shop's catalog, which "
+        "its webhooks change (JSON object, shop domain -> catalog); other shops' webhooks are ignored.")
     storefront_url: str | None = Field(
         None, pattern=r"^https?://\S+$", description="Storefront for webhook products' urls "
         "(STOREFRONT/products/<handle>); without it a product keeps the url it has.")
@@ -200,7 +212,15 @@ class ShopifySettings(_Strict):
 
 
 class ServiceSettings(_Strict):
-    index: Path | None = Field(None, description="Index folder the service answers from.")
+    index: Path | None = Field(None, description="Index folder the service answers from (one catalog).")
+    data_dir: Path | None = Field(
+        None, description="Folder of named catalogs, one index folder each (<data>/<catalog>), that the service "
+        "answers from instead of one index.")
+    max_loaded_catalogs: int = Field(
+        64, ge=1, le=100_000, description="Catalogs of a data folder held in memory at once; the least "
+        "recently used one is let go for another.")
+    max_catalogs_per_request: int = Field(
+        20, ge=1, le=1000, description="Catalogs one tagging request or product search may search.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     api_keys: tuple[ApiKey, ...] = Field(
@@ -248,8 +268,19 @@ class ServiceSettings(_Strict):
         except ValueError:
             return False
 
-    def resolved_state_dir(self, index: Path) -> Path:
-        return self.state_dir or index.with_name(index.name + ".state")
+    @model_validator(mode="after")
+    def _one_served_folder(self) -> ServiceSettings:
+        if self.index is not None and self.data_dir is not None:
+            raise ValueError("serve one index (index) or a data folder of catalogs (data_dir), not both")
+        return self
+
+    @property
+    def served(self) -> Path | None:
+        """The folder served: the index, or the data folder of catalogs."""
+        return self.index if self.index is not None else self.data_dir
+
+    def resolved_state_dir(self, served: Path) -> Path:
+        return self.state_dir or served.with_name(served.name + ".state")
 
 
 class Settings(BaseSettings):

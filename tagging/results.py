@@ -52,16 +52,22 @@ class Segment(_Result):
 
 
 
+_CATALOG = "The catalog the product is in: the name of its index folder (a service's catalog name)."
+
+
 class Alternative(_Result):
     """A near-identical catalog product seen at the same place as the tagged one."""
 
     product_id: str
     title: str
+    catalog: str | None = Field(None, description=_CATALOG)
 
 
 class ProductTag(_Result):
     product_id: str
     title: str
+    # None in job results stored before catalogs were named.
+    catalog: str | None = Field(None, description=_CATALOG)
     url: str | None
     score: Score
     segments: list[Segment]

@@ -177,9 +177,10 @@ class Tagger:
             if not segments:
                 continue
             product = self._index.products[product_position]
-            others = [self._index.products[p] for p in alternatives[product_position]]
             tags.append(ProductTag(
-                product_id=product.product_id, title=product.title, url=product.url,
-                score=max(s.score for s in segments), segments=segments,
-                alternatives=[Alternative(product_id=p.product_id, title=p.title) for p in others]))
+                product_id=product.product_id, title=product.title, catalog=self._index.catalog_of(product_position),
+                url=product.url, score=max(s.score for s in segments), segments=segments,
+                alternatives=[Alternative(product_id=self._index.products[p].product_id,
+                                          title=self._index.products[p].title, catalog=self._index.catalog_of(p))
+                              for p in alternatives[product_position]]))
         return sorted(tags, key=lambda t: t.score, reverse=True)

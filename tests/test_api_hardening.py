@@ -20,7 +20,7 @@ def index(tmp_path, effnet):
 
 
 def product_images(client):
-    return sorted(p.name for p in client.app.state.service.product_images.folder.iterdir())
+    return sorted(p.name for p in client.app.state.service.photos_folder.iterdir())
 
 
 def test_junk_methods_share_one_metrics_label(index, effnet):

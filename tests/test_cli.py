@@ -146,3 +146,18 @@ def test_serve_worker_threads_and_its_old_spelling(index, monkeypatch):
     assert len(served) == 5
     usage = shoptag("serve", "--help").stdout
     assert "--worker-threads" in usage and "--workers " not in usage
+
+
+def test_index_commands_name_a_catalog_of_a_data_folder(index, tmp_path):
+    data = tmp_path / "data"
+    catalog = write_demo_catalog(tmp_path / "catalog")
+    built = shoptag("index", "build", catalog, "--data", data, "--name", "shop-a", "--model", "effnet-lite0")
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["index"] == str(data / "shop-a")
+    checked = shoptag("index", "verify", "--data", data, "--name", "shop-a")
+    assert checked.returncode == 0 and json.loads(checked.stdout)["ok"], checked.stderr
+    for bad in (["--data", data, "--name", "../shop-a"], ["--data", data, "--name", "Shop A"]):
+        refused = shoptag("index", "verify", *bad)
+        assert refused.returncode == 2 and "not a catalog name" in refused.stderr
+    assert shoptag("index", "verify", "--data", data).returncode == 2  # --name too
+    assert shoptag("index", "verify", "--index", index, "--data", data, "--name", "shop-a").returncode == 2

@@ -2,9 +2,6 @@
 the background, a bad signature changes nothing, a replayed delivery is applied once, an older
 update never overwrites a newer one, and events queued before a restart are applied once after it."""
 
-import base64
-import hashlib
-import hmac
 import json
 import time
 
@@ -15,9 +12,7 @@ from shoptag.api.webhooks import WebhookStore, utc_time
 from shoptag.settings import ModelSettings, Settings
 
 from helpers.api import make_index, running_app, service_settings
-from helpers.fake_shopify import PHOTOS, running_shop
-
-SECRET = "whsec-shared-app-secret-0123456789"
+from helpers.fake_shopify import PHOTOS, SECRET, delivery, product, running_shop
 
 
 @pytest.fixture(scope="module")
@@ -37,21 +32,6 @@ def settings_for(index) -> Settings:
                     service={"index": index, "state_dir": index.parent / "state"},
                     shopify={"webhook_secret": SECRET, "storefront_url": "https://shop.example"},
                     fetch={"allow_hosts": ("127.0.0.1",)})
-
-
-def delivery(topic: str, payload: dict, webhook_id: str, secret: str = SECRET, triggered_at: str | None = None):
-    body = json.dumps(payload).encode()
-    signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-    headers = {"X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": signature, "X-Shopify-Webhook-Id": webhook_id,
-               "X-Shopify-Shop-Domain": "fake-shop.myshopify.com", "Content-Type": "application/json",
-               "X-Shopify-Triggered-At": triggered_at or "2026-12-01T10:00:00Z"}
-    return body, headers
-
-
-def product(images, number: int, handle: str, title: str, updated_at: str, photo: str = "rocket.jpg",
-            status: str = "active") -> dict:
-    return {"id": number, "handle": handle, "title": title, "status": status, "updated_at": updated_at,
-            "vendor": "Fake Co", "tags": "demo", "images": [{"id": 1, "position": 1, "src": images.image_url(photo)}]}
 
 
 def send(client, topic, payload, webhook_id, **options):

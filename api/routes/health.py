@@ -31,8 +31,12 @@ async def readyz(request: Request) -> Response:
         return error_response(503, "not_ready", "the model and index are still loading", retry)
     if request.app.state.runner.error:
         return error_response(503, "jobs_unavailable", service.scrub_paths(request.app.state.runner.error), retry)
-    index = service.live_index.current
-    return ReadyOut(model=service.embedder.identity, index_version=index.version, products=len(index.products))
+    catalogs = service.catalogs
+    if catalogs.single is None:
+        return ReadyOut(model=service.embedder.identity, catalogs=len(await asyncio.to_thread(catalogs.names)))
+    index = catalogs.get(catalogs.single).live.current  # loaded before the service was ready
+    return ReadyOut(model=service.embedder.identity, catalogs=1, index_version=index.version,
+                    products=len(index.products))
 
 
 @router.get("/metrics", response_class=Response,

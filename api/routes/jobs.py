@@ -23,11 +23,12 @@ _MEDIA_TYPES = {"mp4": "video/mp4", "matroska": "video/webm", "avi": "video/x-ms
 
 
 @router.post("", status_code=202, response_model=JobOut, openapi_extra=VIDEO_FORM,
-             responses=error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503))
+             responses=error_responses(400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 503))
 async def create_job(request: Request, service: ReadyService, principal: Creator,
                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Queue a video for tagging; poll `GET /v1/jobs/{id}` for the result. The form holds the
-    video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`."""
+    video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`, and `catalogs`
+    (comma-separated; default: every catalog the API key may use)."""
     job = await submit_video(request, service, principal, idempotency_key, answer_now=False)
     return job_response(service, job, 202)
 

@@ -1,4 +1,5 @@
-"""Read, add or replace, and remove catalog products while the service runs.
+"""Read, add or replace, and remove catalog products while the service runs, under
+``/v1/catalogs/{catalog}/products`` and, for the key's one catalog, ``/v1/products``.
 
 A change is written as a new index version before it is answered, and the next tagging
 request uses it; requests already running finish on the version they started with.
@@ -7,16 +8,16 @@ request uses it; requests already running finish on the version they started wit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoptag.api.auth import Creator, Merchant
-from shoptag.api.deps import ReadyService
+from shoptag.api.catalogs import Catalog
+from shoptag.api.deps import CatalogRoutes, NamedCatalog, ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.schemas import DeletedResponse, ProductResponse, multipart_form
 from shoptag.api.service import Service
@@ -25,8 +26,9 @@ from shoptag.bounded_json import loads_bounded
 from shoptag.errors import ConfigError, ImageLoadError
 from shoptag.indexing.catalog import Product
 from shoptag.indexing.records import IndexedProduct
+from shoptag.indexing.store import CatalogIndex
 
-router = APIRouter(prefix="/v1/products", tags=["products"])
+router = CatalogRoutes("products", tags=["products"])
 _MAX_QUERY_CHARS = 200
 
 # A path converter: a product id may hold "/" (catalog handles are free text), and the
@@ -42,38 +44,57 @@ class ProductSummary(BaseModel):
     product_id: str
     title: str
     url: str | None
+    catalog: str
 
 
 class ProductSearchResponse(BaseModel):
     products: list[ProductSummary]
-    index_version: str
+    index_version: str = Field(description="The searched catalog's version (of several: catalog:version, joined "
+                               "by '+').")
 
 
-@router.get("", response_model=ProductSearchResponse, responses=error_responses(401, 403, 422, 503))
-async def search_products(request: Request, service: ReadyService, _: Creator,
+_SEARCH_PARAMS = ("q", "limit", "catalogs")
+
+
+@router.get("", response_model=ProductSearchResponse, responses=error_responses(401, 403, 404, 422, 503))
+async def search_products(request: Request, service: ReadyService, principal: Creator,
                           q: Annotated[str, Query(max_length=_MAX_QUERY_CHARS)] = "",
-                          limit: Annotated[int, Query(ge=1, le=50)] = 20) -> ProductSearchResponse:
+                          limit: Annotated[int, Query(ge=1, le=50)] = 20,
+                          catalogs: Annotated[str | None, Query(
+                              max_length=20_000, pattern=r"^[a-z0-9][a-z0-9_-]*(,[a-z0-9][a-z0-9_-]*)*$",
+                              description="Catalogs to search, comma-separated (default: every one the key may "
+                              "use); only without /v1/catalogs/{catalog}.")] = None) -> ProductSearchResponse:
     """Products whose title holds every word of `q` (any case), titles that start with it
     first; the review page adds a missed product from these."""
-    unknown = sorted(set(request.query_params) - {"q", "limit"})
+    unknown = sorted(set(request.query_params) - set(_SEARCH_PARAMS))
     if unknown:
-        raise bad_form(unknown[0], "unknown query parameter (known: q, limit)", location="query")
-    index = await asyncio.to_thread(service.live_index.snapshot)
-    found = await asyncio.to_thread(search_titles, index.products, q, limit)
-    return ProductSearchResponse(products=[ProductSummary(product_id=p.product_id, title=p.title, url=p.url)
-                                           for p in found], index_version=index.version)
+        raise bad_form(unknown[0], f"unknown query parameter (known: {', '.join(_SEARCH_PARAMS)})", location="query")
+    scoped = request.path_params.get("catalog")
+    if scoped is not None and catalogs is not None:
+        raise bad_form("catalogs", "the path names the catalog already", location="query")
+    names = [scoped] if scoped is not None else (catalogs.split(",") if catalogs else None)
+    names = await asyncio.to_thread(service.catalogs.chosen, principal, names)
+    index = await asyncio.to_thread(service.catalogs.snapshot, names)
+    found = await asyncio.to_thread(search_titles, index, q, limit)
+    return ProductSearchResponse(products=[ProductSummary(product_id=p.product_id, title=p.title, url=p.url,
+                                                          catalog=catalog) for p, catalog in found],
+                                 index_version=index.version)
 
 
-def search_titles(products: Sequence[IndexedProduct], query: str, limit: int) -> list[IndexedProduct]:
+def search_titles(index: CatalogIndex, query: str, limit: int) -> list[tuple[IndexedProduct, str]]:
+    """The best ``limit`` matches, each with its catalog's name."""
     words = query.casefold().split()
-    found = [p for p in products if all(word in p.title.casefold() for word in words)]
+    found = [(p, index.catalog_of(i)) for i, p in enumerate(index.products)
+             if all(word in p.title.casefold() for word in words)]
     prefix = query.casefold().strip()
-    return sorted(found, key=lambda p: (not p.title.casefold().startswith(prefix), p.title.casefold()))[:limit]
+    return sorted(found, key=lambda pair: (not pair[0].title.casefold().startswith(prefix),
+                                           pair[0].title.casefold(), pair[1]))[:limit]
 
 
-@router.get("/{product_id:path}", response_model=ProductResponse, responses=error_responses(401, 403, 404, 503))
-async def get_product(service: ReadyService, _: Creator, product_id: ProductId) -> ProductResponse:
-    index = await asyncio.to_thread(service.live_index.snapshot)
+@router.get("/{product_id:path}", response_model=ProductResponse, responses=error_responses(401, 403, 404, 422, 503))
+async def get_product(service: ReadyService, _: Creator, catalog: NamedCatalog,
+                      product_id: ProductId) -> ProductResponse:
+    index = await asyncio.to_thread(catalog.live.snapshot)
     return ProductResponse(product=service.public_product(index.product(product_id)),
                            index_version=index.version)
 
@@ -105,31 +126,32 @@ _PHOTOS = {"images": {"type": "array", "items": {"type": "string", "format": "bi
 
 
 _REPLACED = {200: {"model": ProductResponse, "description": "An existing product was replaced."}}
-_UPSERT_ERRORS = (400, 401, 403, 408, 409, 413, 422, 429, 503)
+_UPSERT_ERRORS = (400, 401, 403, 404, 408, 409, 413, 422, 429, 503)
 
 
 # 404: a path no product id can take (a line break in it, say) is no route at all.
 @router.put("/{product_id:path}", response_model=ProductResponse, status_code=201,
             openapi_extra=multipart_form(ProductForm, _PHOTOS),
-            responses={**_REPLACED, **error_responses(404, *_UPSERT_ERRORS)})
+            responses={**_REPLACED, **error_responses(*_UPSERT_ERRORS)})
 async def put_product(request: Request, response: Response, service: ReadyService, _: Merchant,
-                      product_id: NewProductId) -> ProductResponse:
+                      catalog: NamedCatalog, product_id: NewProductId) -> ProductResponse:
     """Add the product with this id, or replace it (201 added, 200 replaced). Every image must
     load, or nothing changes (and no uploaded photo is kept)."""
-    return await _upsert(request, response, service, ProductForm, product_id)
+    return await _upsert(request, response, service, catalog, ProductForm, product_id)
 
 
 @router.post("", response_model=ProductResponse, status_code=201,
              openapi_extra=multipart_form(PostedProductForm, _PHOTOS),
              responses={**_REPLACED, **error_responses(*_UPSERT_ERRORS)})
-async def post_product(request: Request, response: Response, service: ReadyService, _: Merchant) -> ProductResponse:
+async def post_product(request: Request, response: Response, service: ReadyService, _: Merchant,
+                       catalog: NamedCatalog) -> ProductResponse:
     """As `PUT /v1/products/{product_id}`, with the id in the form's `product_id` (kept for
     existing clients)."""
-    return await _upsert(request, response, service, PostedProductForm, None)
+    return await _upsert(request, response, service, catalog, PostedProductForm, None)
 
 
-async def _upsert(request: Request, response: Response, service: Service, form_model: type[ProductForm],
-                  product_id: str | None) -> ProductResponse:
+async def _upsert(request: Request, response: Response, service: Service, catalog: Catalog,
+                  form_model: type[ProductForm], product_id: str | None) -> ProductResponse:
     """``product_id``: from the path, or None where the form names it."""
     limit = service.settings.service.max_product_images
     # An upload place is taken before the body is read, as for videos; the photos stream into
@@ -151,18 +173,17 @@ async def _upsert(request: Request, response: Response, service: Service, form_m
         refs = [_checked_ref(service, ref) for ref in fields.image_refs]
         extra = _metadata(fields.metadata)
         for photo in photos:
-            kept.append(await asyncio.to_thread(service.product_images.keep, photo.saved))
+            kept.append(await asyncio.to_thread(catalog.photos.keep, photo.saved))
         product = Product(product_id, fields.title, tuple(dict.fromkeys(refs + list(map(str, kept)))),
                           fields.url, extra, source=f"product {product_id!r}")
         # Every ref is a URL or an absolute path by now, so the base folder is never used.
-        indexed, version, created = await service.pool.run(service.live_index.upsert, product,
-                                                           service.product_images.folder)
+        indexed, version, created = await service.pool.run(catalog.live.upsert, product, catalog.photos.folder)
     finally:
         form.discard()  # what was not kept
         if kept:
-            await asyncio.to_thread(service.product_images.release, kept, service.live_index.current)
+            await asyncio.to_thread(catalog.photos.release, kept, catalog.live.current)
     if not created:  # the photos of the product it replaced may be listed by no kept version now
-        await asyncio.to_thread(service.product_images.remove_unlisted)
+        await asyncio.to_thread(catalog.photos.remove_unlisted)
     response.status_code = 201 if created else 200
     return ProductResponse(product=service.public_product(indexed), index_version=version.version)
 
@@ -173,11 +194,12 @@ def _product_fields(form: ReceivedForm, model: type[ProductForm]) -> ProductForm
 
 
 @router.delete("/{product_id:path}", response_model=DeletedResponse,
-               responses=error_responses(401, 403, 404, 409, 429, 503))
-async def delete_product(service: ReadyService, _: Merchant, product_id: ProductId) -> DeletedResponse:
+               responses=error_responses(401, 403, 404, 409, 422, 429, 503))
+async def delete_product(service: ReadyService, _: Merchant, catalog: NamedCatalog,
+                         product_id: ProductId) -> DeletedResponse:
     """Remove a product; it is never suggested again."""
-    version = await service.pool.run(service.live_index.remove, product_id)
-    await asyncio.to_thread(service.product_images.remove_unlisted)
+    version = await service.pool.run(catalog.live.remove, product_id)
+    await asyncio.to_thread(catalog.photos.remove_unlisted)
     return DeletedResponse(product_id=product_id, deleted=True, index_version=version.version)
 
 

@@ -11,6 +11,7 @@ from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.reviews import ReviewIn, ReviewOut, check_decisions
 from shoptag.api.routes.jobs import JobId
+from shoptag.errors import NotFoundError
 
 router = APIRouter(prefix="/v1/jobs", tags=["reviews"])
 
@@ -29,5 +30,12 @@ async def put_review(service: ReadyService, principal: Creator, job_id: JobId, r
     save came in between, nothing is stored and the answer is 409 (load the review again)."""
     job = await asyncio.to_thread(service.jobs.get, job_id, principal.owner)
     stored = await asyncio.to_thread(service.reviews.get, job)  # saves compare revisions: it cannot change unseen
-    check_decisions(review, job, service.live_index.snapshot().__contains__, stored)
+
+    def in_catalog(product_id: str, catalog: str | None) -> bool:
+        try:
+            return product_id in service.catalogs.get(catalog or service.catalogs.names()[0]).live.snapshot()
+        except NotFoundError:  # a catalog removed since the job ran
+            return False
+
+    review = await asyncio.to_thread(check_decisions, review, job, in_catalog, stored)
     return await asyncio.to_thread(service.reviews.save, job, review, principal.owner)

@@ -17,11 +17,12 @@ router = APIRouter(prefix="/v1/tags", tags=["tags"])
 
 @router.post("", response_model=TagResult, openapi_extra=VIDEO_FORM,
              responses={202: {"model": JobOut, "description": "Too long to answer now: a job."},
-                        **error_responses(400, 401, 403, 408, 409, 413, 415, 422, 429, 503)})
+                        **error_responses(400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 503)})
 async def tag_video(request: Request, service: ReadyService, principal: Creator,
                     idempotency_key: IdempotencyKey = None):
     """Suggest product tags for one video (same JSON as `shoptag tag`). Videos longer than
     the service's sync limit, or of unknown length, are queued as a job instead (202). The
-    form holds the video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`."""
+    form holds the video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`,
+    and `catalogs` (comma-separated; default: every catalog the API key may use)."""
     answer = await submit_video(request, service, principal, idempotency_key, answer_now=True)
     return job_response(service, answer, 202) if isinstance(answer, Job) else answer

@@ -8,6 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from shoptag.api.catalogs import catalog_of_shop
 from shoptag.api.errors import error_responses
 from shoptag.api.webhooks import event_of, signature_valid
 from shoptag.bounded_json import loads_bounded
@@ -19,7 +20,8 @@ _MAX_HEADER_CHARS = 200
 
 class WebhookOut(BaseModel):
     status: Literal["queued", "duplicate", "ignored"] = Field(
-        description="ignored: a topic other than products/create, update and delete, or another shop's.")
+        description="ignored: a topic other than products/create, update and delete, or a shop whose catalog "
+        "this service does not hold.")
     webhook_id: str
 
 
@@ -43,8 +45,7 @@ async def shopify_webhook(request: Request) -> WebhookOut:
     except (UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"the webhook body is not JSON: {exc}") from None
     event = event_of(headers["topic"], payload, headers["triggered-at"] or None)
-    shop = service.settings.shopify.shop
-    if event is None or (shop is not None and headers["shop-domain"].lower() != shop):
+    if event is None or catalog_of_shop(service.settings, headers["shop-domain"]) is None:
         return WebhookOut(status="ignored", webhook_id=headers["webhook-id"])
     shopify_id, event_time = event
     queued = await asyncio.to_thread(service.webhooks.enqueue, headers["webhook-id"], headers["topic"],

@@ -76,9 +76,16 @@ export const getJson = async (path) => (await request("GET", path)).json();
 export const putJson = async (path, json) => (await request("PUT", path, json)).json();
 export const getBlob = async (path) => (await request("GET", path)).blob();
 
-// Product ids may hold "/" and anything else: encode each part, keep the slashes.
-export function productPath(productId) {
-  return productId.split("/").map(encodeURIComponent).join("/");
+// Product ids may hold "/" and anything else: encode each part, keep the slashes. A product of a
+// named catalog is reached under it; one of a tag stored before tags named catalogs, without.
+export function productPath(collection, productId, catalog) {
+  const base = catalog ? "/v1/catalogs/" + encodeURIComponent(catalog) + "/" : "/v1/";
+  return base + collection + "/" + productId.split("/").map(encodeURIComponent).join("/");
+}
+
+// Product ids repeat across catalogs: a product is its id in its catalog.
+export function sameProduct(item, product) {
+  return item.productId === product.product_id && (item.catalog || null) === (product.catalog || null);
 }
 
 // A "." or ".." part would be resolved away by the browser's URL parser (even encoded),

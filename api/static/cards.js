@@ -19,7 +19,7 @@ export function buildCard(item) {
     if (event.target.closest("a")) return;
     selectItem(state.items.indexOf(item), 0, true);
   });
-  main.append(buildThumb(item.productId, "suggestion-thumb"));
+  main.append(buildThumb(item.productId, item.catalog, "suggestion-thumb"));
 
   const text = el("div", "card-text");
   text.append(testId(el("div", "card-title", item.title), "suggestion-title"));

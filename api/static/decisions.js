@@ -3,7 +3,7 @@
 // save names the revision it started from: if someone saved in between (409), their review
 // is reloaded instead.
 
-import { getJson, jobPath, putJson } from "./api.js";
+import { getJson, jobPath, putJson, sameProduct } from "./api.js";
 import { updateCounts } from "./cards.js";
 import { $ } from "./dom.js";
 import { addedItem, applyReview, toDecisions } from "./items.js";
@@ -63,7 +63,7 @@ export function edgeHere(edge) {
 }
 
 export function addProduct(product) {
-  if (state.items.some((item) => item.productId === product.product_id)) return;
+  if (state.items.some((item) => sameProduct(item, product))) return;
   const item = addedItem(product, [defaultSegment()]);
   state.items.push(item);
   appendItem(item);

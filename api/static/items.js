@@ -2,11 +2,11 @@
 // creator's verdicts and adjusted segments, then the products the creator added. Made from a
 // job's result and its saved review, and turned back into decisions to save.
 //
-// An item: { productId, title, url, score, alternatives, suggested, original (the suggested
+// An item: { productId, catalog, title, url, score, alternatives, suggested, original (the suggested
 // segments), verdict (null, "accepted", "rejected" or "added"), segments, colour, dom (its
 // card, lane, segment and box elements, once drawn: see render.js) }.
 
-import { fetchableById, getJson, productPath } from "./api.js";
+import { fetchableById, getJson, productPath, sameProduct } from "./api.js";
 import { state } from "./state.js";
 
 const LANE_COLOURS = ["#4f9dff", "#ff8a5b", "#3fd08f", "#c58cff", "#ffc857", "#ff5f8f", "#33d1d6", "#a7d95a"];
@@ -16,6 +16,7 @@ let coloursUsed = 0;
 function suggestionItem(tag) {
   return {
     productId: tag.product_id,
+    catalog: tag.catalog || null,
     title: tag.title,
     url: tag.url,
     score: tag.score,
@@ -32,6 +33,7 @@ function suggestionItem(tag) {
 export function addedItem(product, segments) {
   return {
     productId: product.product_id,
+    catalog: product.catalog || null,
     title: product.title,
     url: product.url,
     score: null,
@@ -54,10 +56,9 @@ export async function applyReview(review) {
   coloursUsed = 0;
   state.revision = review.revision;
   state.items = state.result.tags.map(suggestionItem);
-  const suggested = new Map(state.items.map((item) => [item.productId, item]));
   const added = [];
   for (const decision of review.decisions) {
-    const item = suggested.get(decision.product_id);
+    const item = state.items.find((candidate) => sameProduct(candidate, decision));
     if (item && decision.verdict !== "added") {
       item.verdict = decision.verdict;
       if (decision.verdict === "accepted") item.segments = decision.segments.map((s) => withBox(s, item.original));
@@ -66,7 +67,7 @@ export async function applyReview(review) {
     }
     // (the service stores accepted and rejected decisions for suggestions only)
   }
-  const products = await Promise.all(added.map((decision) => lookUpProduct(decision.product_id)));
+  const products = await Promise.all(added.map((decision) => lookUpProduct(decision.product_id, decision.catalog)));
   added.forEach((decision, i) => {
     state.items.push(addedItem(products[i], decision.segments.map((s) => ({ start_s: s.start_s, end_s: s.end_s }))));
   });
@@ -87,15 +88,15 @@ function withBox(saved, originals) {
   return { ...(best || {}), start_s: saved.start_s, end_s: saved.end_s };
 }
 
-async function lookUpProduct(productId) {
+async function lookUpProduct(productId, catalog) {
   if (fetchableById(productId)) {
     try {
-      return (await getJson("/v1/products/" + productPath(productId))).product;
+      return { ...(await getJson(productPath("products", productId, catalog))).product, catalog };
     } catch (err) {
       // removed from the catalog since: still show the decision, under its id
     }
   }
-  return { product_id: productId, title: productId, url: null };
+  return { product_id: productId, catalog, title: productId, url: null };
 }
 
 // The items as the decisions PUT /v1/jobs/{id}/review takes (a suggestion not yet reviewed has none).
@@ -103,9 +104,10 @@ export function toDecisions() {
   const out = [];
   for (const item of state.items) {
     const segments = item.segments.map((s) => ({ start_s: s.start_s, end_s: s.end_s }));
-    if (!item.suggested) out.push({ product_id: item.productId, verdict: "added", segments });
-    else if (item.verdict === "accepted") out.push({ product_id: item.productId, verdict: "accepted", segments });
-    else if (item.verdict === "rejected") out.push({ product_id: item.productId, verdict: "rejected", segments: [] });
+    const product = item.catalog ? { product_id: item.productId, catalog: item.catalog } : { product_id: item.productId };
+    if (!item.suggested) out.push({ ...product, verdict: "added", segments });
+    else if (item.verdict === "accepted") out.push({ ...product, verdict: "accepted", segments });
+    else if (item.verdict === "rejected") out.push({ ...product, verdict: "rejected", segments: [] });
   }
   return out;
 }

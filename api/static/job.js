@@ -53,6 +53,7 @@ export async function openJob(jobId, token) {
 // Forgets the job on screen: nothing of it is shown or kept.
 export function resetReview() {
   state.result = null;
+  state.catalogs = null;
   state.jobId = null;
   state.items = [];
   state.selected = -1;
@@ -84,6 +85,7 @@ function showJobProgress(job) {
 
 async function showReview(job, token) {
   state.result = job.result;
+  state.catalogs = job.catalogs || null;
   state.duration = job.result.duration_s;
   $("job-title").textContent = job.video + " · " + formatTime(state.duration);
   let review = { revision: 0, decisions: [] };

@@ -1,7 +1,7 @@
 // Adding a product the tagger missed: search the catalog by title, and add a result to the
 // review (decisions.js gives it a segment at the current time).
 
-import { getJson } from "./api.js";
+import { getJson, sameProduct } from "./api.js";
 import { addProduct } from "./decisions.js";
 import { $, el, testId } from "./dom.js";
 import { state } from "./state.js";
@@ -14,7 +14,9 @@ export async function searchCatalog(event) {
   if (!q) return;
   results.replaceChildren(el("li", "muted", "Searching…"));
   try {
-    const answer = await getJson("/v1/products?q=" + encodeURIComponent(q) + "&limit=20");
+    // The catalogs the job searched (a job from before catalogs were named: the key's one).
+    const catalogs = state.catalogs ? "&catalogs=" + state.catalogs.map(encodeURIComponent).join(",") : "";
+    const answer = await getJson("/v1/products?q=" + encodeURIComponent(q) + "&limit=20" + catalogs);
     results.replaceChildren();
     if (!answer.products.length) results.append(el("li", "muted", "No product title has every word of “" + q + "”."));
     for (const product of answer.products) results.append(buildResult(product));
@@ -27,8 +29,9 @@ function buildResult(product) {
   const row = testId(el("li", "result"), "add-result");
   row.dataset.productId = product.product_id;
   const text = el("div", "result-text");
-  text.append(el("div", "result-title", product.title), el("div", "result-id", product.product_id));
-  const present = state.items.some((item) => item.productId === product.product_id);
+  const shown = state.catalogs && state.catalogs.length > 1 ? product.catalog + " · " + product.product_id : product.product_id;
+  text.append(el("div", "result-title", product.title), el("div", "result-id", shown));
+  const present = state.items.some((item) => sameProduct(item, product));
   const button = testId(el("button", "button", present ? "In the list" : "Add"), "add-result-button");
   button.type = "button";
   button.disabled = present;
@@ -37,6 +40,6 @@ function buildResult(product) {
     button.textContent = "Added";
     button.disabled = true;
   });
-  row.append(buildThumb(product.product_id, "result-thumb"), text, button);
+  row.append(buildThumb(product.product_id, product.catalog, "result-thumb"), text, button);
   return row;
 }

@@ -5,6 +5,7 @@ export const state = {
   route: 0, // bumped on every navigation, so that stale polls and loads stop
   jobId: null,
   result: null, // the job's TagResult
+  catalogs: null, // the catalogs the job searched (null for a job from before they were named)
   duration: 0,
   items: [], // one per lane: suggestions, then added products (see items.js)
   selected: -1, // index into items

@@ -5,13 +5,13 @@ import { fetchableById, getBlob, productPath } from "./api.js";
 import { el, testId } from "./dom.js";
 import { sleep } from "./time.js";
 
-const thumbnails = new Map(); // product_id -> Promise of an object URL (or null)
+const thumbnails = new Map(); // catalog + "\n" + product_id -> Promise of an object URL (or null)
 
 // A holder that says "no photo" until the photo, if the product has one, arrives.
-export function buildThumb(productId, imageTestId) {
+export function buildThumb(productId, catalog, imageTestId) {
   const holder = el("div", "thumb");
   holder.append(el("span", "thumb-empty", "no photo"));
-  thumbnailUrl(productId).then((url) => {
+  thumbnailUrl(productId, catalog).then((url) => {
     if (!url) return;
     const img = testId(el("img"), imageTestId);
     img.alt = "";
@@ -21,26 +21,24 @@ export function buildThumb(productId, imageTestId) {
   return holder;
 }
 
-function thumbnailUrl(productId) {
-  if (!thumbnails.has(productId)) {
-    const loading = fetchThumbnail(productId);
-    thumbnails.set(productId, loading);
-  }
-  return thumbnails.get(productId);
+function thumbnailUrl(productId, catalog) {
+  const key = (catalog || "") + "\n" + productId;
+  if (!thumbnails.has(key)) thumbnails.set(key, fetchThumbnail(key, productId, catalog));
+  return thumbnails.get(key);
 }
 
-async function fetchThumbnail(productId) {
+async function fetchThumbnail(key, productId, catalog) {
   if (!fetchableById(productId)) return null;
   for (let attempt = 1; ; attempt += 1) {
     try {
-      return URL.createObjectURL(await getBlob("/v1/product-images/" + productPath(productId)));
+      return URL.createObjectURL(await getBlob(productPath("product-images", productId, catalog)));
     } catch (err) {
       // 429: the service is busy for a moment; a photo is worth a few tries.
       if (err.status === 429 && attempt < 4) {
         await sleep(1000 * attempt);
         continue;
       }
-      if (err.status === 401 || err.status === 429) thumbnails.delete(productId); // try again later
+      if (err.status === 401 || err.status === 429) thumbnails.delete(key); // try again later
       return null; // 404: the product has no photo
     }
   }

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from shoptag.cli.common import ModelOpt, ThreadsOpt, catalog_settings, echo_report, embedder_for
-from shoptag.cli.index import AllowHostOpt, CacheOpt, KeepOpt, ReportOpt, ShopUrlOpt, StatusOpt
+from shoptag.cli.index import (
+    AllowHostOpt,
+    CacheOpt,
+    DataOpt,
+    KeepOpt,
+    NameOpt,
+    ReportOpt,
+    ShopUrlOpt,
+    StatusOpt,
+    index_folder,
+)
 from shoptag.cli.progress import progress
 
 catalog_app = typer.Typer(no_args_is_help=True, help="Catalogs read from a shop.")
@@ -17,7 +27,10 @@ catalog_app = typer.Typer(no_args_is_help=True, help="Catalogs read from a shop.
 @catalog_app.command("sync")
 def sync(
     shop: Annotated[str, typer.Option("--shop", help="The shop's SHOP.myshopify.com domain.")],
-    index: Annotated[Path, typer.Option("--index", help="Index folder: updated, or built when it has no version.")],
+    index: Annotated[Optional[Path], typer.Option(
+        "--index", show_default=False, help="Index folder: updated, or built when it has no version (or --data "
+        "and --name).")] = None,
+    data: DataOpt = None, name: NameOpt = None,
     shop_url: ShopUrlOpt = None, status: StatusOpt = None, report_file: ReportOpt = None,
     model: ModelOpt = None, threads: ThreadsOpt = None, allow_host: AllowHostOpt = None, cache_dir: CacheOpt = None,
     keep: KeepOpt = None,
@@ -33,6 +46,7 @@ def sync(
     from shoptag.indexing.writer import build_index
     from shoptag.tagging.calibration import background_bank
 
+    index = index_folder(index, data, name)
     exists = index.is_dir() and IndexFolder(index).current_name() is not None
     settings = catalog_settings(None if exists else model, threads, None, keep, allow_host, cache_dir,
                                  index=index if exists else None)

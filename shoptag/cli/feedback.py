@@ -19,16 +19,19 @@ def export(
     index: Annotated[Optional[Path], typer.Option(
         "--index", help="The service's index: its state folder is <index>.state unless SHOPTAG_SERVICE__STATE_DIR "
         "says otherwise.")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        "--data", help="The service's data folder of catalogs: its state folder is <data>.state unless "
+        "SHOPTAG_SERVICE__STATE_DIR says otherwise.")] = None,
     state_dir: Annotated[Optional[Path], typer.Option("--state-dir", help="The service's state folder.")] = None,
 ) -> None:
     """Write every complete review (a verdict on each suggestion) as annotations of the job's kept
     video: its accepted and added segments."""
     from shoptag.api.feedback import export_feedback
 
-    config = settings_from(service={"index": index, "state_dir": state_dir}).service
-    if config.state_dir is None and config.index is None:
-        raise ConfigError("name the service's state folder: --state-dir DIR or --index DIR")
-    folder = config.state_dir or config.resolved_state_dir(config.index)
+    config = settings_from(service={"index": index, "data_dir": data, "state_dir": state_dir}).service
+    if config.state_dir is None and config.served is None:
+        raise ConfigError("name the service's state folder: --state-dir DIR, --index DIR or --data DIR")
+    folder = config.resolved_state_dir(config.served)
     done = export_feedback(folder, out)
     left_out = [f"{count} {why}" for count, why in ((done.skipped, "whose video is no longer kept"),
                                                     (done.undecided, "with suggestions left undecided")) if count]

@@ -17,7 +17,8 @@ from shoptag.cli.common import (
     new_or_old,
 )
 from shoptag.cli.progress import progress
-from shoptag.errors import IndexBuildError, IndexLoadError
+from shoptag.errors import ConfigError, IndexBuildError, IndexLoadError
+from shoptag.indexing.data_folder import catalog_folder
 
 index_app = typer.Typer(no_args_is_help=True, help="Build and maintain product indexes.")
 
@@ -38,7 +39,13 @@ KeepOpt = Annotated[Optional[int], typer.Option("--keep", min=1, help="Versions 
 # Every index command names its folder with --index, like `shoptag tag` and `serve`. The old
 # spellings (`build --out`, a positional folder for rollback/verify/stats) still work, hidden,
 # for one release.
-IndexOpt = Annotated[Optional[Path], typer.Option("--index", show_default=False, help="Index folder (required).")]
+IndexOpt = Annotated[Optional[Path], typer.Option(
+    "--index", show_default=False, help="Index folder (or --data and --name).")]
+# A catalog of a data folder that `shoptag serve --data` serves: <data>/<name>.
+DataOpt = Annotated[Optional[Path], typer.Option(
+    "--data", show_default=False, help="Data folder of catalogs, with --name: the index folder <data>/<name>.")]
+NameOpt = Annotated[Optional[str], typer.Option(
+    "--name", show_default=False, help="The catalog's name in the --data folder.")]
 OldIndexArg = Annotated[Optional[Path], typer.Argument(
     hidden=True, show_default=False, help="Old spelling of --index (deprecated).")]
 
@@ -54,11 +61,21 @@ class _Command(TyperCommand):
         return pieces
 
 
-def _index_folder(index: Path | None, old: Path | None, old_spelling: str) -> Path:
-    """The folder from --index or from its old spelling."""
+def index_folder(index: Path | None, data: Path | None, name: str | None, old: Path | None = None,
+                 old_spelling: str = "") -> Path:
+    """The folder from --index (or its old spelling), or from --data and --name."""
     folder = new_or_old(index, old, "--index", old_spelling)
+    if data is not None or name is not None:
+        if folder is not None:
+            raise typer.BadParameter("give --index, or --data and --name, not both", param_hint="'--index'")
+        if data is None or name is None:
+            raise typer.BadParameter("--data and --name go together", param_hint="'--data'")
+        try:
+            return catalog_folder(data, name)
+        except ConfigError as exc:
+            raise typer.BadParameter(exc.message, param_hint="'--name'") from None
     if folder is None:
-        raise typer.BadParameter("no index folder given", param_hint="'--index'")
+        raise typer.BadParameter("no index folder given (--index, or --data and --name)", param_hint="'--index'")
     return folder
 
 
@@ -74,8 +91,9 @@ def build(
     catalog: CatalogArg,
     index: Annotated[Optional[Path], typer.Option(
         "--index", show_default=False,
-        help="Index folder (required): a new version is written and made current.")] = None,
+        help="Index folder (or --data and --name): a new version is written and made current.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", hidden=True, help="Old spelling of --index.")] = None,
+    data: DataOpt = None, name: NameOpt = None,
     report_file: ReportOpt = None, model: ModelOpt = None, threads: ThreadsOpt = None,
     shop_url: ShopUrlOpt = None, status: StatusOpt = None,
     allow_host: AllowHostOpt = None, cache_dir: CacheOpt = None, index_type: TypeOpt = None, keep: KeepOpt = None,
@@ -88,7 +106,7 @@ def build(
     from shoptag.indexing.writer import build_index
     from shoptag.tagging.calibration import background_bank
 
-    folder = _index_folder(index, out, "--out")
+    folder = index_folder(index, data, name, out, "--out")
     settings = catalog_settings(model, threads, index_type, keep, allow_host, cache_dir, background=background)
     products = _read(catalog, shop_url, status)
     embedder = embedder_for(settings)
@@ -104,7 +122,9 @@ def build(
 @index_app.command("update")
 def update(
     catalog: CatalogArg,
-    index: Annotated[Path, typer.Option("--index", help="Index folder to bring up to date.")],
+    index: Annotated[Optional[Path], typer.Option(
+        "--index", show_default=False, help="Index folder to bring up to date (or --data and --name).")] = None,
+    data: DataOpt = None, name: NameOpt = None,
     report_file: ReportOpt = None, threads: ThreadsOpt = None, shop_url: ShopUrlOpt = None, status: StatusOpt = None,
     allow_host: AllowHostOpt = None, cache_dir: CacheOpt = None, index_type: TypeOpt = None, keep: KeepOpt = None,
 ) -> None:
@@ -112,6 +132,7 @@ def update(
     from shoptag.indexing.images import ImageReader
     from shoptag.indexing.update import update_index
 
+    index = index_folder(index, data, name)
     settings = catalog_settings(None, threads, index_type, keep, allow_host, cache_dir, index=index)
     # --index-type or SHOPTAG_INDEX__TYPE when given, like `build`; neither keeps the current type.
     kind = settings.index.type if "type" in settings.index.model_fields_set else None
@@ -124,13 +145,13 @@ def update(
 
 
 @index_app.command("rollback", cls=_Command)
-def rollback(old_index: OldIndexArg = None, index: IndexOpt = None) -> None:
+def rollback(old_index: OldIndexArg = None, index: IndexOpt = None, data: DataOpt = None, name: NameOpt = None) -> None:
     """Make the previous version current again (it must still be kept)."""
     from shoptag.indexing.inspect import verify_index
     from shoptag.indexing.manifest import Manifest
     from shoptag.indexing.versions import IndexFolder
 
-    index = _index_folder(index, old_index, "the index folder as an argument")
+    index = index_folder(index, data, name, old_index, "the index folder as an argument")
     folder = IndexFolder(index)
     with folder.locked():  # no writer may make a version current meanwhile
         current = Manifest.read(folder.current_dir())
@@ -146,11 +167,11 @@ def rollback(old_index: OldIndexArg = None, index: IndexOpt = None) -> None:
 
 
 @index_app.command("verify", cls=_Command)
-def verify(old_index: OldIndexArg = None, index: IndexOpt = None) -> None:
+def verify(old_index: OldIndexArg = None, index: IndexOpt = None, data: DataOpt = None, name: NameOpt = None) -> None:
     """Check file hashes, counts, and that every FAISS id maps to a product and back."""
     from shoptag.indexing.inspect import verify_index
 
-    index = _index_folder(index, old_index, "the index folder as an argument")
+    index = index_folder(index, data, name, old_index, "the index folder as an argument")
     problems = verify_index(index)
     echo_report({"index": str(index), "ok": not problems, "problems": problems})
     if problems:
@@ -159,10 +180,11 @@ def verify(old_index: OldIndexArg = None, index: IndexOpt = None) -> None:
 
 @index_app.command("stats", cls=_Command)
 def stats(
-    old_index: OldIndexArg = None, index: IndexOpt = None,
+    old_index: OldIndexArg = None, index: IndexOpt = None, data: DataOpt = None, name: NameOpt = None,
     sample: Annotated[int, typer.Option("--sample", min=1, help="Queries for the recall measurement.")] = 200,
 ) -> None:
     """Sizes, versions, and search recall@10 against exact search (approximate indexes)."""
     from shoptag.indexing.inspect import index_stats
 
-    echo_report(index_stats(_index_folder(index, old_index, "the index folder as an argument"), sample=sample))
+    echo_report(index_stats(index_folder(index, data, name, old_index, "the index folder as an argument"),
+                            sample=sample))

@@ -29,6 +29,7 @@ from shoptag.cli.evaluate import bench_app, evaluate
 from shoptag.cli.feedback import feedback_app
 from shoptag.cli.index import index_app
 from shoptag.errors import ConfigError, ShopTagError
+from shoptag.indexing.data_folder import catalog_folder, catalog_names
 from shoptag.settings import OFFLINE_MODEL_SPEC
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -82,7 +83,10 @@ def schema() -> None:
 @app.command("serve")
 def serve(
     index: Annotated[Optional[Path], typer.Option(
-        "--index", help="Index folder to serve (default: SHOPTAG_SERVICE__INDEX).")] = None,
+        "--index", help="Index folder to serve, one catalog (default: SHOPTAG_SERVICE__INDEX).")] = None,
+    data: Annotated[Optional[Path], typer.Option(
+        "--data", help="Data folder of catalogs to serve instead, <data>/<catalog> each an index folder "
+        "(default: SHOPTAG_SERVICE__DATA_DIR).")] = None,
     host: Annotated[Optional[str], typer.Option(
         "--host", help="Address to bind (default 127.0.0.1; others need API keys).")] = None,
     port: Annotated[Optional[int], typer.Option("--port", help="Port (default 8000).")] = None,
@@ -97,11 +101,15 @@ def serve(
     from shoptag.api.server import serve as run_server
 
     workers = new_or_old(worker_threads, workers, "--worker-threads", "--workers")
-    service = {"index": index, "host": host, "port": port, "workers": workers}
-    index = settings_from(None, threads, service=service).service.index
-    if index is None:
-        raise ConfigError("no index to serve: pass --index or set SHOPTAG_SERVICE__INDEX")
-    settings = index_settings(index, None, threads, service=service)
+    service = {"index": index, "data_dir": data, "host": host, "port": port, "workers": workers}
+    config = settings_from(None, threads, service=service).service
+    if config.served is None:
+        raise ConfigError("nothing to serve: pass --index (one catalog) or --data (a folder of catalogs)")
+    # Without --model, the model of the one index, or of the data folder's first catalog.
+    first = config.index or next((catalog_folder(config.data_dir, name) for name in catalog_names(config.data_dir)),
+                                 None)
+    settings = index_settings(first, None, threads, service=service) if first else settings_from(
+        None, threads, service=service)
     apply_threads(settings)
     run_server(settings)
 

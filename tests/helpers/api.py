@@ -86,14 +86,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(index, tmp_path, **env):
-    """A real `shoptag serve` process on a free port, ready; ``env`` sets service settings."""
+def served(index, tmp_path, folder_option="--index", **env):
+    """A real `shoptag serve` process on a free port, ready, serving ``index`` (with
+    ``folder_option`` "--data": a data folder of catalogs); ``env`` sets service settings."""
     port = free_port()
     environment = {**os.environ, "SHOPTAG_SERVICE__STATE_DIR": str(tmp_path / "state"),
                    **{f"SHOPTAG_SERVICE__{k.upper()}": str(v) for k, v in env.items()}}
     log = (tmp_path / f"serve-{port}.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "shoptag.cli", "serve", "--index", str(index), "--port", str(port),
+        [sys.executable, "-m", "shoptag.cli", "serve", folder_option, str(index), "--port", str(port),
          "--threads", "1"], env=environment, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -6,6 +6,9 @@ As in Shopify, a variant's image is one of its product's media."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import re
 import threading
@@ -185,3 +188,25 @@ class running_shop:
     def __exit__(self, *_) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# Webhooks, signed with the app's shared secret as Shopify signs them.
+SECRET = "whsec-shared-app-secret-0123456789"
+
+
+def delivery(topic: str, payload: dict, webhook_id: str, secret: str = SECRET, triggered_at: str | None = None,
+             shop: str = "fake-shop.myshopify.com"):
+    """A webhook delivery as Shopify signs and sends it: (body, headers)."""
+    body = json.dumps(payload).encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    headers = {"X-Shopify-Topic": topic, "X-Shopify-Hmac-Sha256": signature, "X-Shopify-Webhook-Id": webhook_id,
+               "X-Shopify-Shop-Domain": shop, "Content-Type": "application/json",
+               "X-Shopify-Triggered-At": triggered_at or "2026-12-01T10:00:00Z"}
+    return body, headers
+
+
+def product(images: FakeShop, number: int, handle: str, title: str, updated_at: str, photo: str = "rocket.jpg",
+            status: str = "active") -> dict:
+    """A product as a webhook payload carries it, its photo on the fake shop's CDN."""
+    return {"id": number, "handle": handle, "title": title, "status": status, "updated_at": updated_at,
+            "vendor": "Fake Co", "tags": "demo", "images": [{"id": 1, "position": 1, "src": images.image_url(photo)}]}
