@@ -418,3 +418,51 @@ def test_leaving_unsaved_decisions_by_the_address_takes_a_second_try(service, ta
     by_id(page, "error-banner").wait_for()
     assert job_id_of(page) == "another-job" and "does not exist" in by_id(page, "error-banner").inner_text()
     watched.assert_clean()
+
+
+def test_a_creator_of_two_catalogs_reviews_products_of_both(tmp_path, effnet, demo_webm, new_page):
+    """A service of many catalogs: the suggestions of each catalog show their own photos, the
+    search names each result's catalog (the rocket poster is in both), and the decisions keep
+    which catalog each product is from."""
+    data = tmp_path / "data"
+    for name, left_out in (("shop-a", ASTRONAUT), ("shop-b", CUP)):
+        catalog = write_demo_catalog(tmp_path / name)
+        rows = [json.loads(line) for line in catalog.read_text().splitlines()]
+        catalog.write_text("".join(json.dumps({**row, "images": [str(tmp_path / name / row["images"][0])]}) + "\n"
+                                   for row in rows if row["product_id"] != left_out))
+        build_index(read_catalog(catalog), effnet, data / name, ImageReader(Settings().images))
+    keys = [{"key": CREATOR_KEY, "role": "creator", "catalogs": ["shop-a", "shop-b"]}]
+    with served(data, tmp_path, "--data", api_keys=json.dumps(keys)) as (base, _):
+        watched = new_page()
+        page = watched.page
+        page.goto(base + "/")
+        by_id(page, "key-input").fill(CREATOR_KEY)
+        by_id(page, "key-submit").click()
+        by_id(page, "file-input").set_input_files(str(demo_webm))
+        wait_for_review(page, count=2)
+        assert card(page, CUP).get_attribute("data-catalog") == "shop-a"
+        assert card(page, ASTRONAUT).get_attribute("data-catalog") == "shop-b"
+        wait_until(page, "[...document.querySelectorAll('[data-testid=\"suggestion-thumb\"]')]"
+                         ".filter((img) => img.complete && img.naturalWidth > 0).length === 2")
+        thumbnails = sorted(url.removeprefix(base) for url in watched.requests if "/product-images/" in url)
+        assert thumbnails == ["/v1/catalogs/shop-a/product-images/espresso-cup",
+                              "/v1/catalogs/shop-b/product-images/astronaut-poster"]
+
+        by_id(page, "add-search-input").fill("falcon")
+        by_id(page, "add-search-input").press("Enter")
+        wait_until(page, "document.querySelectorAll('[data-testid=\"add-result\"]').length === 2")
+        shown = page.locator('[data-testid="add-result"] .result-id').all_inner_texts()
+        assert sorted(shown) == ["shop-a · rocket-poster", "shop-b · rocket-poster"]
+        by_id(page.locator('[data-testid="add-result"][data-catalog="shop-b"]'), "add-result-button").click()
+        by_id(card(page, CUP), "accept-button").click()
+        by_id(page, "save-button").click()
+        text_is(page, "save-status", "Saved")
+        review = httpx.get(f"{base}/v1/jobs/{job_id_of(page)}/review", headers=bearer(CREATOR_KEY)).json()
+        assert sorted((d["catalog"], d["product_id"], d["verdict"]) for d in review["decisions"]) == [
+            ("shop-a", CUP, "accepted"), ("shop-b", ROCKET, "added")]
+
+        page.reload()
+        wait_for_review(page, count=3)
+        assert card(page, ROCKET).get_attribute("data-catalog") == "shop-b"
+        assert card(page, ROCKET).get_attribute("data-verdict") == "added"
+        watched.assert_clean()

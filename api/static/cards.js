@@ -12,6 +12,7 @@ const VERDICT_LABELS = { none: "not reviewed", accepted: "accepted", rejected: "
 export function buildCard(item) {
   const card = testId(el("li", "suggestion"), "suggestion");
   card.dataset.productId = item.productId;
+  if (item.catalog) card.dataset.catalog = item.catalog;
   card.style.setProperty("--lane", item.colour);
 
   const main = el("div", "card-main");

@@ -28,6 +28,7 @@ export async function searchCatalog(event) {
 function buildResult(product) {
   const row = testId(el("li", "result"), "add-result");
   row.dataset.productId = product.product_id;
+  row.dataset.catalog = product.catalog;
   const text = el("div", "result-text");
   const shown = state.catalogs && state.catalogs.length > 1 ? product.catalog + " · " + product.product_id : product.product_id;
   text.append(el("div", "result-title", product.title), el("div", "result-id", shown));
