@@ -3,8 +3,12 @@
 A service serves one index folder (``--index``: one catalog, named by its folder) or a data
 folder of named catalogs (``--data``: ``<data>/<catalog>``, each an index folder). A data
 folder's catalogs load on first use and at most ``max_loaded_catalogs`` stay loaded, the least
-recently used let go first: a request keeps the snapshot it took, so letting a catalog go never
-disturbs one, and a catalog built or synced while the service runs is found on its first use.
+recently used let go first (with every set of catalogs searched together that holds it): a
+request keeps the snapshot it took, so letting a catalog go never disturbs one. A catalog built
+or synced while the service runs is found on its first use; one removed is no longer served. A
+catalog that cannot be loaded (damaged, another model) is unavailable (503) until its current
+version changes, and is left out of requests that did not name it, so one merchant's catalog
+never stops the others'.
 
 Access: a key names its catalogs (``ApiKey.catalogs``, ``*`` for all); a catalog a key may not
 use is answered exactly like one that does not exist (404), so keys learn nothing of other
@@ -24,11 +28,12 @@ from shoptag.api.auth import Principal
 from shoptag.api.live_index import LiveIndex
 from shoptag.api.product_images import ProductImages
 from shoptag.api.uploads import private_folder
-from shoptag.errors import ConfigError, NotFoundError
+from shoptag.errors import CatalogUnavailableError, ConfigError, IndexLoadError, NotFoundError
 from shoptag.indexing.catalog_set import CatalogSet
-from shoptag.indexing.data_folder import catalog_folder, catalog_names, valid_catalog_name
+from shoptag.indexing.data_folder import catalog_folder, catalog_name_of, catalog_names, is_catalog, valid_catalog_name
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.store import CatalogIndex
+from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings
 
@@ -53,24 +58,21 @@ class Catalogs:
         self._embedder = embedder
         self._reader = reader
         self._photos_folder = photos_folder
-        self.data_dir = config.data_dir
-        self._single = None if config.index is None else config.index
+        self._data = config.data_dir
+        self._index = config.index
+        self.single = None if config.index is None else catalog_name_of(config.index)
         self._limit = config.max_loaded_catalogs
-        self._lock = threading.Lock()  # guards the two caches and the per-name load locks
+        self._lock = threading.Lock()  # guards every dict below
         self._loaded: OrderedDict[str, Catalog] = OrderedDict()
         self._loading: dict[str, threading.Lock] = {}
+        self._unloadable: dict[str, tuple[str | None, str]] = {}  # name -> (its current version, why)
         # Photo bookkeeping outlives a catalog let go: a request may still hold its photos.
         self._photos: dict[str, ProductImages] = {}
         self._sets: OrderedDict[tuple[tuple[str, str], ...], CatalogSet] = OrderedDict()
 
-    @property
-    def single(self) -> str | None:
-        """The one catalog's name, for a service of one index; None for a data folder."""
-        return None if self._single is None else self._single.name
-
     def names(self) -> list[str]:
         """Every catalog served now (blocking: lists the data folder)."""
-        return [self.single] if self.single is not None else catalog_names(self.data_dir)
+        return [self.single] if self.single is not None else catalog_names(self._data)
 
     def loaded(self) -> list[Catalog]:
         with self._lock:
@@ -78,31 +80,52 @@ class Catalogs:
 
     def get(self, name: str) -> Catalog:
         """The catalog ``name``, loaded first if it is not (blocking); ``NotFoundError`` when
-        there is none."""
+        there is none, ``CatalogUnavailableError`` when it cannot be loaded."""
+        folder = self._folder(name)
         with self._lock:
             catalog = self._loaded.get(name)
             if catalog is not None:
                 self._loaded.move_to_end(name)
                 return catalog
             loading = self._loading.setdefault(name, threading.Lock())
-        with loading:  # one load per catalog at a time; others wait for it
+        try:
+            with loading:  # one load per catalog at a time; others wait for it
+                with self._lock:
+                    catalog = self._loaded.get(name)
+                if catalog is None:
+                    catalog = self._load(name, folder)
+                    with self._lock:
+                        self._loaded[name] = catalog
+                        while len(self._loaded) > self._limit:
+                            self._let_go(self._loaded.popitem(last=False)[0], f"more than {self._limit} loaded")
+                return catalog
+        finally:
             with self._lock:
-                catalog = self._loaded.get(name)
-            if catalog is None:
-                catalog = self._load(name)
-            with self._lock:
-                self._loaded[name] = catalog
-                self._loaded.move_to_end(name)
-                while len(self._loaded) > self._limit:
-                    evicted, _ = self._loaded.popitem(last=False)
-                    logger.info("catalog %s let go (more than %d loaded)", evicted, self._limit)
-                self._loading.pop(name, None)
-            return catalog
+                if self._loading.get(name) is loading:
+                    del self._loading[name]
 
-    def _load(self, name: str) -> Catalog:
-        folder = self._folder(name)
-        index = CatalogIndex.load(folder, self._embedder)
+    def _let_go(self, name: str, why: str) -> None:
+        """(Under the lock.) The sets that hold a catalog let go hold its memory too."""
+        for key in [key for key in self._sets if any(part == name for part, _ in key)]:
+            del self._sets[key]
+        logger.info("catalog %s let go (%s)", name, why)
+
+    def _load(self, name: str, folder: Path) -> Catalog:
+        version = IndexFolder(folder).current_name()
         with self._lock:
+            failed = self._unloadable.get(name)
+        if failed is not None and failed[0] == version:
+            raise CatalogUnavailableError(failed[1])
+        try:
+            index = CatalogIndex.load(folder, self._embedder)
+        except IndexLoadError as exc:
+            why = f"catalog {name!r} cannot be loaded: {exc.message}"
+            logger.error("%s", why)
+            with self._lock:
+                self._unloadable[name] = (version, why)
+            raise CatalogUnavailableError(why) from None
+        with self._lock:
+            self._unloadable.pop(name, None)
             photos = self._photos.get(name)
         if photos is None:
             photos_folder = self._photos_folder if self.single is not None else self._photos_folder / name
@@ -114,13 +137,19 @@ class Catalogs:
         return Catalog(name, LiveIndex(index, self._embedder, self._reader, self._settings.index.keep), photos)
 
     def _folder(self, name: str) -> Path:
+        """The index folder of a catalog served now, or ``NotFoundError`` (forgetting a loaded
+        catalog whose folder is gone)."""
         if self.single is not None:
             if name != self.single:
                 raise NotFoundError(f"catalog {name[:80]!r} not found")
-            return self._single
-        if not valid_catalog_name(name) or not (catalog_folder(self.data_dir, name) / "current").exists():
+            return self._index
+        folder = catalog_folder(self._data, name) if valid_catalog_name(name) else None
+        if folder is None or not is_catalog(folder):
+            with self._lock:
+                if self._loaded.pop(name, None) is not None:
+                    self._let_go(name, "its folder is gone")
             raise NotFoundError(f"catalog {name[:80]!r} not found")
-        return catalog_folder(self.data_dir, name)
+        return folder
 
     def snapshot(self, names: Sequence[str]) -> CatalogIndex:
         """One consistent view of the named catalogs (blocking): the one catalog's snapshot, or
@@ -136,9 +165,10 @@ class Catalogs:
                 return joined
         joined = CatalogSet(parts)
         with self._lock:
-            self._sets[key] = joined
-            while len(self._sets) > _SETS_CACHED:
-                self._sets.popitem(last=False)
+            if all(name in self._loaded for name in names):  # none let go meanwhile
+                self._sets[key] = joined
+                while len(self._sets) > _SETS_CACHED:
+                    self._sets.popitem(last=False)
         return joined
 
     # Who may use which
@@ -162,15 +192,16 @@ class Catalogs:
         return self.get(name)
 
     def chosen(self, principal: Principal, requested: Sequence[str] | None) -> list[str]:
-        """The catalogs a tagging request or a search asks for (default: every one the key may
-        use), each checked (blocking)."""
+        """The catalogs a tagging request or a search asks for, each checked and loaded
+        (blocking). Without ``requested``: every one the key may use that can be loaded."""
         limit = self._settings.service.max_catalogs_per_request
         if requested is None:
             names = self.usable(principal)
-            if not names:
-                raise NotFoundError("this API key may use no catalog")
             if len(names) > limit:
                 raise ConfigError(f"this API key may use {len(names)} catalogs; name at most {limit} with 'catalogs'")
+            names = [name for name in names if self._available(name)]
+            if not names:
+                raise NotFoundError("this API key may use no catalog")
             return names
         names = list(dict.fromkeys(requested))
         if len(names) > limit:
@@ -178,8 +209,15 @@ class Catalogs:
         for name in names:
             if principal.catalogs is not None and name not in principal.catalogs:
                 raise NotFoundError(f"catalog {name[:80]!r} not found")
-            self._folder(name)
+            self.get(name)
         return names
+
+    def _available(self, name: str) -> bool:
+        try:
+            self.get(name)
+        except (NotFoundError, CatalogUnavailableError):  # removed meanwhile, or broken: left out
+            return False
+        return True
 
 
 def check_keys(settings: Settings) -> None:
@@ -201,4 +239,11 @@ def catalog_of_shop(settings: Settings, shop: str) -> str | None:
     shopify, shop = settings.shopify, shop.lower()
     if settings.service.index is None:
         return shopify.shop_catalogs.get(shop)
-    return settings.service.index.name if shopify.shop in (None, shop) else None
+    return catalog_name_of(settings.service.index) if shopify.shop in (None, shop) else None
+
+
+def storefront_of_shop(settings: Settings, shop: str) -> str | None:
+    """Where a webhook product's page is (``STOREFRONT/products/<handle>``): of one index, the
+    configured ``storefront_url``; of a data folder, each shop's own domain (Shopify sends a
+    visitor on to the shop's primary domain)."""
+    return settings.shopify.storefront_url if settings.service.index is not None else f"https://{shop.lower()}"

@@ -28,6 +28,7 @@ _STATUS = (
     (errors.JobNotFinishedError, 409),
     (errors.IndexBuildError, 409),
     (errors.ServiceBusyError, 429),
+    (errors.CatalogUnavailableError, 503),
     (errors.ShopTagError, 500),
 )
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",

@@ -37,8 +37,10 @@ def export_feedback(state_dir: Path, out: Path) -> FeedbackExport:
     videos, skipped, undecided = [], 0, 0
     for reviewed in ReviewStore(JobStore(database)).reviewed():
         job, review = reviewed.job, reviewed.review
-        open_suggestions = suggestion_keys(job) - {decision_key(d) for d in review.decisions
-                                                   if d.verdict != "added"}
+        # A job from before jobs named their catalogs: its tags and early decisions name none.
+        decided = {decision_key(d) if job.catalogs else (None, d.product_id) for d in review.decisions
+                   if d.verdict != "added"}
+        open_suggestions = suggestion_keys(job, job.catalogs or []) - decided
         if open_suggestions:
             logger.warning("job %s (%r): %d suggestion(s) without a verdict; its review is left out", job.id,
                            job.video_name, len(open_suggestions))

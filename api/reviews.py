@@ -11,7 +11,7 @@ concurrent one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Annotated, Literal
@@ -86,25 +86,25 @@ class ReviewedJob:
     review: ReviewOut
 
 
-def check_decisions(review: ReviewIn, job: Job, in_catalog: Callable[[str, str | None], bool],
+def check_decisions(review: ReviewIn, job: Job, catalogs: Sequence[str], in_catalog: Callable[[str, str], bool],
                     stored: ReviewOut | None = None) -> ReviewIn:
-    """``review`` with each decision's catalog filled in where the job searched one, or refused
-    where it does not fit the job: a review of a job without result, a product decided twice, an
-    accepted or rejected product that was not suggested, an added one that was suggested or
-    (unless ``stored`` has it as it is) is not in its catalog (``in_catalog(product, catalog)``),
-    a catalog the job did not search, a segment that starts or ends past the video's end. A
-    product added earlier and removed from the catalog since stays as it was saved, so the rest
-    of the review can still be changed."""
+    """``review`` with each decision's catalog filled in where the job searched one
+    (``catalogs``), or refused where it does not fit the job: a review of a job without result,
+    a product decided twice, an accepted or rejected product that was not suggested, an added
+    one that was suggested or (unless ``stored`` has it as it is) is not in its catalog
+    (``in_catalog(product, catalog)``), a catalog the job did not search, a segment that starts
+    or ends past the video's end. A product added earlier and removed from the catalog since
+    stays as it was saved, so the rest of the review can still be changed."""
     if job.status != "succeeded" or job.result is None:
         raise JobNotFinishedError(f"job {job.id!r} is {job.status}: only a finished job's tags can be reviewed")
     saved = {decision_key(d): Decision.model_validate(d.model_dump(exclude={"decided_by", "decided_at"}))
              for d in (stored.decisions if stored else ())}
-    suggested = suggestion_keys(job)
+    suggested = suggestion_keys(job, catalogs)
     duration_s = float(job.result["duration_s"])
     seen: set[tuple[str | None, str]] = set()
     decisions = []
     for decision in review.decisions:
-        decision = decision.model_copy(update={"catalog": _catalog(decision, job)})
+        decision = decision.model_copy(update={"catalog": _catalog(decision, catalogs)})
         key, product = decision_key(decision), decision.product_id
         if key in seen:
             raise ConfigError(f"product {product!r} is decided twice")
@@ -129,21 +129,20 @@ def decision_key(decision: Decision) -> tuple[str | None, str]:
     return decision.catalog, decision.product_id
 
 
-def suggestion_keys(job: Job) -> set[tuple[str | None, str]]:
-    """The (catalog, product) of each of the job's tags; a tag stored before tags named their
-    catalog is of the job's one catalog."""
-    only = job.catalogs[0] if job.catalogs and len(job.catalogs) == 1 else None
+def suggestion_keys(job: Job, catalogs: Sequence[str]) -> set[tuple[str | None, str]]:
+    """The (catalog, product) of each of the job's tags, which searched ``catalogs``; a tag
+    stored before tags named their catalog is of the job's one catalog."""
+    only = catalogs[0] if len(catalogs) == 1 else None
     return {(tag.get("catalog") or only, tag["product_id"]) for tag in (job.result or {}).get("tags", [])}
 
 
-def _catalog(decision: Decision, job: Job) -> str | None:
+def _catalog(decision: Decision, catalogs: Sequence[str]) -> str:
     """The decision's catalog: one the job searched, left out only where it searched one."""
     if decision.catalog is None:
-        if job.catalogs and len(job.catalogs) > 1:
-            raise ConfigError(f"name the catalog of {decision.product_id!r}: this job searched "
-                              f"{', '.join(job.catalogs)}")
-        return job.catalogs[0] if job.catalogs else None
-    if job.catalogs is not None and decision.catalog not in job.catalogs:
+        if len(catalogs) > 1:
+            raise ConfigError(f"name the catalog of {decision.product_id!r}: this job searched {', '.join(catalogs)}")
+        return catalogs[0]
+    if decision.catalog not in catalogs:
         raise ConfigError(f"product {decision.product_id!r}: this job did not search catalog {decision.catalog!r}")
     return decision.catalog
 

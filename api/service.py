@@ -32,6 +32,7 @@ from shoptag.model.base import Embedder
 from shoptag.pixels import rescaled
 from shoptag.settings import Settings, TaggingSettings
 from shoptag.tagging import Tagger, TagResult
+from shoptag.tagging.tagger import tagging_threshold
 from shoptag.video.sampler import VideoInfo, VideoSampler
 
 logger = logging.getLogger(__name__)
@@ -140,21 +141,18 @@ class Service:
             self._state_lock = None
 
     def load(self) -> None:
-        """Load the model and the one catalog (of a data folder: the first, if any, as a check)
-        and run one warm-up search (blocking: call from a thread). A failure is kept in
-        ``load_error`` for /readyz instead of killing the process."""
+        """Load the model (and of one index, the index) and warm it up (blocking: call from a
+        thread). A failure is kept in ``load_error`` for /readyz instead of killing the process."""
         try:
             embedder = self.embedder or create_embedder(self.settings.model)
+            # A model without a threshold would fail every request: it fails readiness instead.
+            tagging_threshold(embedder, self.settings.tagging)
             catalogs = Catalogs(self.settings, embedder, self.image_reader, self.photos_folder)
-            names = catalogs.names()
+            names = catalogs.names()  # a data folder that is not one fails here
             # The first forward pass allocates and tunes kernels; pay for it before traffic.
             vector = embedder.embed_images([np.zeros((224, 224, 3), np.uint8)])
-            if names:
-                index = catalogs.get(names[0]).live.snapshot()
-                # A tagger that cannot be built (no threshold for this model) would fail every
-                # request: it fails readiness instead.
-                Tagger(embedder, index, self.settings.tagging, self.settings.video)
-                index.search(vector, 1)
+            if catalogs.single is not None:  # one catalog: loaded now (a data folder's, on first use)
+                catalogs.get(catalogs.single).live.snapshot().search(vector, 1)
         except ShopTagError as exc:
             self.load_error = exc.message
             logger.error("service not ready: %s", exc.message)
@@ -199,7 +197,15 @@ class Service:
             with self._progress_lock:
                 self._progress[job.id] = (frames, sampler.expected_samples)
 
-        return self.tag_video(sampler, job.overrides, job.catalogs or self.catalogs.names(), done)
+        return self.tag_video(sampler, job.overrides, self.job_catalogs(job), done)
+
+    def job_catalogs(self, job: Job) -> list[str]:
+        """The catalogs a job searches; of a job queued before they were named, the service's one."""
+        if job.catalogs is not None:
+            return job.catalogs
+        if self.catalogs.single is None:
+            raise ConfigError(f"job {job.id!r} was queued before jobs named their catalogs: submit it again")
+        return [self.catalogs.single]
 
     def progress(self, job: Job) -> JobProgress:
         """How far a job has got (a running one: its sampled frames so far)."""

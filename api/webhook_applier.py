@@ -8,7 +8,7 @@ import asyncio
 import logging
 import time
 
-from shoptag.api.catalogs import catalog_of_shop
+from shoptag.api.catalogs import catalog_of_shop, storefront_of_shop
 from shoptag.api.runner import Doorbell
 from shoptag.api.service import Service
 from shoptag.api.webhooks import WebhookEvent, utc_time, webhook_product
@@ -96,7 +96,7 @@ class WebhookApplier:
             if stored is not None:
                 live.remove(stored.product_id)
             return ("removed" if stored else "not indexed"), None
-        product = webhook_product(event.payload, self._service.settings.shopify.storefront_url,
+        product = webhook_product(event.payload, storefront_of_shop(self._service.settings, event.shop),
                                   stored.url if stored else None)
         if product is None:
             if stored is not None:

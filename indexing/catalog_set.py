@@ -42,8 +42,7 @@ class CatalogSet(CatalogIndex):
             logger.warning("catalogs without local features (%s): the set is matched by embeddings alone",
                            ", ".join(p.name for p in parts if p.features is None))
         super().__init__(parts[0].path.parent, parts[0].version_dir, manifest,
-                         _JoinedVectors(parts, image_starts), products,
-                         np.concatenate([np.asarray(p.embeddings) for p in parts]), features,
+                         _JoinedVectors(parts, image_starts), products, _JoinedRows(parts, image_starts), features,
                          _joined_background(parts),
                          _JoinedVotes(parts, self._product_starts) if features is not None else None)
 
@@ -67,6 +66,29 @@ class _JoinedVectors:
         scores = np.where(ids >= 0, scores, -np.inf)
         best = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(scores, best, axis=1), np.take_along_axis(ids, best, axis=1)
+
+
+class _JoinedRows:
+    """The parts' image vectors by joined image id, read from each part's own (memory-mapped)
+    rows when asked for: a set costs no copy of its catalogs' vectors."""
+
+    def __init__(self, parts: Sequence[CatalogIndex], image_starts: Sequence[int]) -> None:
+        self._parts = tuple(parts)
+        self._starts = tuple(image_starts)
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __getitem__(self, ids) -> np.ndarray:
+        if isinstance(ids, (int, np.integer)):
+            return self[[ids]][0]
+        ids = np.asarray(ids, dtype=np.int64)
+        part_of = np.searchsorted(self._starts, ids, side="right") - 1
+        rows = np.empty((len(ids), self._parts[0].manifest.dim), np.float32)
+        for part in np.unique(part_of):
+            chosen = part_of == part
+            rows[chosen] = self._parts[part].embeddings[ids[chosen] - self._starts[part]]
+        return rows
 
 
 class _JoinedVotes:

@@ -12,6 +12,7 @@ from typing import TypeVar
 import numpy as np
 
 from shoptag.errors import IndexLoadError, IndexModelMismatchError, NotFoundError
+from shoptag.indexing.data_folder import catalog_name_of
 from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import LocalFeatures
 from shoptag.indexing.manifest import Manifest
@@ -81,8 +82,8 @@ class CatalogIndex:
 
     @property
     def name(self) -> str:
-        """The catalog's name: its index folder's (in a data folder, the name it is served by)."""
-        return self.path.name
+        """The catalog's name: its index folder's (``data_folder.catalog_name_of``)."""
+        return catalog_name_of(self.path)
 
     def catalog_of(self, position: int) -> str:
         """The name of the catalog that the product at ``position`` belongs to."""

@@ -129,3 +129,9 @@ class JobNotFinishedError(ShopTagError):
     """The job has no result (yet): what needs one, a review, must wait."""
 
     code = "job_not_finished"
+
+
+class CatalogUnavailableError(ShopTagError):
+    """A catalog that exists cannot be loaded (damaged, or built with another model)."""
+
+    code = "catalog_unavailable"

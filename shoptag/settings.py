@@ -194,7 +194,8 @@ class ShopifySettings(_Strict):
         "its webhooks change (JSON object, shop domain -> catalog); other shops' webhooks are ignored.")
     storefront_url: str | None = Field(
         None, pattern=r"^https?://\S+$", description="Storefront for webhook products' urls "
-        "(STOREFRONT/products/<handle>); without it a product keeps the url it has.")
+        "(STOREFRONT/products/<handle>); without it a product keeps the url it has. A service of many "
+        "catalogs uses each shop's own https://<shop> instead.")
     api_version: str = Field("2025-10", pattern=r"^\d{4}-\d{2}$|^unstable$", description="Admin API version.")
     api_url: str | None = Field(
         None, pattern=r"^https?://\S+$", description="The GraphQL endpoint, when not "

@@ -39,6 +39,16 @@ def embedding_confidence(similarity: float, bar: float) -> float:
     return 0.5 + 0.5 * (similarity - bar) / max(1.0 - bar, 1e-6)
 
 
+def tagging_threshold(embedder: Embedder, settings: TaggingSettings) -> float:
+    """The embedding threshold in use: the one given, or the model's measured one."""
+    threshold = (settings.threshold if settings.threshold is not None
+                 else default_threshold(embedder, settings.region_pooling))
+    if threshold is None:
+        raise ConfigError(f"no threshold has been measured for {embedder.spec}; pass --threshold "
+                          f"(measure one with scripts/measure_threshold.py)")
+    return threshold
+
+
 class Tagger:
     def __init__(self, embedder: Embedder, index: CatalogIndex, settings: TaggingSettings,
                  limits: VideoLimits) -> None:
@@ -46,14 +56,8 @@ class Tagger:
         self._index = index
         self._settings = settings
         self._limits = limits
-        threshold = (settings.threshold if settings.threshold is not None
-                     else default_threshold(embedder, settings.region_pooling))
-        if threshold is None:
-            raise ConfigError(
-                f"no threshold has been measured for {embedder.spec}; pass --threshold "
-                f"(measure one with scripts/measure_threshold.py)")
-        self.threshold = threshold
-        self._scanner = Scanner(embedder, index, settings, threshold)
+        self.threshold = tagging_threshold(embedder, settings)
+        self._scanner = Scanner(embedder, index, settings, self.threshold)
 
     def scan(self, video: Path, name: str | None = None) -> Scan:
         """Sample ``video`` and record every frame's evidence per candidate product, before any

@@ -154,7 +154,7 @@ def test_too_many_decisions_or_bytes_are_refused(client, finished_job):
 def test_a_job_without_result_cannot_be_reviewed():
     job = Job(id="j", owner="o", status="running", video_name="v.mp4", upload=None, params={}, created="", updated="")
     with pytest.raises(JobNotFinishedError, match="only a finished job"):
-        check_decisions(ReviewIn(revision=0, decisions=[]), job, lambda _: True)
+        check_decisions(ReviewIn(revision=0, decisions=[]), job, ["index"], lambda *_: True)
 
 
 def test_reviews_export_as_annotations_that_eval_reads(client, finished_job, served_index, tmp_path, capsys):

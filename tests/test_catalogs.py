@@ -17,6 +17,7 @@ from shoptag.settings import ModelSettings, Settings
 
 from helpers.api import bearer, make_index, running_app, served, wait_for_job
 from helpers.fake_shopify import PHOTOS, SECRET, delivery, product, running_shop
+from helpers.media import write_test_video
 
 MERCHANT_A, MERCHANT_B = "merchant-a-key-0123456789", "merchant-b-key-0123456789"
 CREATOR_AB, CREATOR_A = "creator-ab-key-0123456789", "creator-a-key-0123456789"
@@ -199,6 +200,9 @@ def test_each_shops_webhooks_change_its_own_catalog_only(copied, effnet):
             assert time.monotonic() < deadline, "the webhook was not applied"
             time.sleep(0.1)
         assert client.get("/v1/products/hooked-rocket", headers=B).status_code == 404
+        # Its page is on its own shop (Shopify sends visitors on to the shop's primary domain).
+        hooked = client.get("/v1/products/hooked-rocket", headers=A).json()["product"]
+        assert hooked["url"] == "https://shop-a.myshopify.com/products/hooked-rocket"
 
 
 def test_shoptag_serve_serves_a_data_folder_with_the_model_of_its_catalogs(data, tmp_path):
@@ -207,3 +211,93 @@ def test_shoptag_serve_serves_a_data_folder_with_the_model_of_its_catalogs(data,
         assert ready["catalogs"] == 2 and ready["model"].startswith("effnet-lite0")
         assert httpx.get(f"{base}/v1/products/espresso-cup", headers=A).status_code == 200
         assert httpx.get(f"{base}/v1/catalogs/shop-a/products/espresso-cup", headers=B).status_code == 404
+
+
+def test_a_link_in_the_data_folder_is_no_catalog_and_nothing_is_written_through_it(copied, effnet, tmp_path):
+    outside = tmp_path / "outside"
+    shutil.copytree(copied / "shop-b", outside, symlinks=True)
+    (copied / "evil").symlink_to(outside, target_is_directory=True)
+    versions = sorted(p.name for p in (outside / "versions").iterdir())
+    operator = bearer(OPERATOR)
+    with running_app(settings_for(copied), effnet) as client:
+        assert client.get("/v1/catalogs", headers=operator).json()["catalogs"] == ["shop-a", "shop-b"]
+        assert client.get("/v1/catalogs/evil/products/rocket-poster", headers=operator).status_code == 404
+        assert client.get("/v1/products?q=poster&catalogs=evil", headers=operator).status_code == 404
+        put = client.put("/v1/catalogs/evil/products/new-thing", headers=operator, data={"title": "New"},
+                         files={"images": ("p.jpg", PHOTO)})
+        assert put.status_code == 404, put.text
+    assert sorted(p.name for p in (outside / "versions").iterdir()) == versions
+
+
+def test_a_catalog_that_cannot_be_loaded_is_unavailable_and_the_others_serve_on(copied, effnet):
+    shutil.copytree(copied / "shop-b", copied / "aa-broken", symlinks=True)
+    manifest = copied / "aa-broken" / "current" / "manifest.json"  # sorts first: the service must not care
+    manifest.write_text(manifest.read_text().replace('"model_identity": "', '"model_identity": "other-'))
+    operator = bearer(OPERATOR)
+    with running_app(settings_for(copied), effnet) as client:
+        assert client.get("/readyz").status_code == 200
+        for _ in range(2):  # and again, without loading it again
+            broken = client.get("/v1/catalogs/aa-broken/products/rocket-poster", headers=operator)
+            assert broken.status_code == 503 and broken.json()["error"]["code"] == "catalog_unavailable"
+            assert "<data>" in broken.json()["error"]["message"] and str(copied) not in broken.text
+        # Left out where no request named it; refused where one did.
+        found = client.get("/v1/products?q=poster", headers=operator).json()["products"]
+        assert {p["catalog"] for p in found} == {"shop-a", "shop-b"}
+        assert client.get("/v1/products?q=poster&catalogs=aa-broken,shop-a", headers=operator).status_code == 503
+        assert client.get("/v1/products/espresso-cup", headers=A).status_code == 200
+
+
+def test_sets_of_catalogs_answer_whole_with_one_catalog_loaded_at_most(data, effnet):
+    with running_app(settings_for(data, max_loaded_catalogs=1), effnet) as client:
+        for _ in range(2):
+            found = client.get("/v1/products?q=poster", headers=AB).json()["products"]
+            assert {(p["catalog"], p["product_id"]) for p in found} == {
+                ("shop-a", "rocket-poster"), ("shop-b", "astronaut-poster"), ("shop-b", "rocket-poster")}
+            assert len(client.app.state.service.catalogs.loaded()) == 1
+
+
+def test_a_catalog_removed_while_served_is_no_longer_served(copied, effnet, tmp_path):
+    with running_app(settings_for(copied), effnet) as client:
+        assert client.get("/v1/products/astronaut-poster", headers=B).status_code == 200
+        (copied / "shop-b").rename(tmp_path / "shop-b-gone")
+        assert client.get("/v1/products/astronaut-poster", headers=B).status_code == 404
+        put = client.put("/v1/catalogs/shop-b/products/x", headers=B, data={"title": "X"},
+                         files={"images": ("p.jpg", PHOTO)})
+        assert put.status_code == 404
+        assert not (copied / "shop-b").exists()
+        assert "shop-b" not in [catalog.name for catalog in client.app.state.service.catalogs.loaded()]
+
+
+def test_a_service_of_one_index_names_its_catalog_by_the_folder_and_takes_that_name(data, effnet, tmp_path):
+    index = tmp_path / "My.Index"
+    shutil.copytree(data / "shop-a", index, symlinks=True)
+    settings = Settings(model=ModelSettings(spec="effnet-lite0"),
+                        service={"index": index, "state_dir": tmp_path / "state"})
+    with running_app(settings, effnet) as client:
+        assert client.get("/v1/catalogs").json() == {"catalogs": ["my-index"]}
+        found = client.get("/v1/products?q=poster&catalogs=my-index").json()["products"]
+        assert [(p["catalog"], p["product_id"]) for p in found] == [("my-index", "rocket-poster")]
+        assert client.get("/v1/catalogs/my-index/products/rocket-poster").status_code == 200
+        assert client.get("/v1/catalogs/My.Index/products/rocket-poster").status_code == 404
+
+        job = client.post("/v1/jobs", files={"file": ("t.mp4", write_test_video(tmp_path / "t.mp4").read_bytes())})
+        done = wait_for_job(client, job.json()["id"])
+        assert done["catalogs"] == ["my-index"]
+        added = {"product_id": "rocket-poster", "catalog": "my-index", "verdict": "added",
+                 "segments": [{"start_s": 0.5, "end_s": 1.5}]}
+        saved = client.put(f"/v1/jobs/{done['id']}/review", json={"revision": 0, "decisions": [added]})
+        assert saved.status_code == 200, saved.text
+
+
+def test_a_job_queued_before_jobs_named_catalogs_fails_in_a_service_of_many(copied, effnet, tmp_path):
+    with running_app(settings_for(copied), effnet) as client:
+        service = client.app.state.service
+        video = service.job_uploads / "legacy.mp4"
+        write_test_video(video)
+        job, _ = service.jobs.create("key-legacy", None, "fingerprint", "legacy.mp4", video, {"fps": 2})
+        client.app.state.runner.wake()
+        deadline = time.monotonic() + 60
+        while (stored := service.jobs.get(job.id, "key-legacy")).status in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert stored.status == "failed" and "submit it again" in stored.error_message

@@ -11,7 +11,7 @@ from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.reviews import ReviewIn, ReviewOut, check_decisions
 from shoptag.api.routes.jobs import JobId
-from shoptag.errors import NotFoundError
+from shoptag.errors import CatalogUnavailableError, NotFoundError
 
 router = APIRouter(prefix="/v1/jobs", tags=["reviews"])
 
@@ -31,11 +31,13 @@ async def put_review(service: ReadyService, principal: Creator, job_id: JobId, r
     job = await asyncio.to_thread(service.jobs.get, job_id, principal.owner)
     stored = await asyncio.to_thread(service.reviews.get, job)  # saves compare revisions: it cannot change unseen
 
-    def in_catalog(product_id: str, catalog: str | None) -> bool:
+    def in_catalog(product_id: str, catalog: str) -> bool:
+        if principal.catalogs is not None and catalog not in principal.catalogs:
+            return False  # the key may no longer use it
         try:
-            return product_id in service.catalogs.get(catalog or service.catalogs.names()[0]).live.snapshot()
-        except NotFoundError:  # a catalog removed since the job ran
+            return product_id in service.catalogs.get(catalog).live.snapshot()
+        except (NotFoundError, CatalogUnavailableError):  # a catalog removed, or broken, since the job ran
             return False
 
-    review = await asyncio.to_thread(check_decisions, review, job, in_catalog, stored)
+    review = await asyncio.to_thread(check_decisions, review, job, service.job_catalogs(job), in_catalog, stored)
     return await asyncio.to_thread(service.reviews.save, job, review, principal.owner)

@@ -102,14 +102,16 @@ def serve(
 
     workers = new_or_old(worker_threads, workers, "--worker-threads", "--workers")
     service = {"index": index, "data_dir": data, "host": host, "port": port, "workers": workers}
-    config = settings_from(None, threads, service=service).service
+    settings = settings_from(None, threads, service=service)
+    config = settings.service
     if config.served is None:
         raise ConfigError("nothing to serve: pass --index (one catalog) or --data (a folder of catalogs)")
-    # Without --model, the model of the one index, or of the data folder's first catalog.
-    first = config.index or next((catalog_folder(config.data_dir, name) for name in catalog_names(config.data_dir)),
-                                 None)
-    settings = index_settings(first, None, threads, service=service) if first else settings_from(
-        None, threads, service=service)
+    # The model: of one index, its own; of a data folder, SHOPTAG_MODEL__SPEC or its first catalog's.
+    if config.index is not None:
+        settings = index_settings(config.index, None, threads, service=service)
+    elif "spec" not in settings.model.model_fields_set:
+        first = next((catalog_folder(config.data_dir, name) for name in catalog_names(config.data_dir)), None)
+        settings = index_settings(first, None, threads, service=service) if first else settings
     apply_threads(settings)
     run_server(settings)
 
