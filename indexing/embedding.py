@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,21 @@ class EmbedStats:
     incomplete: set[str] = field(default_factory=set)  # ids of products with an image that failed
 
 
+@dataclass(frozen=True)
+class ImageOutcome:
+    """What reading one image ref gave: its content hash, vector and local features, or why it failed."""
+
+    sha256: str | None
+    vector: np.ndarray | None
+    features: LocalFeatures | None
+    error: str | None
+
+
+# How an index's writer turns products into entries (``embed_entries`` here, or on Ray:
+# ``batch.ray_engine.RayEmbedding``).
+EntryEmbedder = Callable[..., "tuple[list[Entry], EmbedStats]"]
+
+
 def embed_entries(
     products: Iterable[Product],
     base_dir: Path,
@@ -48,34 +63,54 @@ def embed_entries(
     by several products (or listed twice) is embedded once, and its other uses count as
     reused. Unreadable images, and products left without any, are reported in the stats and
     skipped."""
+    products = list(products)
     vectors = _Vectors(embedder, reader, known or {})
-    stats = EmbedStats()
-    drafts: list[tuple[Product, list[tuple[str, str]]]] = []  # each product's loaded (ref, sha256)
+    read: dict[str, str] = {}  # ref -> sha256
+    failed: dict[str, str] = {}  # ref -> why
     for product in products:
-        loaded: list[tuple[str, str]] = []
         for ref in product.images:
-            try:
-                image = reader.read(ref, base_dir)
-                if vectors.add(image.sha256, image.data, ref):
-                    stats.embedded += 1
-                else:
-                    stats.reused += 1
-                loaded.append((ref, image.sha256))
-            except ImageLoadError as exc:
+            if ref not in read and ref not in failed:
+                try:
+                    image = reader.read(ref, base_dir)
+                    vectors.add(image.sha256, image.data, ref)
+                    read[ref] = image.sha256
+                except ImageLoadError as exc:
+                    failed[ref] = exc.message
+            if on_image:
+                on_image()
+            vectors.flush_when_full()
+    vectors.flush()
+    outcomes = {ref: ImageOutcome(sha256, *vectors.done(sha256), None) for ref, sha256 in read.items()}
+    outcomes.update((ref, ImageOutcome(None, None, None, why)) for ref, why in failed.items())
+    return entries_of(products, outcomes, known or {})
+
+
+def entries_of(products: Sequence[Product], outcomes: dict[str, ImageOutcome],
+               known: dict[str, ImageVector]) -> tuple[list[Entry], EmbedStats]:
+    """The entries of ``products`` from what reading each of their image refs gave, in catalog
+    order, and the stats: each content hash not in ``known`` counts as embedded at its first use,
+    every other use as reused; each use of a failed ref as failed."""
+    stats = EmbedStats()
+    seen: set[str] = set()
+    entries = []
+    for product in products:
+        images = []
+        for ref in product.images:
+            outcome = outcomes[ref]
+            if outcome.error is not None:
                 stats.failed += 1
                 stats.incomplete.add(product.product_id)
-                stats.skipped.append(Skipped(f"{product.source} image {ref}", exc.message))
-                logger.warning("skipped %s image %r: %r", product.source, ref, exc.message)
-            finally:
-                if on_image:
-                    on_image()
-            vectors.flush_when_full()
-        drafts.append((product, loaded))
-    vectors.flush()
-    entries = []
-    for product, loaded in drafts:
-        if loaded:
-            entries.append(Entry(product, tuple(vectors.image(ref, sha256) for ref, sha256 in loaded)))
+                stats.skipped.append(Skipped(f"{product.source} image {ref}", outcome.error))
+                logger.warning("skipped %s image %r: %r", product.source, ref, outcome.error)
+                continue
+            if outcome.sha256 in known or outcome.sha256 in seen:
+                stats.reused += 1
+            else:
+                stats.embedded += 1
+            seen.add(outcome.sha256)
+            images.append(ImageVector(ref, outcome.sha256, outcome.vector, outcome.features))
+        if images:
+            entries.append(Entry(product, tuple(images)))
         else:
             stats.skipped.append(Skipped(product.source, f"product {product.product_id!r} has no loadable image"))
     return entries, stats
@@ -92,12 +127,11 @@ class _Vectors:
         self._done: dict[str, tuple[np.ndarray, LocalFeatures]] = {}
         self._pending: dict[str, np.ndarray] = {}  # sha256 -> decoded pixels, in arrival order
 
-    def add(self, sha256: str, data: bytes, ref: str) -> bool:
-        """Make sure the image with these bytes will have a vector; True when it is to be
-        embedded, False when one is known or already on its way. ``ImageLoadError`` when it
+    def add(self, sha256: str, data: bytes, ref: str) -> None:
+        """Make sure the image with these bytes will have a vector. ``ImageLoadError`` when it
         has to be decoded and cannot be (nothing is then recorded for it)."""
         if sha256 in self._done or sha256 in self._pending:
-            return False
+            return
         stored = self._known.get(sha256)
         if stored is not None:
             # A version from before local features (None) or before their templates (template
@@ -106,9 +140,8 @@ class _Vectors:
             if features is None or features.template is None:
                 features = catalog_features(decode_image(data, self._reader.limits, ref))
             self._done[sha256] = (stored.vector, features)
-            return False
+            return
         self._pending[sha256] = decode_image(data, self._reader.limits, ref)
-        return True
 
     def flush_when_full(self) -> None:
         if len(self._pending) >= _EMBED_GROUP or sum(p.nbytes for p in self._pending.values()) >= _EMBED_BYTES:
@@ -122,6 +155,6 @@ class _Vectors:
             self._done[sha256] = (vector, catalog_features(pixels))
         self._pending.clear()
 
-    def image(self, ref: str, sha256: str) -> ImageVector:
-        vector, features = self._done[sha256]
-        return ImageVector(ref, sha256, vector, features)
+    def done(self, sha256: str) -> tuple[np.ndarray, LocalFeatures]:
+        """(vector, local features) of an image added and flushed."""
+        return self._done[sha256]

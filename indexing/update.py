@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoptag.indexing.catalog import Catalog
-from shoptag.indexing.embedding import embed_entries
+from shoptag.indexing.embedding import EntryEmbedder, embed_entries
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import Entry, IndexedProduct, Skipped
 from shoptag.indexing.store import CatalogIndex
@@ -55,15 +55,17 @@ class UpdateReport:
 
 def update_index(catalog: Catalog, embedder: Embedder, root: Path, reader: ImageReader,
                  index_type: str | None = None, keep: int = DEFAULT_KEEP,
-                 on_image: Callable[[], None] | None = None, keep_on_failure: bool = False) -> UpdateReport:
-    """Write a new version of ``root`` matching ``catalog`` (none if nothing changed).
+                 on_image: Callable[[], None] | None = None, keep_on_failure: bool = False,
+                 embed: EntryEmbedder = embed_entries) -> UpdateReport:
+    """Write a new version of ``root`` matching ``catalog`` (none if nothing changed), its new
+    images embedded with ``embed`` (in process, or on Ray).
     ``index_type`` None keeps the current version's type. With ``keep_on_failure``, a stored
     product one of whose images fails to load keeps its stored images and vectors (with the
     catalog's title, url and metadata) instead of losing that image, or itself."""
     started = time.perf_counter()
     old = CatalogIndex.load(root, embedder)
-    entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader,
-                                   known=old.known_images(), on_image=on_image)
+    entries, stats = embed(catalog.products, catalog.base_dir, embedder, reader, known=old.known_images(),
+                           on_image=on_image)
     if keep_on_failure:
         entries = _stored_where_failed(catalog, entries, stats.incomplete, old)
     new_ids = [entry.product.product_id for entry in entries]

@@ -18,7 +18,7 @@ from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchEr
 from shoptag.files import file_sha256
 from shoptag.indexing.catalog import Catalog
 from shoptag.indexing.descriptor_index import DescriptorIndex
-from shoptag.indexing.embedding import embed_entries
+from shoptag.indexing.embedding import EntryEmbedder, embed_entries
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, save_features
 from shoptag.indexing.manifest import FORMAT_VERSION, Manifest
@@ -67,11 +67,13 @@ class ModelRef:
 
 def build_index(catalog: Catalog, embedder: Embedder, out: Path, reader: ImageReader,
                 index_type: str = "auto", keep: int = DEFAULT_KEEP,
-                on_image: Callable[[], None] | None = None, bank: np.ndarray | None = None) -> BuildReport:
-    """Embed every catalog image and write a new version of the index at ``out``; with a
-    background ``bank`` (``tagging.calibration``), each image's score against it is stored too."""
+                on_image: Callable[[], None] | None = None, bank: np.ndarray | None = None,
+                embed: EntryEmbedder = embed_entries) -> BuildReport:
+    """Embed every catalog image (with ``embed``: in process, or on Ray) and write a new version
+    of the index at ``out``; with a background ``bank`` (``tagging.calibration``), each image's
+    score against it is stored too."""
     IndexFolder(out).check_writable()  # before spending minutes embedding
-    entries, stats = embed_entries(catalog.products, catalog.base_dir, embedder, reader, on_image=on_image)
+    entries, stats = embed(catalog.products, catalog.base_dir, embedder, reader, on_image=on_image)
     skipped = list(catalog.skipped) + stats.skipped
     if not entries:
         raise IndexBuildError(

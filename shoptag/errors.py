@@ -135,3 +135,9 @@ class CatalogUnavailableError(ShopTagError):
     """A catalog that exists cannot be loaded (damaged, or built with another model)."""
 
     code = "catalog_unavailable"
+
+
+class BatchError(ShopTagError):
+    """A batch job's workers could not start, or all ended before its videos were done."""
+
+    code = "batch_failed"

@@ -212,6 +212,23 @@ class ShopifySettings(_Strict):
     poll_s: float = Field(2.0, gt=0, description="Pause between polls of a bulk operation.")
 
 
+class RaySettings(_Strict):
+    address: str | None = Field(
+        None, max_length=500, description="The Ray cluster to run `--engine ray` jobs on (ray://HOST:10001, or "
+        "auto for the one this machine belongs to); None starts a local Ray on this machine.")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray (default: every core).")
+    workers: int = Field(2, ge=1, le=10_000, description="Actors that embed catalog images or tag videos, each "
+                         "holding the model (and for tagging, the index) once.")
+    batch_size: int = Field(16, ge=1, le=1024, description="Catalog images per embedding batch.")
+
+
+class BatchSettings(_Strict):
+    workers: int = Field(0, ge=0, le=256, description="Processes of in-process batch tagging, each with the "
+                         "model and index loaded once; 0: one per core.")
+    max_video_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Largest video fetched from a URL.")
+    max_videos: int = Field(1_000_000, ge=1, description="Most videos one source may list.")
+
+
 class ServiceSettings(_Strict):
     index: Path | None = Field(None, description="Index folder the service answers from (one catalog).")
     data_dir: Path | None = Field(
@@ -299,4 +316,6 @@ class Settings(BaseSettings):
     video: VideoLimits = Field(default_factory=VideoLimits)
     tagging: TaggingSettings = Field(default_factory=TaggingSettings)
     shopify: ShopifySettings = Field(default_factory=ShopifySettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperCommand
 
+from shoptag.cli.batch import EngineOpt, check_engine
 from shoptag.cli.common import (
     ModelOpt,
     ThreadsOpt,
@@ -79,6 +80,17 @@ def index_folder(index: Path | None, data: Path | None, name: str | None, old: P
     return folder
 
 
+def entry_embedder(engine: str, settings):
+    """How catalog images become vectors: in process, or on Ray (``batch.ray_engine``)."""
+    from shoptag.indexing.embedding import embed_entries
+
+    if engine == "process":
+        return embed_entries
+    from shoptag.batch.ray_engine import RayEmbedding
+
+    return RayEmbedding(settings).embed_entries
+
+
 def _read(catalog: Path, shop_url: str | None, status: list[str] | None):
     from shoptag.indexing.catalog import read_catalog
     from shoptag.indexing.shopify import DEFAULT_STATUSES
@@ -93,7 +105,7 @@ def build(
         "--index", show_default=False,
         help="Index folder (or --data and --name): a new version is written and made current.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", hidden=True, help="Old spelling of --index.")] = None,
-    data: DataOpt = None, name: NameOpt = None,
+    data: DataOpt = None, name: NameOpt = None, engine: EngineOpt = "process",
     report_file: ReportOpt = None, model: ModelOpt = None, threads: ThreadsOpt = None,
     shop_url: ShopUrlOpt = None, status: StatusOpt = None,
     allow_host: AllowHostOpt = None, cache_dir: CacheOpt = None, index_type: TypeOpt = None, keep: KeepOpt = None,
@@ -113,7 +125,8 @@ def build(
     bank = background_bank(embedder, settings)
     with progress(sum(len(p.images) for p in products.products), "indexing images") as advance:
         report = build_index(products, embedder, folder, ImageReader(settings.images, settings.fetch),
-                             settings.index.type, settings.index.keep, on_image=advance, bank=bank)
+                             settings.index.type, settings.index.keep, on_image=advance, bank=bank,
+                             embed=entry_embedder(check_engine(engine), settings))
     echo_report({"index": str(report.path), "version": report.version, "type": report.index_type,
            "products": report.products, "images": report.images,
            "skipped": [{"where": s.where, "reason": s.reason} for s in report.skipped]}, report_file)
@@ -124,7 +137,7 @@ def update(
     catalog: CatalogArg,
     index: Annotated[Optional[Path], typer.Option(
         "--index", show_default=False, help="Index folder to bring up to date (or --data and --name).")] = None,
-    data: DataOpt = None, name: NameOpt = None,
+    data: DataOpt = None, name: NameOpt = None, engine: EngineOpt = "process",
     report_file: ReportOpt = None, threads: ThreadsOpt = None, shop_url: ShopUrlOpt = None, status: StatusOpt = None,
     allow_host: AllowHostOpt = None, cache_dir: CacheOpt = None, index_type: TypeOpt = None, keep: KeepOpt = None,
 ) -> None:
@@ -140,7 +153,8 @@ def update(
     embedder = embedder_for(settings)
     with progress(sum(len(p.images) for p in products.products), "checking images") as advance:
         report = update_index(products, embedder, index, ImageReader(settings.images, settings.fetch),
-                              kind, settings.index.keep, on_image=advance)
+                              kind, settings.index.keep, on_image=advance,
+                              embed=entry_embedder(check_engine(engine), settings))
     echo_report(report.as_json(), report_file)
 
 

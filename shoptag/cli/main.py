@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from shoptag.cli.batch import tag_batch
 from shoptag.cli.catalog import catalog_app
 from shoptag.cli.common import (
     ModelOpt,
@@ -38,6 +39,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(bench_app, name="bench")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(catalog_app, name="catalog")
+app.command("tag-batch")(tag_batch)
 app.command("eval")(evaluate)
 
 @app.callback()

@@ -1,0 +1,162 @@
+"""Batch jobs through the CLI: `shoptag tag-batch` in process and on a local Ray (the same
+lines either way), resumed after an interruption; `shoptag index build|update --engine ray`
+writes the index the in-process engine writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shoptag.cli.main import main
+from shoptag.demo import write_demo_catalog, write_demo_video
+from shoptag.indexing.store import CatalogIndex
+from shoptag.settings import ModelSettings, Settings
+
+from helpers.media import write_test_video
+
+
+def shoptag(*args) -> int:
+    return main([str(arg) for arg in args])
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("batch")
+    assert shoptag("index", "build", write_demo_catalog(folder / "catalog"), "--index", folder / "index",
+                   "--model", "effnet-lite0") == 0
+    return folder / "index"
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    """Two clips of the demo (the same products at the same times), a clip without products, and
+    a file that is no video."""
+    folder = tmp_path_factory.mktemp("videos")
+    write_demo_video(folder / "demo-1.mp4")
+    shutil.copyfile(folder / "demo-1.mp4", folder / "demo-2.mp4")
+    write_test_video(folder / "texture.mp4")
+    (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really")
+    (folder / "notes.txt").write_text("not listed: not a video suffix")
+    return folder
+
+
+def lines(path: Path) -> dict[str, dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == len({row["video"] for row in rows}), "one line per video"
+    return {Path(row["video"]).name: row for row in rows}
+
+
+def tagged(row: dict) -> set[tuple[str, float, float]]:
+    return {(t["product_id"], s["start_s"], s["end_s"]) for t in row["result"]["tags"] for s in t["segments"]}
+
+
+@pytest.mark.model
+def test_tag_batch_writes_one_line_per_video_and_resumes_where_it_stopped(index, videos, tmp_path, capsys):
+    out = tmp_path / "results.jsonl"
+    assert shoptag("tag-batch", videos, "--index", index, "--out", out, "--workers", 2) == 0
+    first = lines(out)
+    assert set(first) == {"demo-1.mp4", "demo-2.mp4", "texture.mp4", "broken.mp4"}
+    assert first["broken.mp4"]["error"]["code"] in ("undecodable_video", "bad_video")
+    assert {p for p, _, _ in tagged(first["demo-1.mp4"])} == {"espresso-cup", "astronaut-poster"}
+    assert tagged(first["demo-1.mp4"]) == tagged(first["demo-2.mp4"])
+    assert first["texture.mp4"]["result"]["tags"] == []
+    # The result is what `shoptag tag` prints for the video.
+    capsys.readouterr()
+    assert shoptag("tag", first["demo-1.mp4"]["video"], "--index", index) == 0
+    assert json.loads(capsys.readouterr().out) == first["demo-1.mp4"]["result"]
+
+    # Interrupted: one result kept, a torn last line; the failed video is tried again.
+    kept = json.dumps(first["demo-1.mp4"]) + "\n"
+    out.write_text(kept + json.dumps(first["broken.mp4"]) + "\n" + '{"video": "' + str(videos / "demo-2.mp4"))
+    assert shoptag("tag-batch", videos, "--index", index, "--out", out, "--workers", 1) == 0
+    again = lines(out)
+    assert set(again) == set(first) and out.read_text().startswith(kept)
+    assert again["demo-2.mp4"] == first["demo-2.mp4"] and again["texture.mp4"] == first["texture.mp4"]
+    assert again["broken.mp4"]["error"] == first["broken.mp4"]["error"]
+
+
+@pytest.mark.model
+def test_a_manifest_lists_paths_relative_to_itself_and_refuses_what_is_no_list(index, videos, tmp_path):
+    manifest = tmp_path / "videos.txt"
+    relative = Path(os.path.relpath(videos, tmp_path))
+    manifest.write_text(f"# listed twice, tagged once\n{relative / 'demo-1.mp4'}\n\n{videos / 'demo-1.mp4'}\n"
+                        f"{videos / 'missing.mp4'}\n")
+    out = tmp_path / "results.jsonl"
+    assert shoptag("tag-batch", manifest, "--index", index, "--out", out) == 0
+    rows = lines(out)
+    assert set(rows) == {"demo-1.mp4", "missing.mp4"} and "error" in rows["missing.mp4"]
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    assert shoptag("tag-batch", tmp_path / "empty.txt", "--index", index, "--out", out) == 1
+    assert shoptag("tag-batch", videos, "--index", index, "--out", out, "--engine", "spark") == 2
+
+
+@pytest.mark.ray
+def test_tag_batch_on_ray_writes_the_lines_the_in_process_engine_writes(ray_local, index, videos, tmp_path):
+    process, on_ray = tmp_path / "process.jsonl", tmp_path / "ray.jsonl"
+    assert shoptag("tag-batch", videos, "--index", index, "--out", process, "--workers", 2) == 0
+    assert shoptag("tag-batch", videos, "--index", index, "--out", on_ray, "--engine", "ray", "--workers", 2) == 0
+    assert lines(on_ray) == lines(process)
+
+
+@pytest.mark.ray
+def test_index_build_and_update_on_ray_write_the_index_the_in_process_engine_writes(ray_local, effnet, tmp_path):
+    catalog = write_demo_catalog(tmp_path / "catalog")
+    rows = [json.loads(line) for line in catalog.read_text().splitlines()]
+    rows[1]["images"].append("missing.jpg")  # reported as skipped by both
+    rows.append({**rows[0], "product_id": "cup-again", "title": "The same photo"})  # embedded once
+    catalog.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    reports = {}
+    for engine in ("process", "ray"):
+        report = tmp_path / f"{engine}.json"
+        assert shoptag("index", "build", catalog, "--index", tmp_path / engine, "--model", "effnet-lite0",
+                       "--engine", engine, "--report", report) == 0
+        reports[engine] = json.loads(report.read_text())
+    assert reports["ray"]["skipped"] == reports["process"]["skipped"] != []
+    assert same_index(tmp_path / "process", tmp_path / "ray", effnet)
+
+    # An update: a product gone, one added with a new photo; the rest reused.
+    rows = [row for row in rows if row["product_id"] != "cat-print"]
+    rows.append({"product_id": "cat-print-2", "title": "Cat, again", "images": ["chelsea.jpg", "rocket.jpg"]})
+    catalog.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    for engine in ("process", "ray"):
+        report = tmp_path / f"{engine}-update.json"
+        assert shoptag("index", "update", catalog, "--index", tmp_path / engine, "--engine", engine,
+                       "--report", report) == 0
+        reports[engine] = json.loads(report.read_text())
+    ignored = ("version", "previous_version", "index", "seconds")
+    assert {k: v for k, v in reports["ray"].items() if k not in ignored} == \
+        {k: v for k, v in reports["process"].items() if k not in ignored}
+    assert same_index(tmp_path / "process", tmp_path / "ray", effnet)
+
+
+def same_index(first: Path, second: Path, embedder) -> bool:
+    """The same version content: every file's hash and every manifest field but the version's
+    own name, time and parent."""
+    a, b = (CatalogIndex.load(folder, embedder).manifest for folder in (first, second))
+    different = {name for name in vars(a) if getattr(a, name) != getattr(b, name)}
+    assert different <= {"version", "created", "parent"}, different
+    return True
+
+
+def test_batch_settings_reach_workers_without_the_services_secrets():
+    from shoptag.batch.portable import portable, settings_of
+
+    settings = Settings(model=ModelSettings(spec="effnet-lite0", threads=1),
+                        service={"api_keys": [{"key": "k" * 20, "role": "creator"}]},
+                        shopify={"access_token": "shpat_secret_value"})
+    sent = portable(settings)
+    assert "shpat_secret_value" not in sent and "api_keys" not in sent
+    assert settings_of(sent).model == settings.model
