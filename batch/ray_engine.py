@@ -7,7 +7,7 @@ that outgrow one machine.
   actors that load the model once each (``map_batches``). The driver joins the answers into
   the same entries, in catalog order, that ``indexing.embedding.embed_entries`` makes, so the
   index written is the same. An actor lost with its node is restarted and its batch tried
-  again (Ray Data's default for actor pools).
+  again (Ray Data's default).
 - Videos (``ray_tag``): a pool of actors that load the model and index once each, one video at a
   time, their result lines streamed back to the driver as they finish.
 
@@ -34,6 +34,10 @@ from shoptag.model.base import Embedder
 from shoptag.settings import RaySettings, Settings
 
 logger = logging.getLogger(__name__)
+
+# A tagging actor lost is restarted and its video tried again, but not forever (Ray Data's
+# default): a video that crashes every actor it meets ends the job with an error.
+_BOUNDED_RETRIES = {"max_restarts": 2, "max_task_retries": 2}
 
 def connect(settings: RaySettings):
     """Ray, connected: to ``settings.address``, or a local instance started here."""
@@ -132,7 +136,7 @@ def ray_tag(settings: Settings, index: Path, videos: Sequence[str]) -> Iterator[
     ray = connect(settings.ray)
     rows = (ray.data.from_items([{"video": video} for video in videos], override_num_blocks=len(videos))
             .map(_TagVideos, fn_constructor_kwargs={"settings": portable(settings), "index": str(index)},
-                 compute=ray.data.ActorPoolStrategy(size=settings.ray.workers), num_cpus=1))
+                 compute=ray.data.ActorPoolStrategy(size=settings.ray.workers), num_cpus=1, **_BOUNDED_RETRIES))
     for row in rows.iter_rows():
         yield json.loads(row["line"])
 

@@ -12,6 +12,7 @@ shared queue; on Ray (``batch.ray_engine.ray_tag``), one actor per worker does t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import multiprocessing
@@ -85,28 +86,64 @@ class ResultsFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock: int | None = None
+
+    def claim(self) -> None:
+        """Hold the file for this run (``<out>.lock``, until the process ends): two runs
+        appending to one file would tag videos twice and interleave their lines."""
+        try:
+            descriptor = os.open(self.path.with_name(self.path.name + ".lock"),
+                                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot be written ({exc.strerror})") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            raise ConfigError(f"{self.path} is being written by another tag-batch run") from None
+        self._lock = descriptor
+
+    def release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def resume(self) -> set[str]:
-        """The videos that have a result; failed ones and a torn last line are dropped from the
-        file (rewritten whole), so each video keeps one line."""
+        """The videos that have a result. Failed ones (tried again), a repeated video and a torn
+        last line are dropped from the file (rewritten whole, through a link to its target), so
+        each video keeps one line; a file with any other line is no results file and is refused
+        untouched, whatever it is."""
         if not self.path.exists():
             return set()
-        if not self.path.is_file():
+        path = self.path.resolve()
+        if not path.is_file():
             raise ConfigError(f"{self.path} is not a results file")
-        kept, done, changed = [], set(), False
-        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True):
-            try:
-                row = json.loads(line) if line.endswith("\n") else None
-            except ValueError:
-                row = None
-            if isinstance(row, dict) and isinstance(row.get("video"), str) and "result" in row \
-                    and row["video"] not in done:
-                kept.append(line)
-                done.add(row["video"])
-            else:
-                changed = True
+        done: set[str] = set()
+        changed = False
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                row = _row(line)
+                if row is None:
+                    if line.endswith("\n"):
+                        raise ConfigError(f"{self.path}:{number}: not a line of tag-batch results; give --out a "
+                                          "new file, or the results file of an earlier run")
+                    changed = True  # torn: the run writing it was stopped
+                elif "result" in row and row["video"] not in done:
+                    done.add(row["video"])
+                else:
+                    changed = True
         if changed:
-            write_atomically(self.path, lambda temporary: temporary.write_text("".join(kept), encoding="utf-8"))
+            def keep_results(temporary: Path) -> None:
+                kept: set[str] = set()
+                with path.open(encoding="utf-8", errors="replace") as source, \
+                        temporary.open("w", encoding="utf-8") as target:
+                    for line in source:
+                        row = _row(line) if line.endswith("\n") else None
+                        if row is not None and "result" in row and row["video"] not in kept:
+                            kept.add(row["video"])
+                            target.write(line)
+
+            write_atomically(path, keep_results)
         return done
 
     def append(self, row: dict) -> None:
@@ -123,17 +160,42 @@ class BatchPlan:
     results: ResultsFile
 
 
+def _row(line: str) -> dict | None:
+    """A line of results, or None for anything else."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(row, dict) and isinstance(row.get("video"), str) and ("result" in row or "error" in row):
+        return row
+    return None
+
+
 def plan_batch(source: Path, out: Path, settings: Settings) -> BatchPlan:
     """The videos of ``source`` (``batch.sources``), and those of them ``out`` has no result for."""
     videos = video_sources(source, settings.batch.max_videos)
     results = ResultsFile(out)
-    done = results.resume()
+    results.claim()
+    try:
+        done = results.resume()
+    except BaseException:
+        results.release()
+        raise
     return BatchPlan(videos, [video for video in videos if video not in done], results)
 
 
 def run_batch(plan: BatchPlan, index: Path, settings: Settings, engine: str = "process",
               on_done: Callable[[dict], None] | None = None) -> BatchReport:
-    """Tag the plan's videos still to do, each line appended to its results file as it comes."""
+    """Tag the plan's videos still to do, each line appended to its results file as it comes;
+    the file is released at the end."""
+    try:
+        return _run(plan, index, settings, engine, on_done)
+    finally:
+        plan.results.release()
+
+
+def _run(plan: BatchPlan, index: Path, settings: Settings, engine: str,
+         on_done: Callable[[dict], None] | None) -> BatchReport:
     started = time.perf_counter()
     report = BatchReport(len(plan.videos), len(plan.videos) - len(plan.todo), 0, 0, 0.0, 0.0)
     if plan.todo:
@@ -162,55 +224,75 @@ def worker_count(settings: Settings) -> int:
     return settings.batch.workers or os.cpu_count() or 1
 
 
+@dataclass
+class _Worker:
+    process: multiprocessing.Process
+    tasks: multiprocessing.Queue
+    video: str | None = None  # the one it is on
+    since: float = 0.0
+
+
 def _process_lines(settings: Settings, index: Path, videos: Sequence[str]) -> Iterator[dict]:
-    """Each video's line, from ``worker_count`` processes that share the machine's cores."""
+    """Each video's line, from ``worker_count`` processes that share the machine's cores. Each
+    worker is given one video at a time, so the parent always knows which video a worker is on:
+    one that dies on a video, or takes longer than ``video_timeout_s``, leaves that video a
+    failed line and is replaced by a new worker."""
     workers = min(worker_count(settings), len(videos))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = settings.model.threads or max(1, (os.cpu_count() or 1) // workers)
     settings = settings.model_copy(update={"model": settings.model.model_copy(update={"threads": threads})})
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads and models
-    tasks, answers = context.Queue(), context.Queue()
-    for video in videos:
-        tasks.put(video)
-    for _ in range(workers):
-        tasks.put(None)
-    processes = [context.Process(target=_work, args=(portable(settings), str(index), threads, tasks, answers),
-                                 daemon=True) for _ in range(workers)]
-    for process in processes:
+    answers = context.Queue()
+    sent = portable(settings)
+
+    def start() -> _Worker:
+        tasks = context.Queue()
+        process = context.Process(target=_work, args=(sent, str(index), threads, tasks, answers), daemon=True)
         process.start()
-    taken: dict[int, str] = {}  # worker pid -> the video it is on
+        return _Worker(process, tasks)
+
+    pending = list(reversed(videos))
+    pool = {worker.process.pid: worker for worker in (start() for _ in range(workers))}
     try:
-        remaining = len(videos)
-        while remaining:
+        while pending or any(worker.video for worker in pool.values()):
+            for worker in pool.values():
+                if worker.video is None and pending:
+                    worker.video, worker.since = pending.pop(), time.monotonic()
+                    worker.tasks.put(worker.video)
             try:
                 kind, pid, payload = answers.get(timeout=_POLL_S)
             except queue.Empty:
-                for process in processes:
-                    if not process.is_alive() and process.pid in taken:  # died on a video
-                        video = taken.pop(process.pid)
-                        remaining -= 1
-                        yield {"video": video, "error": {"code": "worker_died", "message":
-                                                         f"the worker tagging it ended (exit code {process.exitcode})"}}
-                if not any(process.is_alive() for process in processes) and remaining:
-                    raise BatchError(f"every tagging worker ended with {remaining} video(s) left "
-                                     "(see the log)") from None
-                continue
-            if kind == "started":
-                taken[pid] = payload
-            elif kind == "failed":
+                kind = None
+            if kind == "failed":
                 raise BatchError(f"a tagging worker could not start: {payload}")
-            else:
-                taken.pop(pid, None)
-                remaining -= 1
+            if kind == "done" and pid in pool:
+                pool[pid].video = None
                 yield payload
+            for pid, worker in list(pool.items()):
+                late = worker.video is not None and time.monotonic() - worker.since > settings.batch.video_timeout_s
+                if worker.process.is_alive() and not late:
+                    continue
+                if late:
+                    worker.process.kill()
+                worker.process.join(timeout=10)
+                if worker.video is not None:
+                    why = (f"it took over {settings.batch.video_timeout_s:g} s" if late
+                           else f"the worker tagging it ended (exit code {worker.process.exitcode})")
+                    yield {"video": worker.video, "error": {"code": "worker_died", "message": why}}
+                del pool[pid]
+                if pending:  # each replaced worker took a video with it: this ends
+                    replacement = start()
+                    pool[replacement.process.pid] = replacement
     finally:
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-            process.join(timeout=10)
+        for worker in pool.values():
+            worker.tasks.cancel_join_thread()
+            if worker.process.is_alive():
+                worker.process.kill()
+            worker.process.join(timeout=10)
+        answers.cancel_join_thread()
 
 
 def _work(settings: str, index: str, threads: int, tasks, answers) -> None:
-    """A worker process: load once, then tag videos from ``tasks`` until its end marker."""
+    """A worker process: load once, then tag the videos it is given, one at a time."""
     import cv2
 
     cv2.setNumThreads(threads)
@@ -219,6 +301,6 @@ def _work(settings: str, index: str, threads: int, tasks, answers) -> None:
     except ShopTagError as exc:
         answers.put(("failed", os.getpid(), exc.message))
         return
-    for video in iter(tasks.get, None):
-        answers.put(("started", os.getpid(), video))
+    while True:
+        video = tasks.get()
         answers.put(("done", os.getpid(), tagger.tag_line(video)))

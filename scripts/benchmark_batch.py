@@ -5,7 +5,7 @@
 - indexing: `shoptag index build` of ``--images`` distinct real-photo crops (one product
   each), in process (the baseline) and with ``--engine ray`` (``--workers`` embedding actors):
   images per second;
-- batch tagging: `shoptag tag-batch` of ``--videos`` copies of the demo clip (8 s, 640x360),
+- batch tagging: `shoptag tag-batch` of ``--videos`` copies of the demo clip (7.6 s, 640x360),
   in process (``--workers`` processes: the baseline) and on Ray (``--workers`` actors):
   video-seconds per second.
 
@@ -70,7 +70,7 @@ def main() -> None:
         write_demo_video(videos / "clip-000.mp4")
         for number in range(1, args.videos):
             shutil.copyfile(videos / "clip-000.mp4", videos / f"clip-{number:03d}.mp4")
-        print(f"\nbatch tagging {args.videos} clips of 8 s (video-seconds/s)", flush=True)
+        print(f"\nbatch tagging {args.videos} clips of 7.6 s (video-seconds/s)", flush=True)
         tagged = {}
         for engine in ("process", "ray"):
             seconds, report = shoptag("tag-batch", videos, "--index", root / "process", "--out",

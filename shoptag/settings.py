@@ -226,6 +226,8 @@ class BatchSettings(_Strict):
     workers: int = Field(0, ge=0, le=256, description="Processes of in-process batch tagging, each with the "
                          "model and index loaded once; 0: one per core.")
     max_video_bytes: int = Field(256 * 1024 * 1024, ge=1024, description="Largest video fetched from a URL.")
+    video_timeout_s: float = Field(3600.0, gt=0, description="Longest one video may take in process; past it "
+                                   "its worker is ended, the video recorded as failed, and a new worker started.")
     max_videos: int = Field(1_000_000, ge=1, description="Most videos one source may list.")
 
 

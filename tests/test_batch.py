@@ -160,3 +160,26 @@ def test_batch_settings_reach_workers_without_the_services_secrets():
     sent = portable(settings)
     assert "shpat_secret_value" not in sent and "api_keys" not in sent
     assert settings_of(sent).model == settings.model
+
+
+@pytest.mark.model
+def test_a_video_that_ends_its_worker_fails_alone_and_the_batch_goes_on(index, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_demo_video(videos / "demo.mp4")
+    # OpenCV's FFmpeg reader crashes the process on a file name that is not UTF-8.
+    shutil.copyfile(videos / "demo.mp4", Path(os.fsdecode(bytes(videos / "a") + b"\xff.mp4")))
+    out = tmp_path / "results.jsonl"
+    assert shoptag("tag-batch", videos, "--index", index, "--out", out, "--workers", 1) == 0
+    rows = [json.loads(line) for line in out.read_text(errors="surrogateescape").splitlines()]
+    outcome = {Path(row["video"]).name.startswith("a"): row for row in rows}
+    assert outcome[True]["error"]["code"] == "worker_died" and "result" in outcome[False]
+
+
+def test_tag_batch_refuses_an_out_file_that_holds_anything_else(index, tmp_path):
+    other = tmp_path / "catalog.jsonl"
+    text = '{"product_id": "mug", "title": "Mug", "images": ["mug.jpg"]}\n'
+    other.write_text(text)
+    write_test_video(tmp_path / "clip.mp4")
+    assert shoptag("tag-batch", tmp_path, "--index", index, "--out", other) == 1
+    assert other.read_text() == text
