@@ -23,6 +23,7 @@ COPY video ./video
 COPY tagging ./tagging
 COPY api ./api
 COPY evaluation ./evaluation
+COPY batch ./batch
 RUN pip install -c constraints.txt . && useradd --create-home --uid 10001 shoptag && mkdir -p /cache /data \
     && chown shoptag /cache /data
 
