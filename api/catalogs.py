@@ -40,6 +40,8 @@ from shoptag.settings import Settings
 logger = logging.getLogger(__name__)
 
 _SETS_CACHED = 8
+# Catalogs a request names: ``a,b`` (each name checked as a catalog's when it is looked up).
+CATALOG_LIST_PATTERN = r"^[a-z0-9][a-z0-9_-]*(,[a-z0-9][a-z0-9_-]*)*$"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoptag.api.auth import Principal
+from shoptag.api.catalogs import CATALOG_LIST_PATTERN
 from shoptag.api.jobs import CATALOGS_PARAM, Job
 from shoptag.api.schemas import JobOut, multipart_form
 from shoptag.api.service import Service
@@ -40,7 +41,7 @@ class VideoForm(TaggingOverrides):
     """A video request's fields: the tagging settings it changes and the catalogs it searches."""
 
     catalogs: Annotated[str, Field(
-        max_length=20_000, pattern=r"^[a-z0-9][a-z0-9_-]*(,[a-z0-9][a-z0-9_-]*)*$",
+        max_length=20_000, pattern=CATALOG_LIST_PATTERN,
         description="The catalogs to search, comma-separated (default: every one the API key may use).")] | None = None
 
     def tagging(self) -> dict:

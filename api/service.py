@@ -5,7 +5,6 @@ pool, job store, the app's metrics, and — once loaded — the model and its ca
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -25,6 +24,7 @@ from shoptag.api.schemas import JobProgress
 from shoptag.api.uploads import clear_folder, private_folder
 from shoptag.api.webhooks import WebhookStore
 from shoptag.errors import ConfigError, ImageLoadError, NotFoundError, ShopTagError
+from shoptag.files import hold_lock
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import IndexedProduct
 from shoptag.model import create_embedder
@@ -284,11 +284,5 @@ def check_state_folder_free(settings: Settings) -> None:
 def _lock_state_folder(folder: Path) -> int:
     """Hold ``folder`` for this service: a second service on it would clear this one's uploads
     and run its jobs twice."""
-    descriptor = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(descriptor)
-        raise ConfigError(f"state folder {folder} is in use by another ShopTag service; give this one its "
-                          "own (SHOPTAG_SERVICE__STATE_DIR)") from None
-    return descriptor
+    return hold_lock(folder / ".lock", ConfigError, f"state folder {folder} is in use by another ShopTag service; "
+                     "give this one its own (SHOPTAG_SERVICE__STATE_DIR)")

@@ -12,7 +12,6 @@ shared queue; on Ray (``batch.ray_engine.ray_tag``), one actor per worker does t
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import multiprocessing
@@ -28,7 +27,7 @@ from urllib.parse import urlparse
 from shoptag.batch.portable import portable, settings_of
 from shoptag.batch.sources import is_url, video_sources
 from shoptag.errors import BatchError, ConfigError, ShopTagError
-from shoptag.files import write_atomically
+from shoptag.files import hold_lock, write_atomically
 from shoptag.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -91,17 +90,8 @@ class ResultsFile:
     def claim(self) -> None:
         """Hold the file for this run (``<out>.lock``, until the process ends): two runs
         appending to one file would tag videos twice and interleave their lines."""
-        try:
-            descriptor = os.open(self.path.with_name(self.path.name + ".lock"),
-                                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise ConfigError(f"{self.path}: cannot be written ({exc.strerror})") from None
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(descriptor)
-            raise ConfigError(f"{self.path} is being written by another tag-batch run") from None
-        self._lock = descriptor
+        self._lock = hold_lock(self.path.with_name(self.path.name + ".lock"), ConfigError,
+                               f"{self.path} is being written by another tag-batch run")
 
     def release(self) -> None:
         if self._lock is not None:

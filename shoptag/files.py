@@ -4,6 +4,7 @@ never waited on), and never more bytes than a cap."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import stat
@@ -75,3 +76,18 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
+
+
+def hold_lock(path: Path, error: type[ShopTagError], busy: str) -> int:
+    """An exclusive lock on the file ``path`` (made if missing, never through a link), held by
+    the descriptor returned until it is closed; ``error(busy)`` when another holds it."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise error(f"{path}: cannot be locked ({exc.strerror})") from None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise error(busy) from None
+    return descriptor

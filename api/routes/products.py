@@ -16,7 +16,7 @@ from fastapi import Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shoptag.api.auth import Creator, Merchant
-from shoptag.api.catalogs import Catalog
+from shoptag.api.catalogs import CATALOG_LIST_PATTERN, Catalog
 from shoptag.api.deps import CatalogRoutes, NamedCatalog, ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.schemas import DeletedResponse, ProductResponse, multipart_form
@@ -61,7 +61,7 @@ async def search_products(request: Request, service: ReadyService, principal: Cr
                           q: Annotated[str, Query(max_length=_MAX_QUERY_CHARS)] = "",
                           limit: Annotated[int, Query(ge=1, le=50)] = 20,
                           catalogs: Annotated[str | None, Query(
-                              max_length=20_000, pattern=r"^[a-z0-9][a-z0-9_-]*(,[a-z0-9][a-z0-9_-]*)*$",
+                              max_length=20_000, pattern=CATALOG_LIST_PATTERN,
                               description="Catalogs to search, comma-separated (default: every one the key may "
                               "use); only without /v1/catalogs/{catalog}.")] = None) -> ProductSearchResponse:
     """Products whose title holds every word of `q` (any case), titles that start with it
