@@ -50,7 +50,8 @@ class LiveIndex:
         with self._lock:
             if on_disk not in (self.current.version, self._unloadable):
                 try:
-                    self.current = CatalogIndex.load(self.current.path, self._embedder)
+                    # Segments it shares with the version in memory are not read again.
+                    self.current = CatalogIndex.load(self.current.path, self._embedder, reuse=self.current)
                     logger.info("index version %s loaded (switched on disk)", self.current.version)
                 except ShopTagError as exc:
                     self._unloadable = on_disk

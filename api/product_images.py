@@ -14,8 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 from shoptag.api.uploads import SavedUpload
+from shoptag.indexing.segments import kept_image_refs
 from shoptag.indexing.store import CatalogIndex
-from shoptag.indexing.version_files import kept_image_refs
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from shoptag.indexing.embedding import embed_entries
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import Product
 from shoptag.indexing.store import CatalogIndex
-from shoptag.indexing.writer import DEFAULT_KEEP, ModelRef, rebase_version
+from shoptag.indexing.writer import DEFAULT_KEEP, Change, ModelRef, rebase_version
 from shoptag.model.base import Embedder
 
 
@@ -29,10 +29,10 @@ def upsert_product(index: CatalogIndex, product: Product, embedder: Embedder, re
         raise ImageLoadError("; ".join(f"{s.where}: {s.reason}" for s in stats.skipped))
     created = False
 
-    def change(base: CatalogIndex):
+    def change(base: CatalogIndex) -> Change:
         nonlocal created
         created = product.product_id not in base
-        return base.entries(exclude={product.product_id}) + entries
+        return Change(tuple(entries))
 
     return rebase_version(index.path, ModelRef.of(embedder), change, index, keep), created
 
@@ -40,9 +40,9 @@ def upsert_product(index: CatalogIndex, product: Product, embedder: Embedder, re
 def remove_product(index: CatalogIndex, product_id: str, keep: int = DEFAULT_KEEP) -> CatalogIndex:
     """Remove ``product_id`` (``NotFoundError`` when the current version does not hold it)."""
 
-    def change(base: CatalogIndex):
+    def change(base: CatalogIndex) -> Change:
         base.product(product_id)
-        return base.entries(exclude={product_id})
+        return Change(removed=frozenset({product_id}))
 
     m = index.manifest
     return rebase_version(index.path, ModelRef(m.model_spec, m.model_identity, m.dim), change, index, keep)

@@ -13,7 +13,8 @@ from shoptag.errors import IndexLoadError
 from shoptag.files import file_sha256, read_regular
 
 # 2: versioned folders with a `current` pointer, stored embeddings, index types.
-FORMAT_VERSION = 2
+# 3: a version lists the segments it shares with others (``indexing.segments``).
+FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 _MAX_MANIFEST_BYTES = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -74,6 +75,10 @@ class Manifest:
                 raise IndexLoadError(f"index {folder}: {name} does not match its manifest checksum")
 
 
+def is_sha256(text: str) -> bool:
+    return bool(_SHA256.fullmatch(text))
+
+
 _TYPES = {"format_version": int, "model_spec": str, "model_identity": str, "dim": int, "metric": str,
           "products": int, "images": int, "created": str, "files": dict, "version": str,
           "parent": (str, type(None)), "index_type": str}
@@ -97,6 +102,6 @@ def _problem(raw: object) -> str | None:
         # A file name, nothing that could lead out of the version folder.
         if not isinstance(name, str) or Path(name).name != name or name.startswith(".") or name == MANIFEST_NAME:
             return f"file name {name!r} is not allowed"
-        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        if not isinstance(digest, str) or not is_sha256(digest):
             return f"the checksum of {name} is not a sha256"
     return None

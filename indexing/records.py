@@ -107,7 +107,7 @@ class Entry:
 def image_owners(products: Sequence[IndexedProduct], images: int) -> np.ndarray:
     """Per image id (0 .. images - 1), the position of the product it belongs to (-1: none). Ids
     out of that range are left out: a version that has them is refused by its consistency
-    checks (``version_files.version_problems``), which must get to see them."""
+    checks (``segment_files.segment_problems``), which must get to see them."""
     owners = np.full(images, -1, dtype=np.int64)
     for position, product in enumerate(products):
         owners[[i for i in product.image_ids if 0 <= i < images]] = position

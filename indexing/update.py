@@ -7,7 +7,9 @@ the fetcher's cache, so an unchanged remote image costs one "not modified" answe
 
 The update is a change computed against the version it started from (products added,
 changed, removed) and applied to the version current once it holds the writer lock, so a
-product another writer added or changed meanwhile (the service, say) is kept.
+product another writer added or changed meanwhile (the service, say) is kept. It writes only
+what changed (``indexing.writer``): added and changed products go to a new segment, after
+the products the version already holds.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from shoptag.indexing.embedding import EntryEmbedder, embed_entries
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.records import Entry, IndexedProduct, Skipped
 from shoptag.indexing.store import CatalogIndex
-from shoptag.indexing.writer import DEFAULT_KEEP, ModelRef, rebase_version
+from shoptag.indexing.writer import DEFAULT_KEEP, Change, ModelRef, rebase_version
 from shoptag.model.base import Embedder
 
 
@@ -76,17 +78,10 @@ def update_index(catalog: Catalog, embedder: Embedder, root: Path, reader: Image
     kind = index_type or old.manifest.index_type
     version, previous = old.version, old.version
     if upserts or removed or kind != old.manifest.index_type:
-        changed_by_id = {entry.product.product_id: entry for entry in upserts}
-
-        def change(base: CatalogIndex) -> list[Entry]:
-            # The catalog's order. What the update left alone comes from the base, where another
-            # writer may have changed it since; what it does not know of (added meanwhile) stays.
-            kept = {e.product.product_id: e for e in base.entries(exclude=removed | changed_by_id.keys())}
-            ordered = [changed_by_id.get(product_id) or kept.pop(product_id) for product_id in new_ids
-                       if product_id in changed_by_id or product_id in kept]
-            return ordered + list(kept.values())
-
-        written = rebase_version(root, ModelRef.of(embedder), change, old, keep, index_type)
+        # What the update left alone stays as the base has it, where another writer may have
+        # changed it since; what it does not know of (added meanwhile) stays too.
+        change = Change(tuple(upserts), frozenset(removed))
+        written = rebase_version(root, ModelRef.of(embedder), lambda base: change, old, keep, index_type)
         version, previous = written.version, written.manifest.parent
     return UpdateReport(Path(root), version, previous, added, len(upserts) - added, len(removed),
                         len(entries) - len(upserts), stats.reused, stats.embedded, stats.failed,

@@ -10,8 +10,12 @@ ids (one id per catalog image), exact or approximate.
 Each kind is built from its ``faiss.index_factory`` string (``factory_string``), and a loaded
 index's kind is told by the string FAISS's ``reverse_index_factory`` gives for it.
 
-Search parameters (efSearch, nprobe) are passed with each call, never set on the shared
-index, so concurrent searches cannot change each other's settings.
+Search parameters (efSearch, nprobe, the ids a search must skip) are passed with each call,
+never set on the shared index, so concurrent searches cannot change each other's settings.
+
+An ``ivfpq`` index is read with its inverted lists memory-mapped (FAISS's
+``OnDiskInvertedLists``): a catalog's compressed codes stay on disk, and only the lists that
+searches probe are paged in, so it serves catalogs whose vectors do not fit in memory.
 """
 
 from __future__ import annotations
@@ -72,6 +76,19 @@ def kind_of(index: faiss.Index) -> str:
     raise ValueError(f"unsupported FAISS index {key!r}: not one of the kinds {', '.join(_FACTORY)}")
 
 
+class ExcludedIds:
+    """Ids a search must not return (a segment's products that a later version left out)."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self._ids = np.asarray(sorted(set(ids)), dtype=np.int64)
+        # FAISS keeps pointers only: the batch (and its ids) must live as long as the selector.
+        self._batch = faiss.IDSelectorBatch(len(self._ids), faiss.swig_ptr(self._ids))
+        self.selector = faiss.IDSelectorNot(self._batch)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 class VectorIndex:
     def __init__(self, index: faiss.Index) -> None:
         self._index = index
@@ -89,14 +106,15 @@ class VectorIndex:
         if kind == "hnsw":
             faiss.ParameterSpace().set_index_parameters(index, f"efConstruction={_HNSW_EF_CONSTRUCTION}")
         if not index.is_trained:
-            index.train(vectors)
+            index.train(_training_sample(vectors, _ivf_lists(count)))
         built = cls(index)
         built.add(vectors, ids)
         return built
 
     @classmethod
     def read(cls, path: Path) -> VectorIndex:
-        return cls(faiss.read_index(str(path)))
+        # IO_FLAG_MMAP maps an IVF index's inverted lists from the file; other kinds are read whole.
+        return cls(faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY))
 
     def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         self._index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
@@ -115,23 +133,36 @@ class VectorIndex:
     def ids(self) -> np.ndarray:
         return faiss.vector_to_array(faiss.downcast_index(self._index).id_map).astype(np.int64)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int,
+               excluded: ExcludedIds | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids), each (n, k); missing neighbours have id -1."""
         k = max(1, min(k, self.size))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
+        selector = excluded.selector if excluded is not None else None
         match self.kind:
             case "hnsw":
-                params = faiss.SearchParametersHNSW(efSearch=max(_HNSW_EF_SEARCH, 2 * k))
+                params = faiss.SearchParametersHNSW(efSearch=max(_HNSW_EF_SEARCH, 2 * k), sel=selector)
             case "ivfpq":
-                params = faiss.SearchParametersIVF(nprobe=_IVF_NPROBE)
+                params = faiss.SearchParametersIVF(nprobe=_IVF_NPROBE, sel=selector)
             case _:
-                params = None
+                params = faiss.SearchParameters(sel=selector) if selector is not None else None
         return self._index.search(queries, k, params=params)
 
 
 def _ivf_lists(count: int) -> int:
-    # About 4·sqrt(n) lists, with at least ~39 training points per list (FAISS's guidance).
-    return max(1, min(int(4 * math.sqrt(count)), count // 39))
+    # About sqrt(n) lists, with at least ~39 training points per list (FAISS's guidance). 4·sqrt(n)
+    # lists trained on every vector would take most of an hour of k-means at 1M on 2 cores; with
+    # sqrt(n) and a sample the measured build is in the README's million-vector table.
+    return max(1, min(int(math.sqrt(count)), count // 39))
+
+
+def _training_sample(vectors: np.ndarray, lists: int) -> np.ndarray:
+    """What k-means (coarse lists and PQ codebooks) trains on: 64 points per list, at least
+    65,536 (the PQ codebooks' 256 centroids each want a few hundred), drawn evenly at random."""
+    size = max(64 * lists, 65_536)
+    if len(vectors) <= size:
+        return vectors
+    return vectors[np.sort(np.random.default_rng(0).choice(len(vectors), size, replace=False))]
 
 
 def _pq_bits(count: int) -> int:

@@ -4,6 +4,7 @@
       current -> versions/20261124T230102-3fa2c1    (a relative symlink)
       versions/20261124T230102-3fa2c1/   manifest.json, vectors.faiss, embeddings.npy, ...
       versions/.tmp-.../                  a version being written (removed if left behind)
+      segments/20261124T230102-9b1d07/    what versions hold, shared among them (``indexing.segments``)
       .lock                               held while a version is written or current moves
 
 A new version is written completely (files fsynced) under a temporary name, renamed into
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from shoptag.errors import IndexBuildError, IndexLoadError
 from shoptag.indexing.manifest import MANIFEST_NAME, VERSION_NAME, Manifest
+from shoptag.indexing.segments import SEGMENTS, prune_segments
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +108,9 @@ class IndexFolder:
 
     def _refuse_linked_versions(self, error: type[IndexLoadError] | type[IndexBuildError]) -> None:
         # Versions are read, and pruned, inside this folder only: never through a link elsewhere.
-        if self.versions.is_symlink():
-            raise error(f"index {self.root}: '{VERSIONS}' is a symbolic link; refusing to follow it")
+        for name in (VERSIONS, SEGMENTS):
+            if (self.root / name).is_symlink():
+                raise error(f"index {self.root}: '{name}' is a symbolic link; refusing to follow it")
 
     @contextmanager
     def locked(self, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
@@ -151,9 +154,9 @@ class IndexFolder:
             staging.mkdir()
             try:
                 yield staging, name, parent
-                _fsync_dir(staging)
+                fsync_dir(staging)
                 staging.rename(self.versions / name)
-                _fsync_dir(self.versions)
+                fsync_dir(self.versions)
                 self.point_to(name)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -168,12 +171,12 @@ class IndexFolder:
         temporary = self.root / f".{CURRENT}-{uuid.uuid4().hex[:8]}"
         os.symlink(Path(VERSIONS) / name, temporary)
         os.replace(temporary, self.root / CURRENT)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
     def prune(self, keep: int) -> list[str]:
-        """Keep current and its ``keep - 1`` latest ancestors; remove every other version
-        (under the lock, so that a version another writer is about to make current is never
-        taken for an abandoned one)."""
+        """Keep current and its ``keep - 1`` latest ancestors; remove every other version, and
+        the segments no kept version lists (under the lock, so that a version another writer
+        is about to make current is never taken for an abandoned one)."""
         kept = set(self.history(limit=keep))
         removed = []
         for entry in self.versions.iterdir():
@@ -181,6 +184,7 @@ class IndexFolder:
                     and entry.is_dir()):
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry.name)
+        prune_segments(self.root, [self.versions / name for name in kept])
         return removed
 
     def _remove_leftovers(self) -> None:
@@ -192,7 +196,7 @@ class IndexFolder:
             entry.unlink(missing_ok=True)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -1,12 +1,19 @@
 """Write index versions: a build replaces the whole catalog; a rebase applies one writer's
 change to whatever version is current once it holds the lock (see ``indexing.versions``), so
-that two writers never lose each other's acknowledged changes."""
+that two writers never lose each other's acknowledged changes.
+
+A change costs what it changes, not what the catalog holds: the new version lists the
+segments of the one it is built from (``indexing.segments``), with the products it removes or
+replaces left out, plus one new segment of the products it adds or replaces. Small segments
+are merged as they accumulate (``_merged``: four of a size tier make one of the next), so a
+version lists a few segments per tier, and each image is rewritten a few times per tier it
+climbs; merges that would rewrite more than ``AUTO_MERGE_MAX_IMAGES`` wait for ``compact``.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,22 +24,14 @@ import numpy as np
 from shoptag.errors import IndexBuildError, IndexLoadError, IndexModelMismatchError
 from shoptag.files import file_sha256
 from shoptag.indexing.catalog import Catalog
-from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.embedding import EntryEmbedder, embed_entries
 from shoptag.indexing.images import ImageReader
-from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, save_features
 from shoptag.indexing.manifest import FORMAT_VERSION, Manifest
-from shoptag.indexing.records import Background, Entry, ImageVector, IndexedImage, IndexedProduct, Skipped
-from shoptag.indexing.store import CatalogIndex
-from shoptag.indexing.vectors import METRIC, VectorIndex, resolve_type
-from shoptag.indexing.version_files import (
-    BACKGROUND_NAME,
-    DESCRIPTORS_NAME,
-    EMBEDDINGS_NAME,
-    IMAGE_IDS_NAME,
-    PRODUCTS_NAME,
-    VECTORS_NAME,
-)
+from shoptag.indexing.records import Entry, Skipped
+from shoptag.indexing.segment_writer import NewSegment
+from shoptag.indexing.segments import LAYOUT_NAME, Placement, write_layout
+from shoptag.indexing.store import CatalogIndex, Placed, composed
+from shoptag.indexing.vectors import AUTO_APPROXIMATE_FROM, METRIC, resolve_type
 from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
 
@@ -40,6 +39,15 @@ logger = logging.getLogger(__name__)
 
 # Versions kept for rollback when a writer is not told otherwise (``Settings.index.keep``).
 DEFAULT_KEEP = 3
+# Segments of fewer images than this are all of tier 0; each tier up holds segments
+# SEGMENTS_PER_TIER times larger. SEGMENTS_PER_TIER segments of one tier at the end of a
+# version are merged into one (of the next tier), unless that would rewrite more images than
+# AUTO_MERGE_MAX_IMAGES (about 25 s of HNSW building at 1280 dims on 2 cores), which is
+# left to ``compact``. A segment whose products are mostly removed is rewritten alone.
+TIER_FLOOR_IMAGES = 1_000
+SEGMENTS_PER_TIER = 4
+AUTO_MERGE_MAX_IMAGES = 100_000
+MAX_REMOVED_FRACTION = 0.5
 
 
 @dataclass
@@ -63,6 +71,14 @@ class ModelRef:
     @classmethod
     def of(cls, embedder: Embedder) -> ModelRef:
         return cls(embedder.spec, embedder.identity, embedder.dim)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one writer changes: products added or replaced (by product id), products removed."""
+
+    upserts: tuple[Entry, ...] = ()
+    removed: frozenset[str] = frozenset()
 
 
 def build_index(catalog: Catalog, embedder: Embedder, out: Path, reader: ImageReader,
@@ -90,131 +106,151 @@ def write_version(root: Path, model: ModelRef, entries: list[Entry], index_type:
                   keep: int = DEFAULT_KEEP, bank: np.ndarray | None = None) -> CatalogIndex:
     """Write ``entries`` as the whole of a new version of the index at ``root`` and make it
     current, whatever the current version holds (a build)."""
-    prepared = _Prepared.of(model, entries, index_type, bank)
+    plan = _Plan.whole(model, entries, index_type, bank)
     folder = IndexFolder(root)
     with folder.writing(keep) as (staging, name, parent):
-        manifest = prepared.write(staging, name, parent)
-    return prepared.loaded(folder, manifest)
+        written = plan.write(folder, staging, name, parent)
+    return written
 
 
-def rebase_version(root: Path, model: ModelRef, change: Callable[[CatalogIndex], list[Entry]],
+def rebase_version(root: Path, model: ModelRef, change: Callable[[CatalogIndex], Change],
                    started_from: CatalogIndex, keep: int = DEFAULT_KEEP,
-                   index_type: str | None = None) -> CatalogIndex:
+                   index_type: str | None = None, compact: bool = False) -> CatalogIndex:
     """Write a new version made by ``change`` from the version that is current while this
     writer holds the lock, and make it current. Writers compute their change (read images,
     embed them) from ``started_from`` without the lock; ``change`` then applies it to the
     version current under the lock, so a version another writer made meanwhile is built upon,
-    never overwritten. ``index_type`` None keeps that version's type.
+    never overwritten. ``index_type`` None keeps that version's type; another type, or
+    ``compact``, rewrites the version into one segment.
 
-    The new version is prepared (search index built) from ``started_from`` before the lock is
-    taken, and prepared again under the lock only when another writer got there first: the
-    lock is then held for writing files, as long as writers do not overlap."""
-    prepared = _Prepared.of(model, change(started_from), index_type or started_from.manifest.index_type,
-                            _bank(started_from))
+    The new version is prepared (new segments' search indexes built) from ``started_from``
+    before the lock is taken, and prepared again under the lock only when another writer got
+    there first: the lock is then held for writing files, as long as writers do not overlap."""
+    plan = _Plan.of(model, started_from, change(started_from), index_type, compact)
     folder = IndexFolder(root)
     with folder.writing(keep) as (staging, name, parent):
         if parent != started_from.version:
             if parent is None:
                 raise IndexLoadError(f"index {root} has no current version to change")
-            base = CatalogIndex.read(root)
+            base = CatalogIndex.read(root, reuse=started_from)
             if base.manifest.model_identity != model.identity:
                 raise IndexModelMismatchError(
                     f"index {root} was rebuilt with {base.manifest.model_identity} while this change was "
                     f"prepared with {model.identity}; nothing was written")
-            prepared = _Prepared.of(model, change(base), index_type or base.manifest.index_type, _bank(base))
-        manifest = prepared.write(staging, name, parent)
-    return prepared.loaded(folder, manifest)
+            plan = _Plan.of(model, base, change(base), index_type, compact)
+        written = plan.write(folder, staging, name, parent)
+    return written
+
+
+def compact_index(index: CatalogIndex, keep: int = DEFAULT_KEEP) -> CatalogIndex:
+    """Rewrite the current version into one segment: removed products' data dropped, and the
+    search index built over the whole catalog (the costs of a build, without embedding)."""
+    m = index.manifest
+    return rebase_version(index.path, ModelRef(m.model_spec, m.model_identity, m.dim), lambda base: Change(),
+                          index, keep, compact=True)
 
 
 @dataclass
-class _Prepared:
-    """A version ready to be written: numbered products, stacked vectors, a built search index.
-    Image ids are numbered afresh; vectors are matched to images by content, not by id."""
+class _Pending:
+    """Products for a segment not yet built: new ones, or those of segments being merged."""
+
+    entries: list[Entry]
+
+    @property
+    def live_images(self) -> int:
+        return sum(len(entry.images) for entry in self.entries)
+
+
+def _entries_of(slot: Placed | _Pending) -> list[Entry]:
+    if isinstance(slot, _Pending):
+        return slot.entries
+    part = slot.segment.part
+    return part.entries(exclude={part.products[position].product_id for position in slot.removed})
+
+
+@dataclass
+class _Plan:
+    """A version ready to be written: the segments it keeps, and those it adds, built."""
 
     model: ModelRef
-    products: list[IndexedProduct]
-    embeddings: np.ndarray
-    vectors: VectorIndex
-    features: list[LocalFeatures] | None
-    descriptors: DescriptorIndex | None
-    background: Background | None
+    index_type: str
+    slots: list[Placed | NewSegment]
 
     @classmethod
-    def of(cls, model: ModelRef, entries: list[Entry], index_type: str, bank: np.ndarray | None) -> _Prepared:
+    def whole(cls, model: ModelRef, entries: list[Entry], index_type: str, bank: np.ndarray | None) -> _Plan:
         if not entries:
             raise IndexBuildError("an index cannot be left without products")
-        images = [image for entry in entries for image in entry.images]
-        features = [image.features for image in images]
-        embeddings = np.ascontiguousarray(np.stack([image.vector for image in images]),
-                                          dtype=np.float32).reshape(len(images), model.dim)
-        vectors = VectorIndex.build(embeddings, np.arange(len(images), dtype=np.int64),
-                                    resolve_type(index_type, len(images)))
-        features = features if all(f is not None for f in features) else None
-        # Images are numbered in entry order: the product position of each image.
-        image_products = [position for position, entry in enumerate(entries) for _ in entry.images]
-        return cls(model, _numbered(entries), embeddings, vectors, features,
-                   None if features is None else DescriptorIndex.build(features, image_products),
-                   None if bank is None else _background(images, embeddings, bank))
+        kind = resolve_type(index_type, sum(len(entry.images) for entry in entries))
+        return cls(model, kind, [NewSegment.of(model.identity, model.dim, entries, kind, bank)])
 
-    def write(self, staging: Path, name: str, parent: str | None) -> Manifest:
-        self.vectors.write(staging / VECTORS_NAME)
-        np.save(staging / EMBEDDINGS_NAME, self.embeddings)
-        np.save(staging / IMAGE_IDS_NAME, np.arange(len(self.embeddings), dtype=np.int64))
-        with (staging / PRODUCTS_NAME).open("w", encoding="utf-8") as handle:
-            for product in self.products:
-                handle.write(json.dumps(product.model_dump(mode="json"), ensure_ascii=False) + "\n")
-        files = (VECTORS_NAME, EMBEDDINGS_NAME, IMAGE_IDS_NAME, PRODUCTS_NAME)
-        if self.features is not None:
-            save_features(staging / FEATURES_NAME, self.features)
-            self.descriptors.write(staging / DESCRIPTORS_NAME)
-            files += (FEATURES_NAME, DESCRIPTORS_NAME)
-        if self.background is not None:
-            np.savez(staging / BACKGROUND_NAME, bank=self.background.bank, image_scores=self.background.image_scores)
-            files += (BACKGROUND_NAME,)
-        for file_name in files:
-            _fsync_file(staging / file_name)
+    @classmethod
+    def of(cls, model: ModelRef, base: CatalogIndex, change: Change, index_type: str | None,
+           compact: bool) -> _Plan:
+        bank = None if base.background is None else base.background.bank
+        replaced = change.removed | {entry.product.product_id for entry in change.upserts}
+        if compact or (index_type is not None and resolve_type(index_type, base.manifest.images)
+                       != base.manifest.index_type):
+            return cls.whole(model, base.entries(exclude=replaced) + list(change.upserts),
+                             index_type or base.manifest.index_type, bank)
+        slots: list[Placed | _Pending] = []
+        for placed in base.placed:
+            part = placed.segment.part
+            removed = placed.removed | {part.position_of(product_id) for product_id in replaced
+                                        if product_id in part}
+            if len(removed) < len(part.products):
+                slots.append(Placed(placed.segment, frozenset(removed)))
+        if change.upserts:
+            slots.append(_Pending(list(change.upserts)))
+        if not slots:
+            raise IndexBuildError("an index cannot be left without products")
+        kind = base.manifest.index_type
+        return cls(model, kind, [NewSegment.of(model.identity, model.dim, slot.entries, _segment_kind(kind, slot),
+                                               bank) if isinstance(slot, _Pending) else slot
+                                 for slot in _merged(slots)])
+
+    def write(self, folder: IndexFolder, staging: Path, name: str, parent: str | None) -> CatalogIndex:
+        """Write the new segments, then the version listing them (callers hold the writer
+        lock); the version, loaded."""
+        written = [slot if isinstance(slot, Placed) else (slot, *slot.write(folder.root)) for slot in self.slots]
+        write_layout(staging, [s.placement if isinstance(s, Placed) else Placement(s[1], s[2]) for s in written])
         manifest = Manifest(
             format_version=FORMAT_VERSION, model_spec=self.model.spec, model_identity=self.model.identity,
-            dim=self.model.dim, metric=METRIC, products=len(self.products), images=len(self.embeddings),
+            dim=self.model.dim, metric=METRIC, products=sum(_products(slot) for slot in self.slots),
+            images=sum(slot.live_images for slot in self.slots),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            files={file_name: file_sha256(staging / file_name) for file_name in files},
-            version=name, parent=parent, index_type=self.vectors.kind)
+            files={LAYOUT_NAME: file_sha256(staging / LAYOUT_NAME)},
+            version=name, parent=parent, index_type=self.index_type)
         manifest.write(staging)
-        return manifest
-
-    def loaded(self, folder: IndexFolder, manifest: Manifest) -> CatalogIndex:
-        """The version just written, as loaded from disk (its embeddings memory-mapped)."""
-        return CatalogIndex(folder.root, folder.versions / manifest.version, manifest, self.vectors, self.products,
-                            np.load(folder.versions / manifest.version / EMBEDDINGS_NAME, mmap_mode="r"),
-                            self.features, self.background, self.descriptors)
+        placed = [s if isinstance(s, Placed) else Placed(s[0].loaded(folder.root, *s[1:], manifest)) for s in written]
+        return composed(folder.root, folder.versions / name, manifest, placed)
 
 
-def _bank(index: CatalogIndex) -> np.ndarray | None:
-    return None if index.background is None else index.background.bank
+def _products(slot: Placed | NewSegment) -> int:
+    return len(slot.products) if isinstance(slot, NewSegment) else len(slot.segment.part.products) - len(slot.removed)
 
 
-def _background(images: list[ImageVector], embeddings: np.ndarray, bank: np.ndarray) -> Background:
-    """Scores against the bank: images that kept theirs from the version they come from reuse
-    them; new ones are scored."""
-    scores = np.array([np.nan if image.background is None else image.background for image in images], np.float32)
-    new = np.isnan(scores)
-    if new.any():
-        scores[new] = Background.scores(embeddings[new], bank)
-    return Background(np.ascontiguousarray(bank, dtype=np.float32), scores)
+def _merged(slots: list[Placed | _Pending]) -> list[Placed | _Pending]:
+    """``slots`` with mostly-removed segments rewritten, and the last run of
+    ``SEGMENTS_PER_TIER`` segments of one tier merged into one, as long as there is one."""
+    slots = [_Pending(_entries_of(slot)) if isinstance(slot, Placed) and slot.live_images <= AUTO_MERGE_MAX_IMAGES
+             and len(slot.removed) > MAX_REMOVED_FRACTION * len(slot.segment.part.products) else slot
+             for slot in slots]
+    while True:
+        tier = _tier(slots[-1].live_images)
+        run = 1
+        while run < len(slots) and _tier(slots[-run - 1].live_images) == tier:
+            run += 1
+        merged = sum(slot.live_images for slot in slots[-run:])
+        if run < SEGMENTS_PER_TIER or merged > AUTO_MERGE_MAX_IMAGES:
+            return slots
+        slots[-run:] = [_Pending([entry for slot in slots[-run:] for entry in _entries_of(slot)])]
 
 
-def _numbered(entries: list[Entry]) -> list[IndexedProduct]:
-    products, next_id = [], 0
-    for entry in entries:
-        p = entry.product
-        images = tuple(IndexedImage(id=next_id + i, ref=image.ref, sha256=image.sha256)
-                       for i, image in enumerate(entry.images))
-        next_id += len(images)
-        products.append(IndexedProduct(product_id=p.product_id, title=p.title, url=p.url, metadata=p.metadata,
-                                       images=images))
-    return products
+def _tier(images: int) -> int:
+    return 0 if images < TIER_FLOOR_IMAGES else 1 + int(math.log(images / TIER_FLOOR_IMAGES, SEGMENTS_PER_TIER))
 
 
-def _fsync_file(path: Path) -> None:
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
+def _segment_kind(version_kind: str, slot: _Pending) -> str:
+    """A version's small segments are searched exactly: cheaper than any approximate index of
+    their size, and ivfpq could not be trained on them."""
+    return "flat" if slot.live_images < AUTO_APPROXIMATE_FROM else version_kind

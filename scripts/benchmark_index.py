@@ -1,15 +1,12 @@
-"""Cost of a full index build vs an incremental update, and recall/latency per index type,
-each against a baseline measured in the same run.
+"""Cost of a full index build vs an incremental update, against a baseline measured in the
+same run (index types at scale: ``scripts/benchmark_large_index.py``).
 
-    python scripts/benchmark_index.py [--images 1200] [--changed-pct 1] [--sizes 10000,100000]
+    python scripts/benchmark_index.py [--images 1200] [--changed-pct 1]
 
-1. Catalog: --images distinct product photos made from real photos (the bundled ones, plus
-   Debian's kivy/labelme photos in .media/ when fetched): random crops, flips and colour
-   shifts, saved as JPEG. Full build (baseline) vs `update` after --changed-pct of the images
-   are replaced with new ones, on effnet-lite0.
-2. Index types at each --sizes: vectors drawn around the catalog's real embeddings (a real
-   embedding plus noise, normalised), searched with 14 queries at a time (one frame's
-   regions). Baseline: exact flat search; recall@10 against it.
+Catalog: --images distinct product photos made from real photos (the bundled ones, plus
+Debian's kivy/labelme photos in .media/ when fetched): random crops, flips and colour
+shifts, saved as JPEG. Full build (baseline) vs `update` after --changed-pct of the images
+are replaced with new ones, on effnet-lite0.
 """
 
 from __future__ import annotations
@@ -23,14 +20,11 @@ import time
 from pathlib import Path
 
 import cv2
-import faiss
 import numpy as np
 from bench_support import MEDIA
-from faiss.contrib.evaluation import knn_intersection_measure
 
 from shoptag.demo import DEMO_PRODUCTS, media_path
-from shoptag.indexing import CatalogIndex, ImageReader, build_index, read_catalog, update_index
-from shoptag.indexing.vectors import VectorIndex
+from shoptag.indexing import ImageReader, build_index, read_catalog, update_index
 from shoptag.model import create_embedder
 from shoptag.settings import ImageLimits, ModelSettings
 
@@ -73,7 +67,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=1200)
     parser.add_argument("--changed-pct", type=float, default=1.0)
-    parser.add_argument("--sizes", default="10000,100000")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     embedder = create_embedder(ModelSettings(spec="effnet-lite0"))
@@ -88,7 +81,6 @@ def main() -> int:
             cv2.imwrite(str(catalog.parent / f"img{n}.jpg"), variant(photos[n % len(photos)], rng))
         report, update_s = timed(lambda: update_index(read_catalog(catalog), embedder, index_dir, reader))
         _, noop_s = timed(lambda: update_index(read_catalog(catalog), embedder, index_dir, reader))
-        embeddings = np.asarray(CatalogIndex.read(index_dir).embeddings, dtype=np.float32)
     print(f"catalog: {args.images} images from {len(photos)} real photos; cpu cores {os.cpu_count()}; "
           f"torch threads default")
     print(f"{'step':48s} {'seconds':>8s} {'ratio':>7s}")
@@ -97,31 +89,6 @@ def main() -> int:
     print(f"{label:48s} {update_s:8.2f} {update_s / full_s:7.3f}")
     print(f"{'update, nothing changed':48s} {noop_s:8.2f} {noop_s / full_s:7.3f}")
 
-    print(f"\n{'size':>8s} {'type':6s} {'build s':>8s} {'ms/frame':>9s} {'ratio':>7s} {'recall@10':>9s} {'MB':>7s}")
-    dim = embeddings.shape[1]
-    for size in (int(s) for s in args.sizes.split(",")):
-        base = embeddings[rng.integers(0, len(embeddings), size)]
-        vectors = base + rng.normal(0, 0.7 / np.sqrt(dim), base.shape).astype(np.float32)
-        faiss.normalize_L2(vectors)
-        noise = rng.normal(0, 0.5 / np.sqrt(dim), (14 * 20, dim)).astype(np.float32)
-        queries = vectors[rng.integers(0, size, 14 * 20)] + noise
-        faiss.normalize_L2(queries)
-        ids = np.arange(size, dtype=np.int64)
-        truth, flat_ms = None, None
-        for kind in ("flat", "hnsw", "ivfpq"):
-            index, build_s = timed(lambda v=vectors, i=ids, k=kind: VectorIndex.build(v, i, k))
-            started = time.perf_counter()
-            found = np.concatenate([index.search(queries[i:i + 14], 10)[1] for i in range(0, len(queries), 14)])
-            ms = 1000 * (time.perf_counter() - started) / (len(queries) / 14)
-            truth = found if truth is None else truth
-            flat_ms = flat_ms or ms
-            recall = knn_intersection_measure(truth, found)
-            path = Path(tempfile.mkstemp(suffix=".faiss")[1])
-            index.write(path)
-            megabytes = path.stat().st_size / 1e6
-            path.unlink()
-            print(f"{size:8d} {kind:6s} {build_s:8.2f} {ms:9.2f} {ms / flat_ms:7.3f} {recall:9.3f} {megabytes:7.1f}")
-    print("ratio: time / baseline (full build; flat search at the same size)")
     return 0
 
 

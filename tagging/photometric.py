@@ -79,12 +79,14 @@ def _detail(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
 
 
 class PhotometricVerifier:
-    def __init__(self, catalog: Sequence[LocalFeatures], embeddings: np.ndarray) -> None:
+    def __init__(self, catalog: Sequence[LocalFeatures], embeddings: np.ndarray,
+                 image_ids: Sequence[int] | None = None) -> None:
         """``catalog``: the local features per image id (templates of textureless images);
-        ``embeddings``: the catalog's image vectors, by image id."""
+        ``embeddings``: the catalog's image vectors, by image id; ``image_ids``: those of the
+        version's products (not of products a later version left out), all by default."""
         self._templates: dict[int, np.ndarray] = {}
-        for image_id, features in enumerate(catalog):
-            template = features.template
+        for image_id in range(len(catalog)) if image_ids is None else image_ids:
+            template = catalog[image_id].template
             if template is not None and template.size:
                 small = rescaled(template, ALIGN_SIDE / max(template.shape[:2]))
                 if _detail(small).std() >= MIN_DETAIL:

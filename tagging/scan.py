@@ -102,7 +102,8 @@ class Scanner:
         self.verifier = GeometricVerifier(index.features) if settings.verify and index.features is not None else None
         # The templates' preparation depends on the version alone: once per loaded version, not
         # per request (about 50 ms for 166 alignable images, growing with the catalog).
-        photometric = (index.derived("photometric", lambda: PhotometricVerifier(index.features, index.embeddings))
+        photometric = (index.derived("photometric", lambda: PhotometricVerifier(
+                           index.features, index.embeddings, index.image_ids()))
                        if settings.align and index.features is not None else None)
         # Without a textureless image that has a template there is nothing to align.
         self._photometric = photometric if photometric is not None and len(photometric) else None

@@ -143,11 +143,13 @@ def test_index_build_and_update_on_ray_write_the_index_the_in_process_engine_wri
 
 
 def same_index(first: Path, second: Path, embedder) -> bool:
-    """The same version content: every file's hash and every manifest field but the version's
-    own name, time and parent."""
-    a, b = (CatalogIndex.load(folder, embedder).manifest for folder in (first, second))
-    different = {name for name in vars(a) if getattr(a, name) != getattr(b, name)}
-    assert different <= {"version", "created", "parent"}, different
+    """The same version content: every manifest field but the version's own name, time, parent
+    and segment list, and segment by segment the same files (hashes) and left-out products."""
+    a, b = (CatalogIndex.load(folder, embedder) for folder in (first, second))
+    different = {name for name in vars(a.manifest) if getattr(a.manifest, name) != getattr(b.manifest, name)}
+    assert different <= {"version", "created", "parent", "files"}, different
+    assert [(p.segment.part.manifest.files, p.removed) for p in a.placed] == \
+        [(p.segment.part.manifest.files, p.removed) for p in b.placed]
     return True
 
 

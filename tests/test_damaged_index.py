@@ -2,7 +2,6 @@
 checksums, a `current` pointer leading outside. Every reader (verify, load, the CLI, the
 service) reports them as one clear problem, never a traceback or a hang."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from shoptag.indexing.writer import build_index
 from shoptag.settings import ImageLimits
 
 from helpers.api import running_app, service_settings
+from helpers.index_files import craft, segment_of
 
 
 @pytest.fixture(scope="module")
@@ -36,35 +36,22 @@ def index(pristine, tmp_path):
     return tmp_path / "index"
 
 
-def version_dir(index):
-    return IndexFolder(index).current_dir()
-
-
-def craft(index, name, data: bytes):
-    """Replace a version file and update the manifest's checksum, as an attacker would."""
-    folder = version_dir(index)
-    (folder / name).write_bytes(data)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"][name] = hashlib.sha256(data).hexdigest()
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-
-
 def cli(*args):
     return subprocess.run([sys.executable, "-m", "shoptag.cli", *args], capture_output=True, text=True, timeout=120)
 
 
 def products_with(index, edit):
-    rows = [json.loads(line) for line in (version_dir(index) / "products.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (segment_of(index) / "products.jsonl").read_text().splitlines()]
     edit(rows)
     return "".join(json.dumps(row) + "\n" for row in rows).encode()
 
 
 def test_a_byte_flip_in_products_and_a_truncated_features_file_are_reported(index):
-    products = version_dir(index) / "products.jsonl"
+    products = segment_of(index) / "products.jsonl"
     data = bytearray(products.read_bytes())
     data[5] ^= 0xFF
     products.write_bytes(bytes(data))
-    features = version_dir(index) / "features.npz"
+    features = segment_of(index) / "features.npz"
     features.write_bytes(features.read_bytes()[:100])
     problems = verify_index(index)
     assert any("products.jsonl does not match its manifest checksum" in p for p in problems)
@@ -98,12 +85,12 @@ def test_crafted_files_with_matching_checksums_are_refused_by_every_reader(index
 
 @pytest.mark.parametrize("manifest_edit, message", [
     (lambda m: m["files"].update({"../../../../etc/passwd": "0" * 64}), "not allowed"),
-    (lambda m: m.update(images=10**15), "images listed"),
+    (lambda m: m.update(images=10**15), "product images in its segments"),
     (lambda m: m.update(dim="512"), "wrong type"),
     (lambda m: m.update(extra=1), "missing or unknown"),
 ])
 def test_a_crafted_manifest_is_refused_before_anything_it_names_is_read(index, manifest_edit, message):
-    path = version_dir(index) / "manifest.json"
+    path = IndexFolder(index).current_dir() / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest_edit(manifest)
     path.write_text(json.dumps(manifest))

@@ -17,6 +17,7 @@ from shoptag.indexing.versions import IndexFolder
 from shoptag.indexing.writer import build_index
 from shoptag.settings import ImageLimits
 
+from helpers.index_files import segment_of
 from helpers.media import bundled_rgb
 from helpers.openclip import tiny_openclip_dir
 
@@ -38,8 +39,9 @@ def test_build_then_search_finds_each_product_from_its_own_photo(tmp_path, catal
     manifest = Manifest.read(IndexFolder(tmp_path / "index").current_dir())
     assert manifest.model_identity == effnet.identity and manifest.dim == 1280
     assert manifest.version == report.version and manifest.index_type == "flat" and manifest.parent is None
-    assert set(manifest.files) == {"vectors.faiss", "products.jsonl", "embeddings.npy", "image_ids.npy", "features.npz",
-                                   "descriptors.faiss"}
+    assert set(manifest.files) == {"segments.json"}
+    assert set(json.loads((segment_of(tmp_path / "index") / "segment.json").read_text())["files"]) == {
+        "vectors.faiss", "products.jsonl", "embeddings.npy", "features.npz", "descriptors.faiss"}
     index = CatalogIndex.load(tmp_path / "index", effnet)
     queries = effnet.embed_images([bundled_rgb("rocket.jpg"), bundled_rgb("coffee.jpg")])
     results = index.search(queries, top_k=2)
@@ -82,12 +84,12 @@ def test_corrupted_or_missing_files_are_detected(tmp_path, catalog_path, effnet)
     build_index(read_catalog(catalog_path), effnet, tmp_path / "index", ImageReader(ImageLimits()))
     copy = tmp_path / "copy"
     shutil.copytree(tmp_path / "index", copy, symlinks=True)
-    with (IndexFolder(copy).current_dir() / "vectors.faiss").open("r+b") as handle:
+    with (segment_of(copy) / "vectors.faiss").open("r+b") as handle:
         handle.seek(200)
         handle.write(b"\x00\x01\x02\x03")
     with pytest.raises(IndexLoadError, match="checksum"):
         CatalogIndex.load(copy, effnet)
-    (IndexFolder(tmp_path / "index").current_dir() / "products.jsonl").unlink()
+    (segment_of(tmp_path / "index") / "products.jsonl").unlink()
     with pytest.raises(IndexLoadError, match="missing products.jsonl"):
         CatalogIndex.load(tmp_path / "index", effnet)
     with pytest.raises(IndexLoadError, match="not a ShopTag index"):

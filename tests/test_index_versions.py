@@ -27,10 +27,11 @@ from shoptag.indexing import (
 )
 from shoptag.indexing.records import Entry, ImageVector
 from shoptag.indexing.versions import IndexFolder
-from shoptag.indexing.writer import ModelRef, rebase_version, write_version
+from shoptag.indexing.writer import Change, ModelRef, rebase_version, write_version
 from shoptag.settings import ImageLimits, Settings
 from shoptag.tagging import Tagger
 
+from helpers.index_files import craft, segment_of
 from helpers.media import bundled_rgb
 
 READER = ImageReader(ImageLimits())
@@ -64,7 +65,8 @@ def test_update_embeds_only_what_changed(tmp_path, demo, effnet):
     assert (report.images_reused, report.images_embedded, report.images_failed) == (4, 1, 0)
     assert report.previous_version == first.version and report.version != first.version
     index = CatalogIndex.load(tmp_path / "index", effnet)
-    assert [p.product_id for p in index.products] == ["espresso-cup", "rocket-poster", "astronaut-poster", "cat-mug"]
+    # Unchanged products stay where they were; changed and added ones follow, in the catalog's order.
+    assert [p.product_id for p in index.products] == ["rocket-poster", "astronaut-poster", "espresso-cup", "cat-mug"]
     assert "cat-print" not in index and index.product("espresso-cup").title == "Espresso cup, now in blue"
     # Reused vectors are the stored ones, bit for bit; the index still finds each photo.
     query = effnet.embed_images([bundled_rgb("rocket.jpg")])
@@ -116,7 +118,7 @@ def test_keep_and_rollback(tmp_path, demo, effnet):
 def test_verify_catches_damage(tmp_path, demo, effnet):
     catalog, _ = demo
     build_index(read_catalog(catalog), effnet, tmp_path / "index", READER)
-    current = IndexFolder(tmp_path / "index").current_dir()
+    current = segment_of(tmp_path / "index")
     with (current / "embeddings.npy").open("r+b") as handle:
         handle.seek(-8, os.SEEK_END)
         handle.write(b"\x00" * 8)
@@ -130,10 +132,9 @@ def test_verify_catches_damage(tmp_path, demo, effnet):
 def test_verify_catches_ids_that_map_to_no_product(tmp_path, demo, effnet):
     catalog, _ = demo
     build_index(read_catalog(catalog), effnet, tmp_path / "index", READER)
-    current = IndexFolder(tmp_path / "index").current_dir()
-    rows = [json.loads(line) for line in (current / "products.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (segment_of(tmp_path / "index") / "products.jsonl").read_text().splitlines()]
     rows[0]["images"][0]["id"] = 99
-    (current / "products.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    craft(tmp_path / "index", "products.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
     problems = verify_index(tmp_path / "index")
     assert "product image ids are not 0, 1, 2 ... each used once" in problems
     assert "FAISS ids are not exactly the product image ids" in problems
@@ -242,10 +243,10 @@ def test_a_background_bank_is_kept_by_changes_and_scores_only_new_images(tmp_pat
     assert np.allclose(first.background.image_scores, expected.max(axis=1), atol=1e-5)
     # Stored scores are reused as stored (a changed bank would be a rebuild), new images scored.
     carried = [Entry(e.product, (replace(e.images[0], background=0.123),)) for e in first.entries()[:5]]
-    second = rebase_version(tmp_path / "index", SYNTHETIC, lambda base: carried + entries[20:], first)
+    second = rebase_version(tmp_path / "index", SYNTHETIC, lambda base: Change(tuple(carried + entries[20:])), first)
     assert np.array_equal(second.background.bank, bank_vectors)
-    assert np.allclose(second.background.image_scores[:5], 0.123)
     new = np.stack([e.images[0].vector for e in entries[20:]]) @ bank_vectors.T
-    assert np.allclose(second.background.image_scores[5:], new.max(axis=1), atol=1e-5)
-    reloaded = CatalogIndex.read(tmp_path / "index")
-    assert reloaded.background_score(5) == pytest.approx(float(new[0].max()), abs=1e-5)
+    for index in (second, CatalogIndex.read(tmp_path / "index")):
+        scores = [index.background_score(index.position_of(f"p{i}")) for i in range(30)]
+        assert np.allclose(scores[:5], 0.123) and np.allclose(scores[5:20], expected.max(axis=1)[5:], atol=1e-5)
+        assert np.allclose(scores[20:], new.max(axis=1), atol=1e-5)

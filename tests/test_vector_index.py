@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from shoptag.errors import IndexLoadError
-from shoptag.indexing.manifest import Manifest
 from shoptag.indexing.records import Entry, ImageVector, Product
+from shoptag.indexing.segment_files import VECTORS_NAME
+from shoptag.indexing.store import CatalogIndex
 from shoptag.indexing.vectors import VectorIndex, factory_string
-from shoptag.indexing.version_files import VECTORS_NAME, read_version_files
-from shoptag.indexing.versions import IndexFolder
 from shoptag.indexing.writer import ModelRef, write_version
+
+from helpers.index_files import craft
 
 COUNT, DIM = 1200, 32  # enough images for ivfpq
 
@@ -70,7 +71,7 @@ def test_indexes_saved_before_factory_strings_read_back_as_their_kind(tmp_path, 
 def test_factory_strings_follow_the_catalog_size():
     assert factory_string("flat", 50, 1280) == "IDMap2,Flat"
     assert factory_string("hnsw", 50_000, 1280) == "IDMap2,HNSW32"
-    assert factory_string("ivfpq", 100_000, 1280) == "IDMap2,IVF1264,PQ64x8np"
+    assert factory_string("ivfpq", 100_000, 1280) == "IDMap2,IVF316,PQ64x8np"
     assert factory_string("ivfpq", 1_000, 512) == "IDMap2,IVF25,PQ64x4np"
 
 
@@ -93,7 +94,7 @@ def test_an_index_of_no_known_kind_is_refused_on_load(tmp_path, make):
     entries = [Entry(Product(f"p{i}", f"P{i}", (f"p{i}.jpg",)), (ImageVector(f"p{i}.jpg", f"{i:064x}", v),))
                for i, v in enumerate(data)]
     write_version(tmp_path / "index", ModelRef("synthetic", "synthetic@0", DIM), entries, "flat")
-    version_dir = IndexFolder(tmp_path / "index").current_dir()
-    faiss.write_index(make(data), str(version_dir / VECTORS_NAME))
+    faiss.write_index(make(data), str(tmp_path / VECTORS_NAME))
     with pytest.raises(IndexLoadError, match="unsupported FAISS index"):
-        read_version_files(version_dir, Manifest.read(version_dir))
+        craft(tmp_path / "index", VECTORS_NAME, (tmp_path / VECTORS_NAME).read_bytes())
+        CatalogIndex.read(tmp_path / "index")

@@ -180,6 +180,22 @@ def rollback(old_index: OldIndexArg = None, index: IndexOpt = None, data: DataOp
     echo_report({"index": str(index), "version": current.parent, "rolled_back_from": current.version})
 
 
+@index_app.command("compact")
+def compact(index: IndexOpt = None, data: DataOpt = None, name: NameOpt = None, keep: KeepOpt = None) -> None:
+    """Rewrite the current version as one segment: what edits removed is dropped, and the search
+    index is built over the whole catalog (as a build does, without embedding anything)."""
+    from shoptag.indexing.store import CatalogIndex
+    from shoptag.indexing.writer import compact_index
+
+    index = index_folder(index, data, name)
+    settings = catalog_settings(None, None, None, keep, None, None, index=index)
+    before = CatalogIndex.read(index)
+    after = compact_index(before, settings.index.keep)
+    echo_report({"index": str(index), "version": after.version, "previous_version": before.version,
+                 "type": after.manifest.index_type, "segments": {"before": len(before.placed), "after": 1},
+                 "products": after.manifest.products, "images": after.manifest.images})
+
+
 @index_app.command("verify", cls=_Command)
 def verify(old_index: OldIndexArg = None, index: IndexOpt = None, data: DataOpt = None, name: NameOpt = None) -> None:
     """Check file hashes, counts, and that every FAISS id maps to a product and back."""

@@ -1,0 +1,154 @@
+"""A segment's files: their names, reading them, and checking that they agree with the
+segment's record and with each other.
+
+A segment (``indexing.segments``) holds ``vectors.faiss`` (its search index, one id per image),
+``embeddings.npy`` (the raw vectors, so that an update reuses them and any index type can be
+rebuilt), ``products.jsonl`` (product metadata and its images: id, ref, sha256),
+``features.npz`` (local features for verification) with ``descriptors.faiss`` (their voting
+index, ``indexing.descriptor_index``), ``background.npz`` (when built with a background bank),
+and ``segment.json``, its record: what it holds and each file's sha256. Image ids are the
+segment's own, 0 .. images - 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from hashlib import sha256
+from pathlib import Path
+
+import numpy as np
+
+from shoptag.bounded_json import MAX_DEPTH, loads_bounded
+from shoptag.errors import IndexLoadError
+from shoptag.files import file_sha256, read_regular
+from shoptag.indexing.descriptor_index import DescriptorIndex
+from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, load_features
+from shoptag.indexing.records import Background, IndexedProduct, image_owners
+from shoptag.indexing.vectors import VectorIndex
+
+VECTORS_NAME = "vectors.faiss"
+PRODUCTS_NAME = "products.jsonl"
+EMBEDDINGS_NAME = "embeddings.npy"
+BACKGROUND_NAME = "background.npz"
+DESCRIPTORS_NAME = "descriptors.faiss"
+RECORD_NAME = "segment.json"
+_REQUIRED_FILES = {VECTORS_NAME, EMBEDDINGS_NAME, PRODUCTS_NAME}
+_MAX_RECORD_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    """``segment.json``."""
+
+    model_identity: str
+    dim: int
+    kind: str  # the kind of its vectors.faiss: flat | hnsw | ivfpq
+    products: int
+    images: int
+    files: dict[str, str]  # file name -> sha256
+
+    def write(self, folder: Path) -> None:
+        with (folder / RECORD_NAME).open("w") as handle:
+            handle.write(json.dumps(asdict(self), indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    @classmethod
+    def read(cls, folder: Path, digest: str) -> SegmentRecord:
+        """The record in ``folder``, refused (``IndexLoadError``, its message saying what is
+        wrong, for the caller to say where) unless its sha256 is ``digest`` (what the version
+        that lists the segment recorded) and every field is sound."""
+        path = folder / RECORD_NAME
+        data = read_regular(path, _MAX_RECORD_BYTES, IndexLoadError, str(path))
+        if sha256(data).hexdigest() != digest:
+            raise IndexLoadError(f"{RECORD_NAME} does not match its checksum")
+        try:
+            raw = loads_bounded(data)
+        except ValueError as exc:
+            raise IndexLoadError(f"{RECORD_NAME} is unreadable: {exc}") from exc
+        names = {field.name for field in fields(cls)}
+        if not isinstance(raw, dict) or raw.keys() != names or not all(
+                isinstance(raw[name], kind) and not isinstance(raw[name], bool) for name, kind in _TYPES.items()):
+            raise IndexLoadError(f"{RECORD_NAME} is not a valid segment record")
+        if not _REQUIRED_FILES <= raw["files"].keys() or not all(
+                isinstance(name, str) and Path(name).name == name and not name.startswith(".")
+                and name != RECORD_NAME for name in raw["files"]):
+            raise IndexLoadError(f"{RECORD_NAME} lists files it may not")
+        return cls(**raw)
+
+    def verify_files(self, folder: Path) -> None:
+        for name, expected in self.files.items():
+            path = folder / name
+            if path.is_symlink() or not path.is_file():
+                raise IndexLoadError(f"missing {name}")
+            if file_sha256(path) != expected:
+                raise IndexLoadError(f"{name} does not match its manifest checksum")
+
+
+_TYPES = {"model_identity": str, "dim": int, "kind": str, "products": int, "images": int, "files": dict}
+
+
+@dataclass(frozen=True)
+class SegmentFiles:
+    vectors: VectorIndex
+    products: list[IndexedProduct]
+    embeddings: np.ndarray
+    features: list[LocalFeatures] | None
+    background: Background | None
+    descriptors: DescriptorIndex | None
+
+
+def read_segment_files(folder: Path, record: SegmentRecord) -> SegmentFiles:
+    """Parse a segment's files; any file that does not parse raises ``IndexLoadError``."""
+    try:
+        vectors = VectorIndex.read(folder / VECTORS_NAME)
+        with (folder / PRODUCTS_NAME).open(encoding="utf-8") as handle:
+            # A stored row wraps a product's metadata (itself at most MAX_DEPTH deep) in one more level.
+            products = [IndexedProduct.from_json(loads_bounded(line, MAX_DEPTH + 1)) for line in handle]
+        embeddings = np.load(folder / EMBEDDINGS_NAME, mmap_mode="r", allow_pickle=False)
+        features = load_features(folder / FEATURES_NAME) if FEATURES_NAME in record.files else None
+        descriptors = None
+        if features is not None and DESCRIPTORS_NAME in record.files:
+            descriptors = DescriptorIndex.read(folder / DESCRIPTORS_NAME, features,
+                                               image_owners(products, len(features)).tolist())
+        background = None
+        if BACKGROUND_NAME in record.files:
+            with np.load(folder / BACKGROUND_NAME, allow_pickle=False) as data:
+                background = Background(data["bank"].astype(np.float32), data["image_scores"].astype(np.float32))
+    except Exception as exc:  # each parser (FAISS, numpy, zip, json) fails in its own way on damage
+        raise IndexLoadError(f"cannot be read: {type(exc).__name__}: {exc}") from exc
+    return SegmentFiles(vectors, products, embeddings, features, background, descriptors)
+
+
+def segment_problems(record: SegmentRecord, files: SegmentFiles) -> list[str]:
+    """What does not add up between a segment's record and its parsed files (empty: sound):
+    counts and shapes, and every image id in range and owned by exactly one product image."""
+    # Every range below is built from what the files hold, never from the record's claims.
+    image_ids = sorted(image.id for product in files.products for image in product.images)
+    product_ids = [product.product_id for product in files.products]
+    checks = [
+        (len(files.products) == record.products,
+         f"{len(files.products)} products listed, its record says {record.products}"),
+        (len(image_ids) == record.images, f"{len(image_ids)} product images listed, its record says {record.images}"),
+        (files.vectors.size == record.images,
+         f"{files.vectors.size} vectors in FAISS, its record says {record.images}"),
+        (files.vectors.dim == record.dim, f"FAISS dim {files.vectors.dim}, its record says {record.dim}"),
+        (files.vectors.kind == record.kind, f"FAISS index is {files.vectors.kind}, its record says {record.kind}"),
+        (files.embeddings.shape == (record.images, record.dim) and files.embeddings.dtype == np.float32,
+         f"embeddings are {files.embeddings.shape} {files.embeddings.dtype}, its record says "
+         f"({record.images}, {record.dim}) float32"),
+        (len(set(product_ids)) == len(product_ids), "a product id appears more than once"),
+        (image_ids == list(range(len(image_ids))), "product image ids are not 0, 1, 2 ... each used once"),
+        (sorted(files.vectors.ids().tolist()) == image_ids, "FAISS ids are not exactly the product image ids"),
+    ]
+    if files.features is not None:
+        checks.append((len(files.features) == record.images,
+                       f"{len(files.features)} local feature sets, its record says {record.images} images"))
+    if files.background is not None:
+        bank, scores = files.background.bank, files.background.image_scores
+        checks.append((bank.ndim == 2 and bank.shape[1] == record.dim and scores.shape == (record.images,),
+                       f"background bank {bank.shape} and scores {scores.shape} do not fit {record.images} images "
+                       f"of dim {record.dim}"))
+    return [message for ok, message in checks if not ok]
