@@ -35,8 +35,9 @@ from shoptag.model.base import Embedder
 T = TypeVar("T")
 # An ivfpq search fetches this many times the asked-for candidates by their compressed codes,
 # then ranks them by their exact similarity (stored vectors): recall, and scores on the same
-# scale as the exact kinds' (thresholds, segments merged by score).
-_RERANK = 4
+# scale as the exact kinds' (thresholds, segments merged by score). At 100,000 images of
+# 1280 dims, recall@10 was 0.48 with 4×, 0.72 with 10× and 0.99 with 30×, for 1-3 ms a frame more.
+_RERANK = 30
 
 
 @dataclass(frozen=True)
