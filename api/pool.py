@@ -77,11 +77,13 @@ class WorkerPool(Slots):
         super().__init__(workers + queue_size)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shoptag-worker")
         self.workers = workers
+        self._submitted = 0
 
     @property
     def depth(self) -> int:
-        """Slots in use: work running plus work waiting for a worker."""
-        return self.taken
+        """Work running plus work waiting for a worker. Not ``taken``: the job runner holds a
+        slot for a moment while it looks for a queued job, and that is no work yet."""
+        return self._submitted
 
     async def run(self, fn: Callable[..., T], *args) -> T:
         """Run ``fn(*args)`` on a worker, or raise ``ServiceBusyError`` when the pool is full."""
@@ -99,8 +101,15 @@ class WorkerPool(Slots):
         except BaseException:
             self.release()
             raise
-        future.add_done_callback(lambda _: self.release())
+        with self._lock:
+            self._submitted += 1
+        future.add_done_callback(self._finished)
         return await asyncio.wrap_future(future)
+
+    def _finished(self, _future) -> None:
+        with self._lock:
+            self._submitted -= 1
+        self.release()
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
