@@ -9,8 +9,12 @@
 Video paths are relative to the annotation file. ``bbox`` is optional (source-video pixels).
 A video with an empty list is product-free: every tag on it is a false positive. Optional per
 appearance: ``width_frac`` (the product's on-screen width over the frame's, for recall by
-size), ``kind`` (``flat`` or ``textured``, for recall by kind) and ``interchangeable`` (ids of
-near-identical products whose tag counts as this one's).
+size), ``kind`` (``flat`` or ``textured``, for recall by kind), ``interchangeable`` (ids of
+near-identical products whose tag counts as this one's) and ``track``: the product's box in
+each frame, as MOT-style rows ``[time_s, x, y, w, h]`` (a zero-size box where it is hidden),
+which box IoU is scored against.
+
+ActivityNet's ground-truth layout is read too (``shoptag.evaluation.activitynet``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoptag.errors import ShopTagError
+
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_VIDEOS = 100_000
+MAX_APPEARANCES = 10_000  # per video
+MAX_TRACK_ROWS = 100_000  # per appearance
+
+TrackRow = tuple[float, int, int, int, int]  # time_s, x, y, w, h
 
 
 class AnnotationError(ShopTagError):
@@ -35,6 +46,15 @@ class TruthAppearance:
     width_frac: float | None = None
     kind: str | None = None
     interchangeable: tuple[str, ...] = ()
+    track: tuple[TrackRow, ...] = ()
+
+    def box_at(self, time_s: float, tolerance_s: float) -> tuple[int, int, int, int] | None:
+        """The tracked box nearest ``time_s`` (within ``tolerance_s``), or None where there is
+        none or the product is hidden there."""
+        nearest = min(self.track, key=lambda row: abs(row[0] - time_s), default=None)
+        if nearest is None or abs(nearest[0] - time_s) > tolerance_s or not (nearest[3] and nearest[4]):
+            return None
+        return nearest[1:]
 
     def as_json(self) -> dict:
         row = {"product_id": self.product_id, "start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3)}
@@ -46,6 +66,8 @@ class TruthAppearance:
             row["kind"] = self.kind
         if self.interchangeable:
             row["interchangeable"] = list(self.interchangeable)
+        if self.track:
+            row["track"] = [[round(row[0], 3), *row[1:]] for row in self.track]
         return row
 
 
@@ -53,21 +75,48 @@ class TruthAppearance:
 class VideoAnnotation:
     video: Path
     appearances: tuple[TruthAppearance, ...]
+    video_id: str | None = None  # the id ActivityNet files key videos by; the file's stem otherwise
+    duration_s: float | None = None
 
     @property
     def product_free(self) -> bool:
         return not self.appearances
 
+    @property
+    def id(self) -> str:
+        return self.video_id or self.video.stem
 
-def load_annotations(path: Path) -> list[VideoAnnotation]:
+
+def read_json(path: Path, what: str) -> object:
+    """A JSON file of at most MAX_FILE_BYTES, from a regular file only."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AnnotationError(f"annotations {path} cannot be read: {exc}") from exc
+        if not path.is_file():
+            raise AnnotationError(f"{what} {path} is not a regular file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise AnnotationError(f"{what} {path} is over {MAX_FILE_BYTES // 2**20} MiB")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise AnnotationError(f"{what} {path} cannot be read: {exc}") from exc
+
+
+def load_annotations(path: Path, videos_dir: Path | None = None, subset: str | None = None) -> list[VideoAnnotation]:
+    """ShopTag's annotation file or ActivityNet ground truth (told apart by its ``database``);
+    ``videos_dir`` and ``subset`` apply to ActivityNet files, whose videos are named by id."""
+    from shoptag.evaluation.activitynet import is_activitynet, read_activitynet_truth
+
+    path = Path(path)
+    raw = read_json(path, "annotations")
+    if is_activitynet(raw):
+        return read_activitynet_truth(raw, path, videos_dir or path.parent, subset)
+    if subset is not None:
+        raise AnnotationError(f"annotations {path}: --subset applies to ActivityNet ground truth only")
     videos = raw.get("videos") if isinstance(raw, dict) else None
     if not isinstance(videos, list) or not videos:
-        raise AnnotationError(f"annotations {path}: expected {{\"videos\": [...]}} with at least one video")
+        raise AnnotationError(f"annotations {path}: expected {{\"videos\": [...]}} with at least one video, "
+                              "or ActivityNet's {\"database\": {...}}")
+    if len(videos) > MAX_VIDEOS:
+        raise AnnotationError(f"annotations {path}: over {MAX_VIDEOS} videos")
     return [_video(entry, number, path.parent) for number, entry in enumerate(videos)]
 
 
@@ -78,16 +127,21 @@ def _video(entry, number: int, base: Path) -> VideoAnnotation:
     appearances = entry.get("appearances")
     if not isinstance(appearances, list):
         raise AnnotationError(f"{where}: 'appearances' must be a list (empty for a product-free video)")
+    if len(appearances) > MAX_APPEARANCES:
+        raise AnnotationError(f"{where}: over {MAX_APPEARANCES} appearances")
     video = base / entry["video"]
     if not video.is_file():
         raise AnnotationError(f"{where}: video {video} does not exist")
-    return VideoAnnotation(video, tuple(_appearance(a, f"{where}.appearances[{i}]") for i, a in enumerate(appearances)))
+    return VideoAnnotation(video, tuple(appearance(a, f"{where}.appearances[{i}]") for i, a in enumerate(appearances)))
 
 
-def _appearance(row, where: str) -> TruthAppearance:
+def appearance(row, where: str, product_id: str | None = None, span: tuple[float, float] | None = None
+               ) -> TruthAppearance:
+    """One appearance from ShopTag's keys; ActivityNet's reader passes the ``product_id`` and
+    ``span`` it read from ``label`` and ``segment``, and the optional keys are shared."""
     try:
-        start, end = float(row["start_s"]), float(row["end_s"])
-        product_id = row["product_id"]
+        start, end = span if span is not None else (float(row["start_s"]), float(row["end_s"]))
+        product_id = row["product_id"] if product_id is None else product_id
         bbox = row.get("bbox")
         width_frac = None if row.get("width_frac") is None else float(row["width_frac"])
         kind, interchangeable = row.get("kind"), row.get("interchangeable", [])
@@ -102,7 +156,24 @@ def _appearance(row, where: str) -> TruthAppearance:
     if not isinstance(interchangeable, list) or not all(isinstance(i, str) for i in interchangeable):
         raise AnnotationError(f"{where}: interchangeable must be a list of product ids")
     return TruthAppearance(product_id, start, end, tuple(int(v) for v in bbox) if bbox else None, width_frac, kind,
-                           tuple(interchangeable))
+                           tuple(interchangeable), _track(row.get("track", []), where))
+
+
+def _track(rows, where: str) -> tuple[TrackRow, ...]:
+    if not isinstance(rows, list) or len(rows) > MAX_TRACK_ROWS:
+        raise AnnotationError(f"{where}: track must be a list of at most {MAX_TRACK_ROWS} [time_s, x, y, w, h] rows")
+    track = []
+    for number, row in enumerate(rows):
+        try:
+            if not isinstance(row, list) or len(row) != 5:
+                raise ValueError("not 5 numbers")
+            time_s, x, y, w, h = float(row[0]), *(int(v) for v in row[1:])
+        except (TypeError, ValueError) as exc:
+            raise AnnotationError(f"{where}.track[{number}]: expected [time_s, x, y, w, h] ({exc})") from None
+        if time_s < 0 or w < 0 or h < 0:
+            raise AnnotationError(f"{where}.track[{number}]: time and size must not be negative")
+        track.append((time_s, x, y, w, h))
+    return tuple(sorted(track))
 
 
 def write_annotations(path: Path, videos: list[VideoAnnotation], extra: dict | None = None) -> None:

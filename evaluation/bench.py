@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from shoptag.errors import ImageLoadError
+from shoptag.evaluation.activitynet import write_activitynet_truth
 from shoptag.evaluation.annotations import AnnotationError, TruthAppearance, VideoAnnotation, write_annotations
 from shoptag.indexing.catalog import Catalog
 from shoptag.indexing.images import ImageReader
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 FRAME_SIZE = (640, 360)
+ACTIVITYNET_TRUTH = "activitynet_gt.json"  # the same truth, in ActivityNet's layout
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ class BenchSpec:
 
 
 def make_benchmark(catalog: Catalog, backgrounds: Path, out: Path, reader: ImageReader, spec: BenchSpec) -> Path:
-    """Write ``spec.videos`` MP4 clips and ``annotations.json`` into ``out``; returns its path."""
+    """Write ``spec.videos`` MP4 clips, ``annotations.json`` and the same truth as ActivityNet
+    ground truth into ``out``; returns the annotations' path. Each appearance carries its box in
+    every frame (``track``)."""
     rng = np.random.default_rng(spec.seed)
     photos = _product_photos(catalog, reader)
     variants = _variant_groups(catalog)
@@ -63,9 +67,11 @@ def make_benchmark(catalog: Catalog, backgrounds: Path, out: Path, reader: Image
         appearances = tuple(
             TruthAppearance(photos[i].product_id, motion.start_s, motion.end_s,
                             _union([box for _, box in boxes[j]]),
-                            sum(motion.width) / 2, photos[i].kind, variants.get(photos[i].product_id, ()))
+                            sum(motion.width) / 2, photos[i].kind, variants.get(photos[i].product_id, ()),
+                            tuple((time_s, *box) for time_s, box in boxes[j]))
             for j, (i, motion) in enumerate(zip(chosen, motions, strict=True)))
-        videos.append(VideoAnnotation(path, appearances))
+        videos.append(VideoAnnotation(path, appearances, duration_s=frame_count / spec.fps))
+    write_activitynet_truth(out / ACTIVITYNET_TRUTH, videos)
     annotations = out / "annotations.json"
     write_annotations(annotations, videos, {"generator": {
         "seed": spec.seed, "videos": spec.videos, "duration_s": spec.duration_s, "fps": spec.fps,

@@ -1,5 +1,7 @@
-"""One evaluation run: the operating point, its precision-recall curve over the threshold,
-an optional sweep, optional comparison of other indexes (other models), and the report."""
+"""One evaluation run: the operating point with bootstrap intervals, its precision-recall
+curve over the threshold, an optional sweep, optional comparison of other indexes (other
+models, each against the first on the same resamples), the optional retrieval view, and the
+report."""
 
 from __future__ import annotations
 
@@ -7,9 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoptag.evaluation.annotations import VideoAnnotation
+from shoptag.evaluation.bootstrap import Bootstrap
 from shoptag.evaluation.metrics import Counts, match_segments
 from shoptag.evaluation.report import write_report
-from shoptag.evaluation.run import Evaluation, Evaluator, canonical_ids, predicted_intervals, truth_intervals
+from shoptag.evaluation.retrieval_view import retrieval_view
+from shoptag.evaluation.run import (
+    SIZE_BUCKETS,
+    Evaluation,
+    Evaluator,
+    canonical_ids,
+    predicted_intervals,
+    truth_intervals,
+)
 from shoptag.evaluation.sweep import best_point, grid
 from shoptag.settings import TaggingSettings
 from shoptag.tagging import Tagger
@@ -25,10 +36,15 @@ class RunOutcome:
 
 
 def run_evaluation(evaluators: list[tuple[str, Evaluator]], videos: list[VideoAnnotation],
-                   settings: TaggingSettings, sweeps: list[str], out: Path) -> RunOutcome:
-    """The first evaluator is the one reported in full; the others join the comparison table."""
+                   settings: TaggingSettings, sweeps: list[str], out: Path, bootstrap: Bootstrap = Bootstrap(),
+                   retrieval: bool = False) -> RunOutcome:
+    """The first evaluator is the one reported in full; the others join the comparison table,
+    each with its paired difference from the first."""
     label, evaluator = evaluators[0]
-    main = evaluator.evaluate(videos, settings)
+    main = evaluator.evaluate(videos, settings, bootstrap=bootstrap)
+    if retrieval:
+        main.metrics["retrieval"] = retrieval_view(videos, evaluator.index, evaluator.embedder, canonical_ids(videos),
+                                                   settings.fps, evaluator.limits, SIZE_BUCKETS)
     tagger = evaluator.tagger(settings)
     curve = [_curve_point(evaluator, tagger, videos, settings, t) for t in CURVE_THRESHOLDS]
     points = None
@@ -39,8 +55,12 @@ def run_evaluation(evaluators: list[tuple[str, Evaluator]], videos: list[VideoAn
             point = evaluator.evaluate(videos, settings.model_copy(update=values), swept=values)
             points.append({"settings": point.settings, "metrics": point.metrics})
         best = best_point(points)
-    comparison = [(label, main.metrics)] + [(other_label, other.evaluate(videos, settings).metrics)
-                                            for other_label, other in evaluators[1:]]
+    comparison = [(label, main.metrics)]
+    for other_label, other in evaluators[1:]:
+        evaluated = other.evaluate(videos, settings, bootstrap=bootstrap)
+        evaluated.metrics["paired_difference"] = {
+            "baseline": label, **evaluated.scorecard.compared_with(main.scorecard, bootstrap)}
+        comparison.append((other_label, evaluated.metrics))
     truth_by_video = {str(v.video): v.appearances for v in videos}
     write_report(out, main, curve, points, comparison if len(evaluators) > 1 else None, truth_by_video)
     return RunOutcome(main, best, comparison)

@@ -4,12 +4,15 @@ Conventions (pinned by tests): with no predictions, precision is 1 (nothing wron
 claimed); with no truth, recall is 1 (nothing was missed); F1 is 0 when precision + recall is
 0. Segments match one to one, same product only, best temporal IoU first, predictions taken
 in order of score, so a duplicate or a second piece of a split segment is a false positive.
+Average precision over segments is in ``detection``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+Box = tuple[int, int, int, int]  # x, y, w, h
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,8 @@ class Interval:
     start_s: float
     end_s: float
     score: float = 1.0
+    box: Box | None = None  # a predicted segment's box, at box_time_s
+    box_time_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,18 +58,33 @@ def temporal_iou(a: Interval, b: Interval) -> float:
     return max(0.0, overlap) / union if union > 0 else 0.0
 
 
+def box_iou(a: Box, b: Box) -> float:
+    overlap_w = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    overlap_h = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    overlap = max(0, overlap_w) * max(0, overlap_h)
+    union = a[2] * a[3] + b[2] * b[3] - overlap
+    return overlap / union if union > 0 else 0.0
+
+
+def pair_segments(truth: Sequence[Interval], predicted: Sequence[Interval], min_iou: float) -> list[tuple[int, int]]:
+    """One-to-one matching of predicted segments to truth appearances at temporal IoU >=
+    min_iou: (truth index, prediction index) of each match."""
+    free = list(range(len(truth)))
+    pairs = []
+    for p in sorted(range(len(predicted)), key=lambda i: -predicted[i].score):
+        candidates = [(temporal_iou(predicted[p], truth[t]), t) for t in free
+                      if truth[t].product_id == predicted[p].product_id]
+        if candidates:
+            overlap, t = max(candidates)
+            if overlap >= min_iou:
+                free.remove(t)
+                pairs.append((t, p))
+    return pairs
+
+
 def match_segments(truth: Sequence[Interval], predicted: Sequence[Interval], min_iou: float) -> Counts:
-    """One-to-one matching of predicted segments to truth appearances at temporal IoU >= min_iou."""
-    unmatched = list(truth)
-    tp = 0
-    for prediction in sorted(predicted, key=lambda p: -p.score):
-        candidates = [(temporal_iou(prediction, t), i) for i, t in enumerate(unmatched)
-                      if t.product_id == prediction.product_id]
-        best = max(candidates, default=(0.0, -1))
-        if best[0] >= min_iou and best[1] >= 0:
-            unmatched.pop(best[1])
-            tp += 1
-    return Counts(tp, len(predicted) - tp, len(unmatched))
+    tp = len(pair_segments(truth, predicted, min_iou))
+    return Counts(tp, len(predicted) - tp, len(truth) - tp)
 
 
 def video_level(truth: Iterable[str], predicted: Iterable[str]) -> Counts:
@@ -77,21 +97,35 @@ def video_level(truth: Iterable[str], predicted: Iterable[str]) -> Counts:
 class Retrieval:
     queries: int
     recall_at: dict[int, float]
-    mean_ap: float
+    mrr: float
 
     def as_json(self) -> dict:
         return {"queries": self.queries, **{f"recall@{k}": round(v, 4) for k, v in self.recall_at.items()},
-                "mAP": round(self.mean_ap, 4)}
+                "MRR": round(self.mrr, 4)}
 
 
 def retrieval(ranks: Sequence[int | None], ks: Sequence[int] = (1, 5, 10)) -> Retrieval:
-    """Frame-level retrieval from the rank (1-based, None if not retrieved) of the right product
-    in each query frame. One relevant item per query, so AP = 1 / rank."""
+    """Retrieval from the rank (1-based, None if not retrieved) of the right product for each
+    query: Recall@k and the mean reciprocal rank (one relevant item per query)."""
     if not ranks:
         return Retrieval(0, {k: 0.0 for k in ks}, 0.0)
     recall_at = {k: sum(1 for r in ranks if r is not None and r <= k) / len(ranks) for k in ks}
-    mean_ap = sum(1.0 / r for r in ranks if r is not None) / len(ranks)
-    return Retrieval(len(ranks), recall_at, mean_ap)
+    mrr = sum(1.0 / r for r in ranks if r is not None) / len(ranks)
+    return Retrieval(len(ranks), recall_at, mrr)
+
+
+def ranked_ap(scored: Sequence[tuple[float, bool]], relevant: int) -> float:
+    """Non-interpolated average precision of one query over a ranked list: the mean, over the
+    ``relevant`` items, of the precision at each one's rank (0 for those never ranked).
+    ``scored`` holds (score, is relevant) for the items that were ranked."""
+    if relevant <= 0:
+        return 0.0
+    hits, total = 0, 0.0
+    for rank, (_, is_relevant) in enumerate(sorted(scored, key=lambda s: -s[0]), start=1):
+        if is_relevant:
+            hits += 1
+            total += hits / rank
+    return total / relevant
 
 
 def false_tags_per_minute(segments_on_free_videos: int, free_seconds: float) -> float | None:

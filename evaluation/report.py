@@ -1,4 +1,5 @@
-"""Evaluation outputs: metrics.json, a Markdown report and PNG plots."""
+"""Evaluation outputs: metrics.json, predictions (ShopTag's JSON and ActivityNet results), a
+Markdown report and PNG plots."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 # Figures are drawn with matplotlib's object API (no pyplot): no global backend or figure state.
 from matplotlib.figure import Figure
 
-from shoptag.evaluation.run import Evaluation
+from shoptag.evaluation.activitynet import write_activitynet_results
+from shoptag.evaluation.run import Evaluation, predicted_intervals
 
 SUMMARY_COLUMNS = (
     ("video F1", lambda m: m["video_level"]["f1"]),
@@ -16,12 +18,17 @@ SUMMARY_COLUMNS = (
     ("seg R@0.5", lambda m: m["segment@tIoU0.5"]["recall"]),
     ("seg F1@0.3", lambda m: m["segment@tIoU0.3"]["f1"]),
     ("seg F1@0.5", lambda m: m["segment@tIoU0.5"]["f1"]),
+    ("AP@0.5", lambda m: m["detection"]["AP@tIoU0.5"]),
+    ("mAP@0.5:0.95", lambda m: m["detection"]["mAP@tIoU0.5:0.95"]),
     ("frame R@1", lambda m: m["frame_retrieval"]["recall@1"]),
     ("frame R@5", lambda m: m["frame_retrieval"]["recall@5"]),
-    ("frame mAP", lambda m: m["frame_retrieval"]["mAP"]),
+    ("frame MRR", lambda m: m["frame_retrieval"]["MRR"]),
     ("false tags/min", lambda m: m["false_tags_per_minute"]),
     ("video s / s", lambda m: m["throughput_video_s_per_s"]),
 )
+
+
+ACTIVITYNET_RESULTS = "activitynet_results.json"
 
 
 def summary_table(rows: list[tuple[str, dict]]) -> str:
@@ -51,6 +58,10 @@ def write_report(out: Path, main: Evaluation, curve: list[dict], sweep: list[dic
     # Exactly what `shoptag tag` prints for each video at these settings.
     predictions = [result.model_dump(mode="json") for result in main.predictions]
     (out / "predictions.json").write_text(json.dumps(predictions, indent=2) + "\n")
+    write_activitynet_results(
+        out / ACTIVITYNET_RESULTS,
+        {video.id: predicted_intervals(result) for video, result in zip(main.videos, main.ranked, strict=True)},
+        f"ShopTag at {json.dumps(main.settings, sort_keys=True)}, with the uncertain segments")
     _plot_curve(out / "pr_curve.png", curve, main.settings["threshold"])
     _plot_timelines(out / "timeline.png", main, truth_by_video)
     _plot_products(out / "per_product.png", main.per_product)
@@ -59,21 +70,70 @@ def write_report(out: Path, main: Evaluation, curve: list[dict], sweep: list[dic
              f"top_k {main.settings['top_k']}; {main.metrics['videos']} videos "
              f"({main.metrics['product_free_videos']} product-free).", "",
              summary_table([("this run", main.metrics)]), "",
+             *_uncertainty(main.metrics), *_boxes(main.metrics),
              "Stage seconds: " + ", ".join(f"{k} {v}" for k, v in main.metrics["stage_seconds"].items()), "",
              "## Recall by size and kind (segments at tIoU 0.5)", "",
              "| appearances | count | recall |", "|---|---|---|",
              *[f"| {bucket} | {row['appearances']} | {row['recall']:.3f} |"
                for bucket, row in main.metrics["recall_by_bucket@tIoU0.5"].items()], "",
-             "## Per product (segments at tIoU 0.5)", "", "| product | tp | fp | fn | precision | recall |",
-             "|---|---|---|---|---|---|"]
+             "## Per product (segments at tIoU 0.5)", "",
+             "| product | tp | fp | fn | precision | recall | AP@0.5 |", "|---|---|---|---|---|---|---|"]
     for product, c in main.per_product.items():
-        lines.append(f"| {product} | {c['tp']} | {c['fp']} | {c['fn']} | {c['precision']:.3f} | {c['recall']:.3f} |")
+        ap = f"{c['AP@tIoU0.5']:.3f}" if "AP@tIoU0.5" in c else "–"  # no truth: no AP
+        lines.append(f"| {product} | {c['tp']} | {c['fp']} | {c['fn']} | {c['precision']:.3f} | {c['recall']:.3f} "
+                     f"| {ap} |")
     if sweep:
         lines += ["", "## Sweep", "", summary_table([(_label(p["settings"]), p["metrics"]) for p in sweep])]
     if comparison:
-        lines += ["", "## Comparison", "", summary_table(comparison)]
-    lines += ["", "Plots: `pr_curve.png`, `timeline.png`, `per_product.png`.", ""]
+        lines += ["", "## Comparison", "", summary_table(comparison), "", *_differences(comparison)]
+    if "retrieval" in main.metrics:
+        lines += ["", *_retrieval(main.metrics["retrieval"])]
+    lines += ["", "Plots: `pr_curve.png`, `timeline.png`, `per_product.png`. ActivityNet results: "
+              f"`{ACTIVITYNET_RESULTS}` (the served segments and the uncertain ones, by score).", ""]
     (out / "report.md").write_text("\n".join(lines))
+
+
+def _uncertainty(metrics: dict) -> list[str]:
+    if "intervals" not in metrics:
+        return []
+    boot = metrics["bootstrap"]
+    detection = metrics["detection"]
+    values = {"segment_f1@tIoU0.5": metrics["segment@tIoU0.5"]["f1"], "video_f1": metrics["video_level"]["f1"],
+              **detection, "frame_MRR": metrics["frame_retrieval"]["MRR"]}
+    return [f"{boot['level']:.0%} bootstrap intervals ({boot['resamples']} resamples of the videos, seed "
+            f"{boot['seed']}). AP is ActivityNet's, over the served and uncertain segments by score:", "",
+            "| | value | interval |", "|---|---|---|",
+            *[f"| {name} | {values[name]:.3f} | {low:.3f}–{high:.3f} |"
+              for name, (low, high) in metrics["intervals"].items()], ""]
+
+
+def _boxes(metrics: dict) -> list[str]:
+    box = metrics["box@tIoU0.5"]
+    if not box["scored"]:
+        return []
+    return [f"Boxes: of {box['segments']} segments matched at tIoU 0.5, {box['scored']} have a truth box at their "
+            f"best frame; mean box IoU there {box['mean_iou']:.3f}, {box['share_iou>=0.5']:.1%} at IoU ≥ 0.5.", ""]
+
+
+def _differences(comparison: list[tuple[str, dict]]) -> list[str]:
+    lines = []
+    for label, metrics in comparison[1:]:
+        difference = metrics["paired_difference"]
+        cells = [f"{name} {row['difference']:+.3f} ({row['interval'][0]:+.3f} to {row['interval'][1]:+.3f}: "
+                 f"{'outside the noise' if row['outside_noise'] else 'within the noise'})"
+                 for name, row in difference.items() if name != "baseline"]
+        lines.append(f"- {label} minus {difference['baseline']}, paired bootstrap: " + "; ".join(cells))
+    return lines
+
+
+def _retrieval(view: dict) -> list[str]:
+    lines = [f"## Retrieval (catalog search alone, ranks up to {view['max_rank']}, frames at {view['fps']} fps)", "",
+             "| query | appearances | queries | R@1 | R@5 | R@10 | MRR |", "|---|---|---|---|---|---|---|"]
+    for kind in ("region", "frame"):
+        for bucket, row in view[kind].items():
+            lines.append(f"| {kind} | {bucket} | {row['queries']} | {row['recall@1']:.3f} | {row['recall@5']:.3f} | "
+                         f"{row['recall@10']:.3f} | {row['MRR']:.3f} |")
+    return lines
 
 
 def _label(settings: dict) -> str:

@@ -182,3 +182,94 @@ def test_interchangeable_products_count_as_one_and_recall_is_bucketed(tmp_path):
         (tmp_path / "b.json").write_text(json.dumps({"videos": [{"video": "v.mp4", "appearances": [
             {**appearance, "interchangeable": "mug-red"}]}]}))
         load_annotations(tmp_path / "b.json")
+
+
+@pytest.mark.model
+def test_eval_reads_activitynet_truth_writes_activitynet_results_and_scores_boxes(bench_inputs, tmp_path):
+    folder, catalog, backgrounds = bench_inputs
+    bench = tmp_path / "bench"
+    made = shoptag("bench", "make", "--catalog", catalog, "--backgrounds", backgrounds, "--out", bench,
+                   "--videos", 5, "--duration", 5, "--seed", 2)
+    assert made.returncode == 0, made.stderr
+    ours, theirs = load_annotations(bench / "annotations.json"), load_annotations(bench / "activitynet_gt.json")
+    assert [(v.video, v.appearances) for v in ours] == [(v.video, v.appearances) for v in theirs]
+    tracked = [a for v in ours for a in v.appearances]
+    assert tracked and all(len(a.track) >= 2 * 12 for a in tracked)  # every frame of 2 s or more at 12 fps
+    assert shoptag("index", "build", catalog, "--index", tmp_path / "index", "--model", "effnet-lite0").returncode == 0
+
+    runs = {}
+    for name, truth in (("ours", "annotations.json"), ("activitynet", "activitynet_gt.json")):
+        done = shoptag("eval", "--index", tmp_path / "index", "--annotations", bench / truth, "--out",
+                       tmp_path / name, "--bootstrap", 200, *(["--retrieval"] if name == "ours" else []))
+        assert done.returncode == 0, done.stderr
+        runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())["metrics"]
+    m = runs["ours"]
+    assert {k: v for k, v in runs["activitynet"].items() if k not in ("stage_seconds", "throughput_video_s_per_s")} \
+        == {k: v for k, v in m.items() if k not in ("stage_seconds", "throughput_video_s_per_s", "retrieval")}
+    detection = m["detection"]
+    assert set(detection) == {"AP@tIoU0.3", "AP@tIoU0.5", "AP@tIoU0.7", "mAP@tIoU0.5:0.95"}
+    assert detection["AP@tIoU0.3"] >= detection["AP@tIoU0.5"] >= detection["AP@tIoU0.7"] > 0
+    assert m["bootstrap"] == {"resamples": 200, "seed": 0, "level": 0.95, "over": "videos"}
+    for name, (low, high) in m["intervals"].items():
+        value = {"segment_f1@tIoU0.5": m["segment@tIoU0.5"]["f1"], "video_f1": m["video_level"]["f1"],
+                 "frame_MRR": m["frame_retrieval"]["MRR"], **detection}[name]
+        assert low <= value + 1e-4 and value - 1e-4 <= high, name
+    assert "MRR" in m["frame_retrieval"] and 0 < m["frame_retrieval"]["mAP"] <= 1
+    box = m["box@tIoU0.5"]
+    assert box["scored"] == box["segments"] == m["segment@tIoU0.5"]["tp"] > 0
+    assert 0.5 < box["mean_iou"] <= 1 and box["share_iou>=0.5"] > 0.5
+    view = m["retrieval"]
+    assert view["region"]["all"]["queries"] == view["frame"]["all"]["queries"] > 10
+    assert view["region"]["all"]["recall@10"] >= view["region"]["all"]["recall@1"] > 0.5
+
+    # The results file is ActivityNet's: every video by id, segments best first.
+    results = json.loads((tmp_path / "ours" / "activitynet_results.json").read_text())
+    assert set(results) == {"version", "results", "external_data"}
+    assert set(results["results"]) == {v.video.stem for v in ours}
+    for rows in results["results"].values():
+        assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+        assert all(set(r) == {"label", "score", "segment"} and r["segment"][0] < r["segment"][1] for r in rows)
+    report = (tmp_path / "ours" / "report.md").read_text()
+    assert "bootstrap intervals" in report and "## Retrieval" in report and "Boxes:" in report
+
+
+def test_activitynet_truth_is_read_by_video_id_and_its_errors_name_the_problem(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "abc.mp4").write_bytes(b"x")
+    (videos / "v_def.webm").write_bytes(b"x")
+    truth = tmp_path / "gt.json"
+
+    def database(**entries):
+        truth.write_text(json.dumps({"version": "1.3", "database": entries}))
+        return truth
+
+    def entry(*rows, subset="validation"):
+        return {"subset": subset, "duration": 8.0, "annotations": list(rows)}
+
+    mug = {"segment": [1.0, 3.5], "label": "mug", "track": [[1.0, 10, 20, 30, 40]]}
+    read = load_annotations(database(abc=entry(mug), **{"def": entry(subset="training")}), videos)
+    assert [(v.id, v.video.name, v.duration_s) for v in read] == [("abc", "abc.mp4", 8.0), ("def", "v_def.webm", 8.0)]
+    (appearance,) = read[0].appearances
+    assert appearance.product_id == "mug" and appearance.track == ((1.0, 10, 20, 30, 40),)
+    assert appearance.box_at(1.1, 0.25) == (10, 20, 30, 40) and appearance.box_at(2, 0.25) is None
+    assert [v.id for v in load_annotations(truth, videos, subset="training")] == ["def"]
+    cases = [
+        ({"abc": entry({"segment": [3, 1], "label": "mug"})}, None, "start_s < end_s"),
+        ({"abc": entry({"segment": [1], "label": "mug"})}, None, r"'segment' must be \[start_s, end_s\]"),
+        ({"abc": entry({"segment": [0, 1]})}, None, "needs a 'label'"),
+        ({"abc": {"annotations": "x"}}, None, "'annotations' must be a list"),
+        ({"abc": {**entry(), "duration": -1}}, None, "duration must be a positive"),
+        ({"nope": entry()}, None, "no video file nope.mp4"),
+        ({"../abc": entry()}, None, "a video id cannot be a path"),
+        ({"abc": entry({**mug, "track": [[0, 1, 2]]})}, None, r"track\[0\]: expected \[time_s, x, y, w, h\]"),
+        ({"abc": entry()}, "testing", "no video of subset 'testing'"),
+    ]
+    for entries, subset, message in cases:
+        with pytest.raises(AnnotationError, match=message):
+            load_annotations(database(**entries), videos, subset)
+    with pytest.raises(AnnotationError, match="not a regular file"):
+        load_annotations(videos)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(AnnotationError, match="cannot be read"):
+        load_annotations(tmp_path / "deep.json")

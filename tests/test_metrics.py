@@ -5,8 +5,11 @@ import pytest
 from shoptag.evaluation.metrics import (
     Counts,
     Interval,
+    box_iou,
     false_tags_per_minute,
     match_segments,
+    pair_segments,
+    ranked_ap,
     retrieval,
     temporal_iou,
     video_level,
@@ -75,11 +78,33 @@ def test_video_level():
     assert video_level([], ["x"]) == Counts(0, 1, 0)
 
 
-def test_retrieval():
+def test_retrieval_reports_recall_at_k_and_mean_reciprocal_rank():
     result = retrieval([1, 2, None, 7])
     assert result.recall_at == {1: 0.25, 5: 0.5, 10: 0.75}
-    assert result.mean_ap == pytest.approx((1 + 1 / 2 + 0 + 1 / 7) / 4)
+    assert result.mrr == pytest.approx((1 + 1 / 2 + 0 + 1 / 7) / 4)
+    assert result.as_json()["MRR"] == 0.4107 and "mAP" not in result.as_json()
     assert retrieval([]).queries == 0
+
+
+def test_ranked_ap_is_mean_precision_at_the_relevant_ranks():
+    # Ranked: rel (1/1), not, rel (2/3), not; a third relevant item never ranked counts 0.
+    scored = [(0.9, True), (0.8, False), (0.7, True), (0.6, False)]
+    assert ranked_ap(scored, relevant=3) == pytest.approx((1 + 2 / 3) / 3)
+    assert ranked_ap(list(reversed(scored)), relevant=2) == pytest.approx((1 + 2 / 3) / 2)
+    assert ranked_ap([], relevant=2) == 0.0 and ranked_ap(scored, relevant=0) == 0.0
+
+
+def test_box_iou():
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
+
+
+def test_pair_segments_names_which_truth_each_prediction_matched():
+    truth = [seg("a", 0, 4), seg("a", 10, 14), seg("b", 0, 4)]
+    predicted = [seg("a", 10, 13, score=0.9), seg("b", 1, 4, score=0.5), seg("a", 0, 1, score=0.8)]
+    assert sorted(pair_segments(truth, predicted, 0.5)) == [(1, 0), (2, 1)]
 
 
 def test_false_tags_per_minute():

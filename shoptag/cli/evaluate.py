@@ -29,10 +29,22 @@ def evaluate(
     top_k: Annotated[Optional[int], typer.Option("--top-k")] = None,
     sweep: Annotated[Optional[list[str]], typer.Option(
         "--sweep", help="threshold=0.5:0.9:0.05, fps=1,2 or top_k=5,10; repeat for a grid.")] = None,
+    retrieval: Annotated[bool, typer.Option(
+        "--retrieval", help="Also score catalog retrieval alone (region and frame queries: Recall@k, MRR).")] = False,
+    videos_dir: Annotated[Optional[Path], typer.Option(
+        "--videos-dir", help="ActivityNet ground truth: the folder of VIDEO_ID.mp4 files (default: its own).")]
+    = None,
+    subset: Annotated[Optional[str], typer.Option(
+        "--subset", help="ActivityNet ground truth: evaluate this subset only (e.g. validation).")] = None,
+    resamples: Annotated[int, typer.Option(
+        "--bootstrap", min=10, max=100_000, help="Bootstrap resamples of the videos for the intervals.")] = 1000,
+    seed: Annotated[int, typer.Option("--bootstrap-seed", help="Seed of the bootstrap resamples.")] = 0,
     threads: ThreadsOpt = None,
 ) -> None:
-    """Tag every annotated video and report accuracy, speed and plots."""
+    """Tag every annotated video and report accuracy (with bootstrap intervals), speed and plots.
+    Reads ShopTag annotations or ActivityNet ground truth; writes ActivityNet results too."""
     from shoptag.evaluation.annotations import load_annotations
+    from shoptag.evaluation.bootstrap import Bootstrap
     from shoptag.evaluation.evaluate import run_evaluation
     from shoptag.evaluation.run import Evaluator
     from shoptag.evaluation.sweep import grid
@@ -43,7 +55,7 @@ def evaluate(
     indexes = list(index or []) + _build_model_indexes(catalog, model or [], out, threads)
     if not indexes:
         raise ConfigError("nothing to evaluate: pass --index, or --catalog with --model")
-    videos = load_annotations(annotations)
+    videos = load_annotations(annotations, videos_dir, subset)
     evaluators = []
     for path in indexes:
         settings = index_settings(path, None, threads, tagging=tagging)
@@ -51,7 +63,7 @@ def evaluate(
         evaluators.append((f"{path.name} ({embedder.spec})",
                            Evaluator(embedder, CatalogIndex.load(path, embedder), settings.video)))
     outcome = run_evaluation(evaluators, videos, settings_from(None, threads, tagging=tagging).tagging,
-                             sweep or [], out)
+                             sweep or [], out, Bootstrap(resamples=resamples, seed=seed), retrieval)
     from shoptag.evaluation.report import summary_table
 
     typer.echo(summary_table(outcome.comparison))
