@@ -30,7 +30,11 @@ class Bootstrap:
         return rng.multinomial(videos, np.full(videos, 1.0 / videos), size=self.resamples).astype(float)
 
     def interval(self, samples: np.ndarray) -> tuple[float, float]:
+        """The percentile interval of the resamples where the number is defined (not NaN)."""
         tail = (1 - self.level) / 2 * 100
+        samples = samples[~np.isnan(samples)]
+        if not len(samples):
+            return float("nan"), float("nan")
         low, high = np.percentile(samples, [tail, 100 - tail])
         return float(low), float(high)
 
@@ -44,7 +48,12 @@ Statistic = Callable[[np.ndarray], dict[str, float]]
 def intervals(statistic: Statistic, videos: int, bootstrap: Bootstrap) -> dict[str, list[float]]:
     """Each number ``statistic(weights)`` returns, with its interval over the resamples."""
     draws = [statistic(w) for w in bootstrap.weights(videos)]
-    return {name: [round(v, 4) for v in bootstrap.interval(np.array([d[name] for d in draws]))] for name in draws[0]}
+    return {name: [rounded(v) for v in bootstrap.interval(np.array([d[name] for d in draws]))] for name in draws[0]}
+
+
+def rounded(value: float) -> float | None:
+    """4 decimals; None for NaN (an AP without truth), which JSON cannot hold."""
+    return None if np.isnan(value) else round(float(value), 4)
 
 
 def paired_difference(candidate: Statistic, baseline: Statistic, videos: int, bootstrap: Bootstrap) -> dict[str, dict]:
@@ -56,6 +65,6 @@ def paired_difference(candidate: Statistic, baseline: Statistic, videos: int, bo
     out = {}
     for name, delta in point.items():
         low, high = bootstrap.interval(np.array([c[name] - b[name] for c, b in draws]))
-        out[name] = {"difference": round(delta, 4), "interval": [round(low, 4), round(high, 4)],
+        out[name] = {"difference": rounded(delta), "interval": [rounded(low), rounded(high)],
                      "outside_noise": bool(low > 0 or high < 0)}
     return out

@@ -110,9 +110,10 @@ class DetectionMatches:
         return aps
 
     def mean_ap(self, weights: np.ndarray | None = None) -> np.ndarray:
-        """mAP at each tIoU (0 where no product has truth)."""
+        """mAP at each tIoU; NaN where no product has truth (a resample of product-free videos
+        only has no AP, and the bootstrap leaves it out)."""
         aps = self.per_product(weights)
-        return np.mean(list(aps.values()), axis=0) if aps else np.zeros(len(self.tious))
+        return np.mean(list(aps.values()), axis=0) if aps else np.full(len(self.tious), np.nan)
 
     def column(self, tiou: float) -> int:
         return self.tious.index(tiou)

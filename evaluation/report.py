@@ -104,7 +104,7 @@ def _uncertainty(metrics: dict) -> list[str]:
             f"{boot['seed']}). AP is ActivityNet's, over the served and uncertain segments by score:", "",
             "| | value | interval |", "|---|---|---|",
             *[f"| {name} | {values[name]:.3f} | {low:.3f}–{high:.3f} |"
-              for name, (low, high) in metrics["intervals"].items()], ""]
+              for name, (low, high) in metrics["intervals"].items() if values[name] is not None], ""]
 
 
 def _boxes(metrics: dict) -> list[str]:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shoptag.evaluation.annotations import VideoAnnotation
-from shoptag.evaluation.bootstrap import Bootstrap
+from shoptag.evaluation.bootstrap import Bootstrap, rounded
 from shoptag.evaluation.detection import headline
 from shoptag.evaluation.metrics import (
     Counts,
@@ -163,7 +163,7 @@ class Evaluator:
             "product_free_videos": sum(1 for s in scanned if s.annotation.product_free),
             "video_level": videos.as_json(),
             **{f"segment@tIoU{iou}": segments[iou].as_json() for iou in IOU_THRESHOLDS},
-            "detection": {name: round(value, 4) for name, value in scorecard.detection.summary().items()},
+            "detection": {name: rounded(value) for name, value in scorecard.detection.summary().items()},
             "recall_by_bucket@tIoU0.5": {bucket: {"appearances": len(hits), "recall": round(sum(hits) / len(hits), 4)}
                                          for bucket, hits in sorted(found.items())},
             "box@tIoU0.5": {"segments": matched, "scored": len(box_ious),
@@ -262,7 +262,7 @@ def _per_product(scanned: list[ScannedVideo], results: list[TagResult], canonica
                                               [p for p in predicted if p.product_id == product], 0.5)
     aps = scorecard.detection.per_product()
     detection = scorecard.detection
-    return {product: {**c.as_json(), **({k: round(v, 4) for k, v in headline(aps[product], detection).items()}
+    return {product: {**c.as_json(), **({k: rounded(v) for k, v in headline(aps[product], detection).items()}
                                         if product in aps else {})}
             for product, c in sorted(counts.items())}
 

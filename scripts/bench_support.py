@@ -1,16 +1,47 @@
-"""What the benchmark scripts share: where the fetched real media is, the real backgrounds
-their videos are made over, and running shoptag commands in order."""
+"""What the benchmark scripts share: where the fetched real media is, the two benchmark
+catalogs, the real backgrounds their videos are made over, and running shoptag commands in
+order."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 from shoptag.bundled import media_path
 from shoptag.cli import main as shoptag
+from shoptag.demo import DEMO_PRODUCTS
+from shoptag.evaluation.catalog_bench import CatalogSpec, build_catalog
 
 MEDIA = Path(os.environ.get("SHOPTAG_TEST_MEDIA", Path(__file__).resolve().parent.parent / ".media"))
+
+
+def real_photos() -> list[Path]:
+    """The 4 bundled product photos and the 8 Debian kivy/labelme photos."""
+    return [media_path(photo) for _, _, photo in DEMO_PRODUCTS] + sorted((MEDIA / "photos").glob("*.jpg"))
+
+
+def twelve_product_catalog(folder: Path) -> Path:
+    """The small benchmark's catalog: one product per real photo."""
+    folder.mkdir(parents=True, exist_ok=True)
+    titles = {photo: (product_id, title) for product_id, title, photo in DEMO_PRODUCTS}
+    rows = []
+    for photo in real_photos():
+        shutil.copyfile(photo, folder / photo.name)
+        product_id, title = titles.get(photo.name, (photo.stem.lower(), photo.stem))
+        rows.append({"product_id": product_id, "title": title, "images": [photo.name]})
+    catalog = folder / "catalog.jsonl"
+    catalog.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return catalog
+
+
+def catalog_scale_catalog(folder: Path) -> Path:
+    """The catalog-scale benchmark's 364 products (built once: it depends on the sources only)."""
+    catalog = folder / "catalog.jsonl"
+    if not catalog.exists():
+        build_catalog(MEDIA / "packages", real_photos(), folder, CatalogSpec())
+    return catalog
 
 
 def copy_backgrounds(folder: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Reproduce the README's catalog-scale accuracy table from scratch, offline:
+"""One seed of the catalog-scale benchmark from scratch, offline (scripts/evaluate.py runs
+every seed the README reports):
 
     python scripts/catalog_benchmark.py [--out catalog-run] [--videos 48] [--seed 0]
 
@@ -20,10 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench_support import MEDIA, copy_backgrounds, run_steps
-
-from shoptag.demo import DEMO_PRODUCTS, media_path
-from shoptag.evaluation.catalog_bench import CatalogSpec, build_catalog
+from bench_support import MEDIA, catalog_scale_catalog, copy_backgrounds, run_steps
 
 
 def main() -> int:
@@ -38,10 +36,7 @@ def main() -> int:
     if not (MEDIA / "packages").is_dir():
         print(f"catalog sources missing at {MEDIA}: run scripts/fetch_test_media.sh first", file=sys.stderr)
         return 1
-    photos = [media_path(photo) for _, _, photo in DEMO_PRODUCTS] + sorted((MEDIA / "photos").glob("*.jpg"))
-    catalog = args.out / "catalog" / "catalog.jsonl"
-    if not catalog.exists():  # the catalog depends on the sources only, not on --seed
-        build_catalog(MEDIA / "packages", photos, catalog.parent, CatalogSpec())
+    catalog = catalog_scale_catalog(args.out / "catalog")
     backgrounds = copy_backgrounds(args.out / "backgrounds")
     bench = args.out / f"bench-seed{args.seed}"
     steps = [

@@ -113,3 +113,11 @@ def test_paired_difference_separates_a_real_gain_from_noise():
     noisy = paired_difference(stat(base + rng.normal(0, 0.2, 40) - 0.0), stat(base), 40, Bootstrap(resamples=300))
     low, high = noisy["score"]["interval"]
     assert low < noisy["score"]["difference"] < high
+
+
+def test_resamples_without_truth_have_no_ap_and_are_left_out_of_the_interval():
+    matches = DetectionMatches([([seg("mug", 0, 10)], [seg("mug", 0, 10, 0.9)]), ([], [seg("mug", 0, 5, 0.8)])])
+    assert np.isnan(matches.summary(np.array([0.0, 2.0]))["AP@tIoU0.5"])
+    # Every resample holding the first video scores AP 1 (its tp outranks the other's fp); those
+    # of the product-free video alone score nothing, rather than 0.
+    assert intervals(matches.summary, 2, Bootstrap(resamples=200))["AP@tIoU0.5"] == [1.0, 1.0]
