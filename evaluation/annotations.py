@@ -19,7 +19,9 @@ ActivityNet's ground-truth layout is read too (``shoptag.evaluation.activitynet`
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,8 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_VIDEOS = 100_000
 MAX_APPEARANCES = 10_000  # per video
 MAX_TRACK_ROWS = 100_000  # per appearance
+MAX_COORDINATE = 1_000_000  # px
+MAX_INTEGER = 2**53  # larger JSON integers are no float's
 
 TrackRow = tuple[float, int, int, int, int]  # time_s, x, y, w, h
 
@@ -51,8 +55,10 @@ class TruthAppearance:
     def box_at(self, time_s: float, tolerance_s: float) -> tuple[int, int, int, int] | None:
         """The tracked box nearest ``time_s`` (within ``tolerance_s``), or None where there is
         none or the product is hidden there."""
-        nearest = min(self.track, key=lambda row: abs(row[0] - time_s), default=None)
-        if nearest is None or abs(nearest[0] - time_s) > tolerance_s or not (nearest[3] and nearest[4]):
+        after = bisect.bisect_left(self.track, (time_s,))
+        near = [row for row in self.track[max(0, after - 1):after + 1] if abs(row[0] - time_s) <= tolerance_s]
+        nearest = min(near, key=lambda row: abs(row[0] - time_s), default=None)
+        if nearest is None or not (nearest[3] and nearest[4]):
             return None
         return nearest[1:]
 
@@ -88,36 +94,68 @@ class VideoAnnotation:
 
 
 def read_json(path: Path, what: str) -> object:
-    """A JSON file of at most MAX_FILE_BYTES, from a regular file only."""
+    """A JSON file of at most MAX_FILE_BYTES, from a regular file only; NaN and Infinity,
+    which JSON does not have, are refused."""
     path = Path(path)
+
+    def no_constant(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
     try:
         if not path.is_file():
             raise AnnotationError(f"{what} {path} is not a regular file")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise AnnotationError(f"{what} {path} is over {MAX_FILE_BYTES // 2**20} MiB")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise AnnotationError(f"{what} {path} cannot be read: {exc}") from exc
+
+
+def number(value, where: str, name: str, integer: bool = False) -> float:
+    """A finite JSON number (not a string, not a boolean), as an int where ``integer``."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, int) and abs(value) > MAX_INTEGER) or not math.isfinite(value)):
+        raise AnnotationError(f"{where}: {name} must be a finite number")
+    if integer:
+        if value != int(value) or abs(value) > MAX_COORDINATE:
+            raise AnnotationError(f"{where}: {name} must be a whole number of pixels under {MAX_COORDINATE}")
+        return int(value)
+    return float(value)
+
+
+def is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a name too long for the file system, say
+        return False
 
 
 def load_annotations(path: Path, videos_dir: Path | None = None, subset: str | None = None) -> list[VideoAnnotation]:
     """ShopTag's annotation file or ActivityNet ground truth (told apart by its ``database``);
-    ``videos_dir`` and ``subset`` apply to ActivityNet files, whose videos are named by id."""
+    ``videos_dir`` and ``subset`` apply to ActivityNet files, whose videos are named by id.
+    Video ids (a file's stem in ShopTag's format) must be unique: results are keyed by them."""
     from shoptag.evaluation.activitynet import is_activitynet, read_activitynet_truth
 
     path = Path(path)
     raw = read_json(path, "annotations")
     if is_activitynet(raw):
-        return read_activitynet_truth(raw, path, videos_dir or path.parent, subset)
-    if subset is not None:
-        raise AnnotationError(f"annotations {path}: --subset applies to ActivityNet ground truth only")
-    videos = raw.get("videos") if isinstance(raw, dict) else None
-    if not isinstance(videos, list) or not videos:
-        raise AnnotationError(f"annotations {path}: expected {{\"videos\": [...]}} with at least one video, "
-                              "or ActivityNet's {\"database\": {...}}")
-    if len(videos) > MAX_VIDEOS:
-        raise AnnotationError(f"annotations {path}: over {MAX_VIDEOS} videos")
-    return [_video(entry, number, path.parent) for number, entry in enumerate(videos)]
+        videos = read_activitynet_truth(raw, path, videos_dir or path.parent, subset)
+    else:
+        if subset is not None:
+            raise AnnotationError(f"annotations {path}: --subset applies to ActivityNet ground truth only")
+        entries = raw.get("videos") if isinstance(raw, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise AnnotationError(f"annotations {path}: expected {{\"videos\": [...]}} with at least one video, "
+                                  "or ActivityNet's {\"database\": {...}}")
+        if len(entries) > MAX_VIDEOS:
+            raise AnnotationError(f"annotations {path}: over {MAX_VIDEOS} videos")
+        videos = [_video(entry, number, path.parent) for number, entry in enumerate(entries)]
+    seen: dict[str, Path] = {}
+    for video in videos:
+        if seen.setdefault(video.id, video.video) != video.video:
+            raise AnnotationError(f"annotations {path}: videos {seen[video.id]} and {video.video} share the id "
+                                  f"{video.id!r}; rename one")
+    return videos
 
 
 def _video(entry, number: int, base: Path) -> VideoAnnotation:
@@ -130,7 +168,7 @@ def _video(entry, number: int, base: Path) -> VideoAnnotation:
     if len(appearances) > MAX_APPEARANCES:
         raise AnnotationError(f"{where}: over {MAX_APPEARANCES} appearances")
     video = base / entry["video"]
-    if not video.is_file():
+    if not is_file(video):
         raise AnnotationError(f"{where}: video {video} does not exist")
     return VideoAnnotation(video, tuple(appearance(a, f"{where}.appearances[{i}]") for i, a in enumerate(appearances)))
 
@@ -139,39 +177,49 @@ def appearance(row, where: str, product_id: str | None = None, span: tuple[float
                ) -> TruthAppearance:
     """One appearance from ShopTag's keys; ActivityNet's reader passes the ``product_id`` and
     ``span`` it read from ``label`` and ``segment``, and the optional keys are shared."""
-    try:
-        start, end = span if span is not None else (float(row["start_s"]), float(row["end_s"]))
-        product_id = row["product_id"] if product_id is None else product_id
-        bbox = row.get("bbox")
-        width_frac = None if row.get("width_frac") is None else float(row["width_frac"])
-        kind, interchangeable = row.get("kind"), row.get("interchangeable", [])
-    except (TypeError, KeyError, ValueError) as exc:
-        raise AnnotationError(f"{where}: needs product_id, start_s and end_s ({exc})") from exc
+    if not isinstance(row, dict):
+        raise AnnotationError(f"{where}: must be an object")
+    if span is None:
+        if "start_s" not in row or "end_s" not in row:
+            raise AnnotationError(f"{where}: needs product_id, start_s and end_s")
+        span = (number(row["start_s"], where, "start_s"), number(row["end_s"], where, "end_s"))
+    start, end = span
+    product_id = row.get("product_id") if product_id is None else product_id
     if not isinstance(product_id, str) or not product_id or not 0 <= start < end:
         raise AnnotationError(f"{where}: needs a product_id and 0 <= start_s < end_s")
-    if bbox is not None and (not isinstance(bbox, list) or len(bbox) != 4):
-        raise AnnotationError(f"{where}: bbox must be [x, y, w, h]")
+    bbox = row.get("bbox")
+    if bbox is not None:
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            raise AnnotationError(f"{where}: bbox must be [x, y, w, h]")
+        bbox = tuple(number(v, where, "bbox", integer=True) for v in bbox)
+        if bbox[2] < 0 or bbox[3] < 0:
+            raise AnnotationError(f"{where}: bbox width and height must not be negative")
+    width_frac = row.get("width_frac")
+    if width_frac is not None:
+        width_frac = number(width_frac, where, "width_frac")
+        if not 0 < width_frac <= 1:
+            raise AnnotationError(f"{where}: width_frac must be in (0, 1]")
+    kind, interchangeable = row.get("kind"), row.get("interchangeable", [])
     if kind is not None and not isinstance(kind, str):
         raise AnnotationError(f"{where}: kind must be a string")
     if not isinstance(interchangeable, list) or not all(isinstance(i, str) for i in interchangeable):
         raise AnnotationError(f"{where}: interchangeable must be a list of product ids")
-    return TruthAppearance(product_id, start, end, tuple(int(v) for v in bbox) if bbox else None, width_frac, kind,
-                           tuple(interchangeable), _track(row.get("track", []), where))
+    return TruthAppearance(product_id, start, end, bbox, width_frac, kind, tuple(interchangeable),
+                           _track(row.get("track", []), where))
 
 
 def _track(rows, where: str) -> tuple[TrackRow, ...]:
     if not isinstance(rows, list) or len(rows) > MAX_TRACK_ROWS:
         raise AnnotationError(f"{where}: track must be a list of at most {MAX_TRACK_ROWS} [time_s, x, y, w, h] rows")
     track = []
-    for number, row in enumerate(rows):
-        try:
-            if not isinstance(row, list) or len(row) != 5:
-                raise ValueError("not 5 numbers")
-            time_s, x, y, w, h = float(row[0]), *(int(v) for v in row[1:])
-        except (TypeError, ValueError) as exc:
-            raise AnnotationError(f"{where}.track[{number}]: expected [time_s, x, y, w, h] ({exc})") from None
+    for position, row in enumerate(rows):
+        at = f"{where}.track[{position}]"
+        if not isinstance(row, list) or len(row) != 5:
+            raise AnnotationError(f"{at}: expected [time_s, x, y, w, h]")
+        time_s, x, y, w, h = number(row[0], at, "time_s"), *(number(v, at, "x, y, w, h", integer=True)
+                                                             for v in row[1:])
         if time_s < 0 or w < 0 or h < 0:
-            raise AnnotationError(f"{where}.track[{number}]: time and size must not be negative")
+            raise AnnotationError(f"{at}: time and size must not be negative")
         track.append((time_s, x, y, w, h))
     return tuple(sorted(track))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from shoptag.batch.sources import VIDEO_SUFFIXES
 from shoptag.errors import ImageLoadError
 from shoptag.evaluation.activitynet import write_activitynet_truth
 from shoptag.evaluation.annotations import AnnotationError, TruthAppearance, VideoAnnotation, write_annotations
@@ -24,7 +25,6 @@ from shoptag.video.compose import Motion, loop_frames, pan_frames, read_frames, 
 
 logger = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".avi", ".mov", ".mkv", ".webm"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 FRAME_SIZE = (640, 360)
 ACTIVITYNET_TRUTH = "activitynet_gt.json"  # the same truth, in ActivityNet's layout

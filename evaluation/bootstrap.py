@@ -45,10 +45,18 @@ class Bootstrap:
 Statistic = Callable[[np.ndarray], dict[str, float]]
 
 
-def intervals(statistic: Statistic, videos: int, bootstrap: Bootstrap) -> dict[str, list[float]]:
-    """Each number ``statistic(weights)`` returns, with its interval over the resamples."""
+def intervals(statistic: Statistic, videos: int, bootstrap: Bootstrap
+              ) -> tuple[dict[str, list[float | None]], dict[str, int]]:
+    """The interval over the resamples of each number ``statistic(weights)`` returns, and for
+    each number undefined on some resamples (AP where a resample drew no truth), how many."""
     draws = [statistic(w) for w in bootstrap.weights(videos)]
-    return {name: [rounded(v) for v in bootstrap.interval(np.array([d[name] for d in draws]))] for name in draws[0]}
+    found, undefined = {}, {}
+    for name in draws[0]:
+        samples = np.array([d[name] for d in draws])
+        found[name] = [rounded(v) for v in bootstrap.interval(samples)]
+        if missing := int(np.isnan(samples).sum()):
+            undefined[name] = missing
+    return found, undefined
 
 
 def rounded(value: float) -> float | None:

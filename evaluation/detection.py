@@ -9,6 +9,10 @@ recall changes); mAP averages AP over the products that have truth.
 
 Matching never crosses videos, so a prediction's true/false flags depend on its own video
 only: a bootstrap resample of videos reweights the flags instead of matching again.
+
+Ties: predictions of equal score are taken in video order, and truths of equal overlap in
+their order. ActivityNet's order there is whatever numpy's (unstable) argsort gives, reversed;
+ShopTag's scores rarely tie.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import numpy as np
 from shoptag.evaluation.metrics import Interval, temporal_iou
 
 AP_TIOUS = (0.3, 0.5, 0.7)
-MAP_TIOUS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.5:0.05:0.95
+# ActivityNet's own thresholds, np.linspace(0.5, 0.95, 10): 0.9 is 0.8999999999999999 there.
+MAP_TIOUS = tuple(float(t) for t in np.linspace(0.5, 0.95, 10))
 TIOUS = tuple(sorted(set(AP_TIOUS) | set(MAP_TIOUS)))
 
 
@@ -57,8 +62,7 @@ def _flags(truth: Sequence[Interval], predicted: Sequence[Interval], tious: Sequ
 
 @dataclass
 class _ProductRuns:
-    scores: np.ndarray  # descending, over all videos
-    videos: np.ndarray  # the video of each prediction
+    videos: np.ndarray  # the video of each prediction, by descending score over all videos
     flags: np.ndarray  # (predictions, tious)
     truth_per_video: np.ndarray  # (videos,) truth appearances of this product in each video
 
@@ -82,10 +86,9 @@ class DetectionMatches:
                     truth_counts.setdefault(product, np.zeros(len(videos)))[number] = len(mine)
         self._products: dict[str, _ProductRuns] = {}
         for product in rows.keys() | truth_counts.keys():
-            # Stable by (score, video order), as a single sort over all videos would be.
-            ordered = sorted(rows.get(product, []), key=lambda r: -r[0])
+            ordered = sorted(rows.get(product, []), key=lambda r: -r[0])  # stable: ties in video order
             self._products[product] = _ProductRuns(
-                np.array([r[0] for r in ordered], dtype=float), np.array([r[1] for r in ordered], dtype=int),
+                np.array([r[1] for r in ordered], dtype=int),
                 np.array([r[2] for r in ordered], dtype=bool).reshape(len(ordered), len(self.tious)),
                 truth_counts.get(product, np.zeros(len(videos))))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from shoptag.evaluation.activitynet import write_activitynet_results
-from shoptag.evaluation.run import Evaluation, predicted_intervals
+from shoptag.evaluation.run import Evaluation, canonical_ids, predicted_intervals
 
 SUMMARY_COLUMNS = (
     ("video F1", lambda m: m["video_level"]["f1"]),
@@ -59,8 +59,8 @@ def write_report(out: Path, main: Evaluation, curve: list[dict], sweep: list[dic
     predictions = [result.model_dump(mode="json") for result in main.predictions]
     (out / "predictions.json").write_text(json.dumps(predictions, indent=2) + "\n")
     write_activitynet_results(
-        out / ACTIVITYNET_RESULTS,
-        {video.id: predicted_intervals(result) for video, result in zip(main.videos, main.ranked, strict=True)},
+        out / ACTIVITYNET_RESULTS, main.videos, [predicted_intervals(result) for result in main.ranked],
+        canonical_ids(main.videos),
         f"ShopTag at {json.dumps(main.settings, sort_keys=True)}, with the uncertain segments")
     _plot_curve(out / "pr_curve.png", curve, main.settings["threshold"])
     _plot_timelines(out / "timeline.png", main, truth_by_video)
@@ -104,7 +104,7 @@ def _uncertainty(metrics: dict) -> list[str]:
             f"{boot['seed']}). AP is ActivityNet's, over the served and uncertain segments by score:", "",
             "| | value | interval |", "|---|---|---|",
             *[f"| {name} | {values[name]:.3f} | {low:.3f}–{high:.3f} |"
-              for name, (low, high) in metrics["intervals"].items() if values[name] is not None], ""]
+              for name, (low, high) in metrics["intervals"].items() if None not in (values[name], low, high)], ""]
 
 
 def _boxes(metrics: dict) -> list[str]:
@@ -121,14 +121,15 @@ def _differences(comparison: list[tuple[str, dict]]) -> list[str]:
         difference = metrics["paired_difference"]
         cells = [f"{name} {row['difference']:+.3f} ({row['interval'][0]:+.3f} to {row['interval'][1]:+.3f}: "
                  f"{'outside the noise' if row['outside_noise'] else 'within the noise'})"
-                 for name, row in difference.items() if name != "baseline"]
+                 for name, row in difference.items()
+                 if name != "baseline" and None not in (row["difference"], *row["interval"])]
         lines.append(f"- {label} minus {difference['baseline']}, paired bootstrap: " + "; ".join(cells))
     return lines
 
 
 def _retrieval(view: dict) -> list[str]:
     lines = [f"## Retrieval (catalog search alone, ranks up to {view['max_rank']}, frames at {view['fps']} fps)", "",
-             "| query | appearances | queries | R@1 | R@5 | R@10 | MRR |", "|---|---|---|---|---|---|---|"]
+             "| query | of | queries | R@1 | R@5 | R@10 | MRR |", "|---|---|---|---|---|---|---|"]
     for kind in ("region", "frame"):
         for bucket, row in view[kind].items():
             lines.append(f"| {kind} | {bucket} | {row['queries']} | {row['recall@1']:.3f} | {row['recall@5']:.3f} | "

@@ -2,11 +2,12 @@
 finds the product shown, without verification, tracking or thresholds.
 
 Queries are the benchmark's annotated frames: every frame sampled at ``fps`` where an
-appearance's track gives a visible box. Each such frame gives two queries: the box's region
-(cropped, as a detector's output would be) and the whole frame. A query's answer is the rank
-of the right product (or an interchangeable one) among all catalog products by best image
-similarity, up to ``MAX_RANK`` (beyond that it counts as not found, so MRR is MRR@100).
-Results are Recall@1/5/10 and MRR overall, by product kind and by on-screen width.
+appearance's track gives a visible box. Each visible product gives a region query (its box
+cropped, as a detector's output would be), and the whole frame is a query for each product
+it shows. A query's answer is the rank of the right product among catalog products by best
+image similarity, interchangeable products counted once, up to ``MAX_RANK`` (beyond that it
+counts as not found, so MRR is MRR@100). Results are Recall@1/5/10 and MRR overall, by product
+kind and by on-screen width (the box's visible width in that frame over the frame's).
 """
 
 from __future__ import annotations
@@ -33,28 +34,32 @@ def retrieval_view(videos: list[VideoAnnotation], index: CatalogIndex, embedder:
                    fps: float, limits: VideoLimits, size_buckets: tuple[tuple[str, float], ...]) -> dict:
     ids = [canonical.get(p.product_id, p.product_id) for p in index.products]
     ranks: dict[str, dict[str, list[int | None]]] = {"region": defaultdict(list), "frame": defaultdict(list)}
-    pending: list[tuple[np.ndarray, str, list[str], str]] = []  # image, query kind, buckets, wanted id
+    # One query image, its kind and, for each product it should find, (that product, its buckets).
+    pending: list[tuple[np.ndarray, str, list[tuple[str, list[str]]]]] = []
 
     def flush() -> None:
         if not pending:
             return
         vectors = embedder.embed_images([image for image, *_ in pending])
-        for (_, kind, buckets, wanted), found in zip(pending, index.search(vectors, MAX_RANK), strict=True):
-            ordered = list(dict.fromkeys(ids[position] for position, _ in found))
-            rank = ordered.index(wanted) + 1 if wanted in ordered else None
-            for bucket in buckets:
-                ranks[kind][bucket].append(rank)
+        for (_, kind, wanted), found in zip(pending, index.search(vectors, MAX_RANK), strict=True):
+            ordered = list(dict.fromkeys(ids[position] for position, _ in found))  # groups once
+            for product, buckets in wanted:
+                rank = ordered.index(product) + 1 if product in ordered else None
+                for bucket in buckets:
+                    ranks[kind][bucket].append(rank)
         pending.clear()
 
     for video in videos:
-        for image, appearance, box, width in _annotated_frames(video, fps, limits):
-            wanted = canonical.get(appearance.product_id, appearance.product_id)
-            x, y, w, h = box
-            buckets = ["all", "size " + next(name for name, upper in size_buckets if w / width < upper)]
-            if appearance.kind:
-                buckets.append(f"kind {appearance.kind}")
-            pending.append((np.ascontiguousarray(image[y:y + h, x:x + w]), "region", buckets, wanted))
-            pending.append((image, "frame", buckets, wanted))
+        for image, shown in _annotated_frames(video, fps, limits):
+            wanted = []
+            for appearance, (x, y, w, h) in shown:
+                product = canonical.get(appearance.product_id, appearance.product_id)
+                buckets = ["all", "size " + next(name for name, upper in size_buckets if w / image.shape[1] < upper)]
+                if appearance.kind:
+                    buckets.append(f"kind {appearance.kind}")
+                pending.append((np.ascontiguousarray(image[y:y + h, x:x + w]), "region", [(product, buckets)]))
+                wanted.append((product, buckets))
+            pending.append((image, "frame", wanted))
             if len(pending) >= _BATCH:
                 flush()
     flush()
@@ -64,7 +69,8 @@ def retrieval_view(videos: list[VideoAnnotation], index: CatalogIndex, embedder:
 
 
 def _annotated_frames(video: VideoAnnotation, fps: float, limits: VideoLimits
-                      ) -> Iterator[tuple[np.ndarray, TruthAppearance, tuple[int, int, int, int], int]]:
+                      ) -> Iterator[tuple[np.ndarray, list[tuple[TruthAppearance, tuple[int, int, int, int]]]]]:
+    """Each sampled frame where a tracked product is visible, with those products' visible boxes."""
     tracked = [a for a in video.appearances if a.track]
     if not tracked:
         return
@@ -72,14 +78,15 @@ def _annotated_frames(video: VideoAnnotation, fps: float, limits: VideoLimits
     with VideoSampler(video.video, fps, limits) as sampler:
         for frame in sampler.frames():
             height, width = frame.image.shape[:2]
+            shown = []
             for appearance in tracked:
-                if not appearance.start_s <= frame.time_s < appearance.end_s:
-                    continue
                 box = appearance.box_at(frame.time_s, tolerance)
-                if box is None:
+                if box is None or not appearance.start_s <= frame.time_s < appearance.end_s:
                     continue
                 x, y, w, h = box
                 x0, y0 = max(0, x), max(0, y)
                 x1, y1 = min(width, x + w), min(height, y + h)
                 if min(x1 - x0, y1 - y0) >= MIN_BOX_SIDE:
-                    yield frame.image, appearance, (x0, y0, x1 - x0, y1 - y0), width
+                    shown.append((appearance, (x0, y0, x1 - x0, y1 - y0)))
+            if shown:
+                yield frame.image, shown

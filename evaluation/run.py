@@ -117,8 +117,8 @@ class Evaluator:
                                 predicted_intervals(weak_too, canonical), ranks)
         metrics = self._metrics(scanned, results, canonical, scorecard, frame_ranks)
         if bootstrap is not None:
-            metrics["intervals"] = scorecard.intervals(bootstrap)
-            metrics["bootstrap"] = bootstrap.describe()
+            metrics["intervals"], undefined = scorecard.intervals(bootstrap)
+            metrics["bootstrap"] = {**bootstrap.describe(), **({"undefined_resamples": undefined} if undefined else {})}
         return Evaluation(
             settings={**settings.model_dump(include={*REPORTED, *swept}), "threshold": tagger.threshold},
             metrics=metrics, predictions=results,
@@ -210,7 +210,9 @@ class Evaluator:
             for frame in item.scan.frames:
                 if frame.defect:
                     continue
-                ordered = [ids[p] for p, _ in sorted(frame.matches.items(), key=lambda kv: -kv[1][0])]
+                # Interchangeable products are one: a group ranks once, at its best.
+                by_score = sorted(frame.matches.items(), key=lambda kv: -kv[1][0])
+                ordered = list(dict.fromkeys(ids[p] for p, _ in by_score))
                 for truth in item.annotation.appearances:
                     if truth.start_s <= frame.time_s < truth.end_s:
                         wanted = canonical.get(truth.product_id, truth.product_id)

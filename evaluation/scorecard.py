@@ -53,7 +53,7 @@ class Scorecard:
                 **self.detection.summary(weights),
                 "frame_MRR": float(reciprocal[0] / reciprocal[1]) if reciprocal[1] else 0.0}
 
-    def intervals(self, bootstrap: Bootstrap) -> dict[str, list[float]]:
+    def intervals(self, bootstrap: Bootstrap) -> tuple[dict[str, list[float | None]], dict[str, int]]:
         return intervals(self.headline, len(self.segments), bootstrap)
 
     def compared_with(self, baseline: Scorecard, bootstrap: Bootstrap) -> dict[str, dict]:

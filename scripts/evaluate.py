@@ -11,8 +11,8 @@ Run scripts/fetch_test_media.sh first (or let the test suite run it). Then:
    seeds 0 and 1 (held out); `shoptag eval` at the defaults.
 2. **Catalog scale**: 364 products (shoptag.evaluation.catalog_bench), 48 videos per seed with
    products at 8-45 % of the frame's width, seeds 0 to 3 (1-3 held out); `shoptag eval` at
-   the defaults and with photometric alignment off (the "calibrated" rows), seed 0 also with
-   the retrieval view.
+   the defaults and with photometric alignment off (a sweep point: no intervals), seed 0 also
+   with the retrieval view.
 
 Every index is effnet-lite0; every evaluation draws 1,000 bootstrap resamples (seed 0). The
 tables are printed and written to OUT/tables.md, as the README has them, with the wall time of
@@ -89,18 +89,19 @@ def render_tables(runs: dict[tuple[str, int], dict], minutes: dict[str, float]) 
     for (name, seed), run in runs.items():
         held_out = "held-out " if seed else ""
         if name == CATALOG.name:
-            lines.append(_headline_row(f"{name}, {held_out}seed {seed}, calibrated", _calibrated(run), bold=False))
+            lines.append(_headline_row(f"{name}, {held_out}seed {seed}, alignment off", _alignment_off(run),
+                                       bold=False))
         lines.append(_headline_row(f"{name}, {held_out}seed {seed}", run["metrics"], bold=name == CATALOG.name))
     lines += ["", "Recall at catalog scale by on-screen width and by kind (appearances in brackets):", "",
               "| | small (< 15%) | medium (15–28%) | large (≥ 28%) | textured | flat |", "|---|---|---|---|---|---|"]
     for (name, seed), run in runs.items():
         if name == CATALOG.name:
             label = f"{'held-out ' if seed else ''}seed {seed}"
-            lines.append(_recall_row(f"{label}, calibrated", _calibrated(run)))
+            lines.append(_recall_row(f"{label}, alignment off", _alignment_off(run)))
             lines.append(_recall_row(f"**{label}**", run["metrics"]))
     view = runs[CATALOG.name, 0]["metrics"]["retrieval"]
     lines += ["", f"Retrieval alone at catalog scale, seed 0 (ranks among all products, up to {view['max_rank']}):",
-              "", "| query | appearances | queries | R@1 | R@5 | R@10 | MRR |", "|---|---|---|---|---|---|---|"]
+              "", "| query | of | queries | R@1 | R@5 | R@10 | MRR |", "|---|---|---|---|---|---|---|"]
     for kind in ("region", "frame"):
         for bucket in ("all", *BUCKETS):
             if bucket in view[kind]:
@@ -112,14 +113,18 @@ def render_tables(runs: dict[tuple[str, int], dict], minutes: dict[str, float]) 
     return "\n".join(lines)
 
 
-def _calibrated(run: dict) -> dict:
+def _alignment_off(run: dict) -> dict:
     """The sweep point with photometric alignment off."""
     return next(point["metrics"] for point in run["sweep"] if point["settings"]["align"] is False)
 
 
 def _with_interval(metrics: dict, value: float, name: str) -> str:
+    if value is None:
+        return "–"
     interval = metrics.get("intervals", {}).get(name)
-    return f"{value:.3f}" if interval is None else f"{value:.3f} ({interval[0]:.3f}–{interval[1]:.3f})"
+    if interval is None or None in interval:  # sweep points have no intervals
+        return f"{value:.3f}"
+    return f"{value:.3f} ({interval[0]:.3f}–{interval[1]:.3f})"
 
 
 def _headline_row(label: str, m: dict, bold: bool) -> str:

@@ -12,7 +12,9 @@ import pytest
 
 from shoptag.demo import DEMO_APPEARANCES, media_path, write_demo_catalog, write_demo_video
 from shoptag.errors import ConfigError
-from shoptag.evaluation.annotations import AnnotationError, load_annotations
+from shoptag.evaluation.activitynet import write_activitynet_results, write_activitynet_truth
+from shoptag.evaluation.annotations import AnnotationError, TruthAppearance, VideoAnnotation, load_annotations
+from shoptag.evaluation.metrics import Interval
 from shoptag.evaluation.run import canonical_ids, truth_intervals
 from shoptag.evaluation.sweep import SWEEPABLE, best_point, grid, parse_sweep
 from shoptag.settings import TaggingSettings
@@ -264,12 +266,49 @@ def test_activitynet_truth_is_read_by_video_id_and_its_errors_name_the_problem(t
         ({"../abc": entry()}, None, "a video id cannot be a path"),
         ({"abc": entry({**mug, "track": [[0, 1, 2]]})}, None, r"track\[0\]: expected \[time_s, x, y, w, h\]"),
         ({"abc": entry()}, "testing", "no video of subset 'testing'"),
+        ({"abc": entry({"segment": ["1", 2], "label": "mug"})}, None, "segment start must be a finite number"),
+        ({"abc": entry({"segment": [True, 2], "label": "mug"})}, None, "segment start must be a finite number"),
+        ({"abc": entry({"segment": [0, 10**400], "label": "mug"})}, None, "segment end must be a finite number"),
+        ({"abc": {**entry(), "duration": True}}, None, "duration must be a finite number"),
+        ({"abc": entry({**mug, "bbox": [0, 0, -5, 5]})}, None, "bbox width and height must not be negative"),
+        ({"abc": entry({**mug, "bbox": ["a", 0, 5, 5]})}, None, "bbox must be a finite number"),
+        ({"abc": entry({**mug, "width_frac": 3})}, None, r"width_frac must be in \(0, 1\]"),
+        ({"abc": entry({**mug, "track": [[0, 1e300, 2, 3, 4]]})}, None, "whole number of pixels"),
+        ({"x" * 300: entry()}, None, "no video file"),
     ]
     for entries, subset, message in cases:
         with pytest.raises(AnnotationError, match=message):
             load_annotations(database(**entries), videos, subset)
     with pytest.raises(AnnotationError, match="not a regular file"):
         load_annotations(videos)
+    truth.write_text('{"database": {"abc": {"annotations": [{"segment": [0, Infinity], "label": "mug"}]}}}')
+    with pytest.raises(AnnotationError, match="Infinity is not a JSON number"):
+        load_annotations(truth, videos)
+    (videos / "abc.webm").write_bytes(b"x")
+    (tmp_path / "ours.json").write_text(json.dumps({"videos": [{"video": "videos/abc.mp4", "appearances": []},
+                                                               {"video": "videos/abc.webm", "appearances": []}]}))
+    with pytest.raises(AnnotationError, match="share the id 'abc'"):
+        load_annotations(tmp_path / "ours.json")
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(AnnotationError, match="cannot be read"):
         load_annotations(tmp_path / "deep.json")
+
+
+def test_activitynet_files_are_what_the_official_evaluator_reads(tmp_path):
+    """Ground truth with a taxonomy; results only under labels the truth has, a variant's tag
+    under the label of the product it stands in for in that video, best first."""
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    (tmp_path / "b.mp4").write_bytes(b"x")
+    blue = TruthAppearance("mug-blue", 1.0, 3.0, interchangeable=("mug-red",))
+    videos = [VideoAnnotation(tmp_path / "a.mp4", (blue,), duration_s=8.0), VideoAnnotation(tmp_path / "b.mp4", ())]
+    write_activitynet_truth(tmp_path / "gt.json", videos)
+    truth = json.loads((tmp_path / "gt.json").read_text())
+    assert truth["taxonomy"] == [] and truth["database"]["a"]["annotations"][0]["label"] == "mug-blue"
+    assert truth["database"]["b"] == {"subset": "validation", "annotations": []}
+    predicted = [[Interval("mug-red", 1.0, 3.0, 0.7), Interval("hat", 0.0, 2.0, 0.9)],
+                 [Interval("mug-blue", 4.0, 5.0, 0.6)]]
+    write_activitynet_results(tmp_path / "results.json", videos, predicted, canonical_ids(videos), "test")
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["results"] == {"a": [{"label": "mug-blue", "score": 0.7, "segment": [1.0, 3.0]}],
+                                  "b": [{"label": "mug-blue", "score": 0.6, "segment": [4.0, 5.0]}]}
+    assert results["external_data"] == {"used": False, "details": "test"}
