@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from shoptag.evaluation.annotations import VideoAnnotation
+from shoptag.evaluation.annotations import VideoAnnotation, read_json
 from shoptag.evaluation.bootstrap import Bootstrap
 from shoptag.evaluation.metrics import Counts, match_segments
 from shoptag.evaluation.report import write_report
@@ -21,6 +21,7 @@ from shoptag.evaluation.run import (
     predicted_intervals,
     truth_intervals,
 )
+from shoptag.evaluation.scorecard import Scorecard, ScorecardError
 from shoptag.evaluation.sweep import best_point, grid
 from shoptag.settings import TaggingSettings
 from shoptag.tagging import Tagger
@@ -76,3 +77,15 @@ def _curve_point(evaluator: Evaluator, tagger: Tagger, videos: list[VideoAnnotat
                                  0.5)
     return {"threshold": threshold, "precision": round(counts.precision, 4), "recall": round(counts.recall, 4),
             "f1": round(counts.f1, 4)}
+
+
+def compare_runs(baseline: Path, candidate: Path, bootstrap: Bootstrap) -> dict[str, dict]:
+    """Candidate minus baseline for each headline number, from two runs' metrics.json on the
+    same videos, with paired bootstrap intervals."""
+    cards = []
+    for run in (baseline, candidate):
+        raw = read_json(Path(run) / "metrics.json", "evaluation run")
+        if not isinstance(raw, dict) or "scorecard" not in raw:
+            raise ScorecardError(f"{run}/metrics.json has no scorecard: rerun `shoptag eval` to write one")
+        cards.append(Scorecard.from_json(raw["scorecard"]))
+    return {"baseline": str(baseline), **cards[1].compared_with(cards[0], bootstrap)}

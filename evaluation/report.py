@@ -49,7 +49,7 @@ def write_report(out: Path, main: Evaluation, curve: list[dict], sweep: list[dic
                  comparison: list[tuple[str, dict]] | None, truth_by_video: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     payload = {"settings": main.settings, "metrics": main.metrics, "per_product": main.per_product,
-               "pr_curve": curve}
+               "pr_curve": curve, "scorecard": main.scorecard.as_json()}  # for `shoptag eval-compare` later
     if sweep:
         payload["sweep"] = [{"settings": p["settings"], "metrics": p["metrics"]} for p in sweep]
     if comparison:
@@ -118,13 +118,21 @@ def _boxes(metrics: dict) -> list[str]:
 def _differences(comparison: list[tuple[str, dict]]) -> list[str]:
     lines = []
     for label, metrics in comparison[1:]:
-        difference = metrics["paired_difference"]
-        cells = [f"{name} {row['difference']:+.3f} ({row['interval'][0]:+.3f} to {row['interval'][1]:+.3f}: "
-                 f"{'outside the noise' if row['outside_noise'] else 'within the noise'})"
-                 for name, row in difference.items()
-                 if name != "baseline" and None not in (row["difference"], *row["interval"])]
-        lines.append(f"- {label} minus {difference['baseline']}, paired bootstrap: " + "; ".join(cells))
+        lines += ["", f"{label} minus {metrics['paired_difference']['baseline']}, paired bootstrap:", "",
+                  difference_table(metrics["paired_difference"])]
     return lines
+
+
+def difference_table(difference: dict) -> str:
+    """Each number's paired difference, its interval, and whether that excludes 0. Intervals
+    are per number: several numbers at once are not corrected for multiple comparisons."""
+    lines = ["| | difference | interval | |", "|---|---|---|---|"]
+    for name, row in difference.items():
+        if name != "baseline" and None not in (row["difference"], *row["interval"]):
+            verdict = "outside the noise" if row["outside_noise"] else "within the noise"
+            lines.append(f"| {name} | {row['difference']:+.3f} | {row['interval'][0]:+.3f} to "
+                         f"{row['interval'][1]:+.3f} | {verdict} |")
+    return "\n".join(lines)
 
 
 def _retrieval(view: dict) -> list[str]:

@@ -113,7 +113,8 @@ class Evaluator:
         scorecard = Scorecard()
         frame_ranks = self._ranks(scanned, canonical)
         for item, served, weak_too, ranks in zip(scanned, results, ranked, frame_ranks, strict=True):
-            scorecard.add_video(truth_intervals(item.annotation, canonical), predicted_intervals(served, canonical),
+            scorecard.add_video(item.annotation.id, truth_intervals(item.annotation, canonical),
+                                predicted_intervals(served, canonical),
                                 predicted_intervals(weak_too, canonical), ranks)
         metrics = self._metrics(scanned, results, canonical, scorecard, frame_ranks)
         if bootstrap is not None:

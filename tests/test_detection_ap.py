@@ -1,12 +1,15 @@
 """Temporal-detection AP against hand-computed cases (ActivityNet's algorithm: one-to-one
 greedy matching by score, interpolated precision), and its bootstrap intervals."""
 
+import json
+
 import numpy as np
 import pytest
 
 from shoptag.evaluation.bootstrap import Bootstrap, intervals, paired_difference
 from shoptag.evaluation.detection import MAP_TIOUS, DetectionMatches, interpolated_ap
 from shoptag.evaluation.metrics import Interval
+from shoptag.evaluation.scorecard import Scorecard, ScorecardError
 
 
 def seg(product, start, end, score=1.0):
@@ -124,3 +127,22 @@ def test_resamples_without_truth_have_no_ap_and_are_left_out_of_the_interval():
     found, undefined = intervals(matches.summary, 2, Bootstrap(resamples=200))
     assert found["AP@tIoU0.5"] == [1.0, 1.0]
     assert 20 < undefined["AP@tIoU0.5"] < 80  # about a quarter of the resamples drew the second video twice
+
+
+def test_a_scorecard_survives_metrics_json_and_pairs_only_the_same_videos():
+    card = Scorecard()
+    card.add_video("a", [seg("mug", 0, 10)], [seg("mug", 0, 9, 0.8)], [seg("mug", 0, 9, 0.8), seg("cap", 1, 2, 0.3)],
+                   [1, 2, None])
+    card.add_video("b", [], [seg("cap", 0, 3, 0.9)], [seg("cap", 0, 3, 0.9)], [])
+    again = Scorecard.from_json(json.loads(json.dumps(card.as_json())))
+    assert again.headline() == pytest.approx(card.headline())
+    assert card.headline()["frame_MRR"] == pytest.approx((1 + 1 / 2) / 3)
+    same = again.compared_with(card, Bootstrap(resamples=50))
+    assert same["AP@tIoU0.5"] == {"difference": 0.0, "interval": [0.0, 0.0], "outside_noise": False}
+    other = Scorecard()
+    other.add_video("c", [], [], [], [])
+    with pytest.raises(ScorecardError, match="not on the same videos"):
+        other.compared_with(card, Bootstrap(resamples=50))
+    for broken in ({}, {**card.as_json(), "segments": [[1, 2]]}, {**card.as_json(), "video_ids": ["a"]}):
+        with pytest.raises(ScorecardError):
+            Scorecard.from_json(broken)

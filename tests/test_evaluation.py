@@ -234,6 +234,12 @@ def test_eval_reads_activitynet_truth_writes_activitynet_results_and_scores_boxe
     report = (tmp_path / "ours" / "report.md").read_text()
     assert "bootstrap intervals" in report and "## Retrieval" in report and "Boxes:" in report
 
+    # Two runs on the same videos compare pairwise; the same predictions differ by nothing.
+    compared = shoptag("eval-compare", tmp_path / "ours", tmp_path / "activitynet", "--bootstrap", 100)
+    assert compared.returncode == 0, compared.stderr
+    assert "| segment_f1@tIoU0.5 | +0.000 | +0.000 to +0.000 | within the noise |" in compared.stdout
+    assert "outside the noise" not in compared.stdout
+
 
 def test_activitynet_truth_is_read_by_video_id_and_its_errors_name_the_problem(tmp_path):
     videos = tmp_path / "videos"

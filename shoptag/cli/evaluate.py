@@ -73,6 +73,23 @@ def evaluate(
     typer.echo(f"report: {out / 'report.md'}")
 
 
+def eval_compare(
+    baseline: Annotated[Path, typer.Argument(help="An earlier `shoptag eval --out` folder: the baseline.")],
+    candidate: Annotated[Path, typer.Argument(help="The run to compare with it, on the same videos.")],
+    resamples: Annotated[int, typer.Option("--bootstrap", min=10, max=100_000, help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int, typer.Option("--bootstrap-seed")] = 0,
+) -> None:
+    """Compare two evaluation runs on the same videos: each headline number's difference, with
+    its paired bootstrap interval and whether that is outside the noise."""
+    from shoptag.evaluation.bootstrap import Bootstrap
+    from shoptag.evaluation.evaluate import compare_runs
+    from shoptag.evaluation.report import difference_table
+
+    difference = compare_runs(baseline, candidate, Bootstrap(resamples=resamples, seed=seed))
+    typer.echo(f"{candidate} minus {baseline}:")
+    typer.echo(difference_table(difference))
+
+
 def _build_model_indexes(catalog: Path | None, models: list[str], out: Path, threads) -> list[Path]:
     if not models:
         return []

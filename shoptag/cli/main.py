@@ -26,7 +26,7 @@ from shoptag.cli.common import (
     new_or_old,
     settings_from,
 )
-from shoptag.cli.evaluate import bench_app, evaluate
+from shoptag.cli.evaluate import bench_app, eval_compare, evaluate
 from shoptag.cli.feedback import feedback_app
 from shoptag.cli.index import index_app
 from shoptag.errors import ConfigError, ShopTagError
@@ -41,6 +41,8 @@ app.add_typer(feedback_app, name="feedback")
 app.add_typer(catalog_app, name="catalog")
 app.command("tag-batch")(tag_batch)
 app.command("eval")(evaluate)
+app.command("eval-compare")(eval_compare)
+
 
 @app.callback()
 def _root(
