@@ -59,9 +59,9 @@ def intervals(statistic: Statistic, videos: int, bootstrap: Bootstrap
     return found, undefined
 
 
-def rounded(value: float) -> float | None:
-    """4 decimals; None for NaN (an AP without truth), which JSON cannot hold."""
-    return None if np.isnan(value) else round(float(value), 4)
+def rounded(value: float | None) -> float | None:
+    """4 decimals; None for None and for NaN (an AP without truth), which JSON cannot hold."""
+    return None if value is None or np.isnan(value) else round(float(value), 4)
 
 
 def paired_difference(candidate: Statistic, baseline: Statistic, videos: int, bootstrap: Bootstrap) -> dict[str, dict]:

@@ -168,12 +168,12 @@ class Evaluator:
             "recall_by_bucket@tIoU0.5": {bucket: {"appearances": len(hits), "recall": round(sum(hits) / len(hits), 4)}
                                          for bucket, hits in sorted(found.items())},
             "box@tIoU0.5": {"segments": matched, "scored": len(box_ious),
-                            "mean_iou": _round(sum(box_ious) / len(box_ious) if box_ious else None),
-                            "share_iou>=0.5": _round(sum(i >= 0.5 for i in box_ious) / len(box_ious)
+                            "mean_iou": rounded(sum(box_ious) / len(box_ious) if box_ious else None),
+                            "share_iou>=0.5": rounded(sum(i >= 0.5 for i in box_ious) / len(box_ious)
                                                      if box_ious else None)},
             "frame_retrieval": {**retrieval(ranks, ks=(1, 5)).as_json(),
                                 "mAP": round(self._frame_map(scanned, canonical), 4)},
-            "false_tags_per_minute": _round(false_tags_per_minute(free_segments, free_seconds)),
+            "false_tags_per_minute": rounded(false_tags_per_minute(free_segments, free_seconds)),
             "false_tags_on_product_free_videos": free_segments,
             "throughput_video_s_per_s": round(video_seconds / wall, 3) if wall else None,
             "stage_seconds": {k: round(v, 3) for k, v in sorted(stages.items())},
@@ -268,7 +268,3 @@ def _per_product(scanned: list[ScannedVideo], results: list[TagResult], canonica
     return {product: {**c.as_json(), **({k: rounded(v) for k, v in headline(aps[product], detection).items()}
                                         if product in aps else {})}
             for product, c in sorted(counts.items())}
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
