@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -26,7 +27,9 @@ def test_depth_counts_submitted_work_but_not_a_held_slot():
         await running
         assert pool.depth == 0 and pool.free
 
+    # Its own thread and event loop: the browser tests' Playwright keeps one running in this thread.
     try:
-        asyncio.run(scenario())
+        with ThreadPoolExecutor(1) as runner:
+            runner.submit(asyncio.run, scenario()).result()
     finally:
         pool.shutdown()
