@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoptag.errors import ShopTagError
+from shoptag.files import read_regular
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 MAX_VIDEOS = 100_000
@@ -101,13 +102,10 @@ def read_json(path: Path, what: str) -> object:
     def no_constant(name: str):
         raise ValueError(f"{name} is not a JSON number")
 
+    data = read_regular(path, MAX_FILE_BYTES, AnnotationError, f"{what} {path}")
     try:
-        if not path.is_file():
-            raise AnnotationError(f"{what} {path} is not a regular file")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise AnnotationError(f"{what} {path} is over {MAX_FILE_BYTES // 2**20} MiB")
-        return json.loads(path.read_text(encoding="utf-8"), parse_constant=no_constant)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return json.loads(data.decode("utf-8"), parse_constant=no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise AnnotationError(f"{what} {path} cannot be read: {exc}") from exc
 
 
