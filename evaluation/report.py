@@ -4,6 +4,7 @@ Markdown report and PNG plots."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 # Figures are drawn with matplotlib's object API (no pyplot): no global backend or figure state.
@@ -70,7 +71,7 @@ def write_report(out: Path, main: Evaluation, curve: list[dict], sweep: list[dic
              f"top_k {main.settings['top_k']}; {main.metrics['videos']} videos "
              f"({main.metrics['product_free_videos']} product-free).", "",
              summary_table([("this run", main.metrics)]), "",
-             *_uncertainty(main.metrics), *_boxes(main.metrics),
+             *_uncertainty(main), *_boxes(main.metrics),
              "Stage seconds: " + ", ".join(f"{k} {v}" for k, v in main.metrics["stage_seconds"].items()), "",
              "## Recall by size and kind (segments at tIoU 0.5)", "",
              "| appearances | count | recall |", "|---|---|---|",
@@ -93,18 +94,17 @@ def write_report(out: Path, main: Evaluation, curve: list[dict], sweep: list[dic
     (out / "report.md").write_text("\n".join(lines))
 
 
-def _uncertainty(metrics: dict) -> list[str]:
-    if "intervals" not in metrics:
+def _uncertainty(main: Evaluation) -> list[str]:
+    if "intervals" not in main.metrics:
         return []
-    boot = metrics["bootstrap"]
-    detection = metrics["detection"]
-    values = {"segment_f1@tIoU0.5": metrics["segment@tIoU0.5"]["f1"], "video_f1": metrics["video_level"]["f1"],
-              **detection, "frame_MRR": metrics["frame_retrieval"]["MRR"]}
+    boot = main.metrics["bootstrap"]
+    values = main.scorecard.headline()  # the numbers the intervals are of
     return [f"{boot['level']:.0%} bootstrap intervals ({boot['resamples']} resamples of the videos, seed "
             f"{boot['seed']}). AP is ActivityNet's, over the served and uncertain segments by score:", "",
             "| | value | interval |", "|---|---|---|",
             *[f"| {name} | {values[name]:.3f} | {low:.3f}–{high:.3f} |"
-              for name, (low, high) in metrics["intervals"].items() if None not in (values[name], low, high)], ""]
+              for name, (low, high) in main.metrics["intervals"].items()
+              if None not in (low, high) and not math.isnan(values[name])], ""]
 
 
 def _boxes(metrics: dict) -> list[str]:
