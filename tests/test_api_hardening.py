@@ -138,3 +138,22 @@ def test_a_video_error_names_the_clients_file_not_the_servers(index, effnet):
         response = client.post("/v1/tags", files={"file": ("holiday.mp4", b"\x00\x00\x00\x18ftypisom" + bytes(300))})
         assert response.status_code == 422 and "'holiday.mp4'" in response.json()["error"]["message"]
 
+
+
+def test_ranges_with_numbers_too_long_for_int_are_answered_not_500(index, effnet):
+    huge = "9" * 5000  # int() refuses over 4,300 digits; HTTP puts no bound on them
+    with running_app(service_settings(index), effnet) as client:  # no keys: the page is anyone's
+        for url in ("/", "/static/review.js"):
+            whole = client.get(url).content
+            for header, status, body in ((f"bytes={huge}-", 416, None), (f"bytes={huge}-{huge}", 416, None),
+                                         (f"bytes=0-{huge}", 206, whole), (f"bytes=-{huge}", 206, whole),
+                                         (f"bytes=2-{'0' * 5000}9", 206, whole[2:10]),
+                                         (f"bytes=1-{huge}, 3-{huge}", 206, whole[1:]), (f"bytes={huge}-0", 400, None)):
+                answer = client.get(url, headers={"Range": header})
+                assert answer.status_code == status, (url, header[:20], answer.text[:200])
+                if body is None:
+                    assert answer.json()["error"]["message"]
+                else:
+                    assert answer.content == body
+            assert client.get(url, headers={"Range": f"bytes={huge}-"}).headers["Content-Range"] == \
+                f"bytes */{len(whole)}"

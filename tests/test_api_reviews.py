@@ -64,10 +64,14 @@ def test_a_finished_job_reports_its_frames_and_serves_its_video(client, finished
     assert part.status_code == 206 and part.content == demo_video[10:20]
     # Ranges that cannot be served get this service's JSON errors, not the framework's text.
     for bad, status in (("bytes=abc", 400), ("bytes=20-10", 400), ("items=0-1", 400), ("bytes=-", 400),
-                        (f"bytes={len(demo_video)}-", 416), ("bytes=-0", 416)):
+                        (f"bytes={len(demo_video)}-", 416), ("bytes=-0", 416), (f"bytes=1{'0' * 5000}-", 416)):
         refused = client.get(url, headers={**CREATOR, "Range": bad})
         assert refused.status_code == status and refused.json()["error"]["message"], bad
     assert refused.headers["Content-Range"] == f"bytes */{len(demo_video)}"
+    # A last byte or suffix of more digits than int() takes reaches to the end of the video.
+    to_the_end = client.get(url, headers={**CREATOR, "Range": f"bytes=10-{'9' * 5000}"})
+    assert to_the_end.status_code == 206 and to_the_end.content == demo_video[10:]
+    assert client.get(url, headers={**CREATOR, "Range": f"bytes=-{'9' * 5000}"}).content == demo_video
     assert client.get(url, headers=OTHER).status_code == 404
 
 

@@ -12,7 +12,7 @@ from shoptag.api.auth import Creator
 from shoptag.api.deps import ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.intake import VIDEO_FORM, IdempotencyKey, job_response, submit_video
-from shoptag.api.ranges import check_range
+from shoptag.api.ranges import served_file
 from shoptag.api.schemas import JobOut
 from shoptag.errors import NotFoundError, VideoError
 from shoptag.video.container import check_container
@@ -52,6 +52,5 @@ async def get_job_video(request: Request, service: ReadyService, principal: Crea
         size = video.stat().st_size
     except (VideoError, OSError):  # removed meanwhile
         raise NotFoundError(f"the video of job {job_id!r} is no longer kept") from None
-    check_range(request.headers.get("range"), size)
-    return FileResponse(video, media_type=_MEDIA_TYPES[container], filename=None,
-                        headers={"Cache-Control": "private, no-store"})
+    return served_file(request, video, size, media_type=_MEDIA_TYPES[container],
+                       headers={"Cache-Control": "private, no-store"})

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from shoptag.api.auth import Creator
 from shoptag.api.errors import error_responses
-from shoptag.api.ranges import check_range
+from shoptag.api.ranges import served_file
 from shoptag.errors import NotFoundError
 
 router = APIRouter(tags=["page"])
@@ -39,8 +39,8 @@ def _page_file(request: Request, name: str) -> FileResponse:
     path = Path(str(files("shoptag.api") / "static" / name))
     if not _PAGE_FILE.fullmatch(name) or not path.is_file():
         raise NotFoundError(f"no page file {name!r}")
-    check_range(request.headers.get("range"), path.stat().st_size)
-    return FileResponse(path, media_type=_MEDIA_TYPES[path.suffix], headers=_PAGE_HEADERS)
+    return served_file(request, path, path.stat().st_size, media_type=_MEDIA_TYPES[path.suffix],
+                       headers=_PAGE_HEADERS)
 
 
 @router.get("/", include_in_schema=False)
