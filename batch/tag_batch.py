@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -282,9 +284,11 @@ def _process_lines(settings: Settings, index: Path, videos: Sequence[str]) -> It
 
 
 def _work(settings: str, index: str, threads: int, tasks, answers) -> None:
-    """A worker process: load once, then tag the videos it is given, one at a time."""
+    """A worker process: load once, then tag the videos it is given, one at a time, for as long
+    as the batch that started it runs."""
     import cv2
 
+    _end_with_parent()
     cv2.setNumThreads(threads)
     try:
         tagger = VideoTagger(settings_of(settings), Path(index))
@@ -294,3 +298,22 @@ def _work(settings: str, index: str, threads: int, tasks, answers) -> None:
     while True:
         video = tasks.get()
         answers.put(("done", os.getpid(), tagger.tag_line(video)))
+
+
+def _end_with_parent() -> None:
+    """End this worker as soon as its parent is gone, whatever it is doing (loading, tagging, or
+    waiting for a video that will never come): a parent killed outright (SIGKILL, the OOM
+    killer) stops no worker itself. The parent holds one end of a pipe that the worker was spawned
+    with (``multiprocessing.parent_process().sentinel``); it closes when the parent dies, however
+    it dies, and a thread waiting on it wakes."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        logger.warning("tag-batch worker %d: the batch that started it (pid %s) is gone; ending", os.getpid(),
+                       parent.pid)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

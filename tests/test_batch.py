@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -185,3 +189,57 @@ def test_tag_batch_refuses_an_out_file_that_holds_anything_else(index, tmp_path)
     write_test_video(tmp_path / "clip.mp4")
     assert shoptag("tag-batch", tmp_path, "--index", index, "--out", other) == 1
     assert other.read_text() == text
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):  # ended meanwhile
+            continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Neither gone nor a zombie (an orphan waits for whichever process adopts it to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the workers in /proc")
+def test_the_workers_of_a_killed_batch_end_with_it(index, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_demo_video(videos / "demo-0.mp4")
+    for number in range(1, 6):
+        shutil.copyfile(videos / "demo-0.mp4", videos / f"demo-{number}.mp4")
+    out = tmp_path / "results.jsonl"
+    batch = subprocess.Popen([sys.executable, "-m", "shoptag.cli", "tag-batch", str(videos), "--index", str(index),
+                              "--out", str(out), "--workers", "2"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        while not (out.is_file() and out.read_text().count("\n") >= 1):  # loaded, tagging
+            assert batch.poll() is None and time.monotonic() < deadline, "the batch ended or never tagged a video"
+            time.sleep(0.1)
+        workers = _children(batch.pid)
+        assert len(workers) >= 2
+        batch.send_signal(signal.SIGKILL)  # nothing of its own runs after this
+        batch.wait()
+        deadline = time.monotonic() + 5
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _running(pid)], "workers outlived their batch"
+    finally:
+        batch.kill()
+        batch.wait()
+        for pid in workers:  # what this test started, if a failure left it behind
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
