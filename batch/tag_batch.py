@@ -90,10 +90,12 @@ class ResultsFile:
         self._lock: int | None = None
 
     def claim(self) -> None:
-        """Hold the file for this run (``<out>.lock``, until the process ends): two runs
-        appending to one file would tag videos twice and interleave their lines."""
-        self._lock = hold_lock(self.path.with_name(self.path.name + ".lock"), ConfigError,
-                               f"{self.path} is being written by another tag-batch run")
+        """Hold the file for this run (``<file>.lock`` beside the file the name leads to, through
+        any links, until the process ends): two runs appending to one file, under one name or
+        two, would tag videos twice and interleave their lines."""
+        target = self.path.resolve()
+        self._lock = hold_lock(target.with_name(target.name + ".lock"), ConfigError,
+                               f"{self.path} ({target}) is being written by another tag-batch run")
 
     def release(self) -> None:
         if self._lock is not None:

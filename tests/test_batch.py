@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from shoptag.batch.tag_batch import plan_batch
 from shoptag.cli.main import main
 from shoptag.demo import write_demo_catalog, write_demo_video
 from shoptag.indexing.store import CatalogIndex
@@ -189,6 +190,24 @@ def test_tag_batch_refuses_an_out_file_that_holds_anything_else(index, tmp_path)
     write_test_video(tmp_path / "clip.mp4")
     assert shoptag("tag-batch", tmp_path, "--index", index, "--out", other) == 1
     assert other.read_text() == text
+
+
+def test_a_results_file_in_use_is_refused_under_any_name(index, tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_test_video(videos / "clip.mp4")
+    out = tmp_path / "results.jsonl"
+    (tmp_path / "link.jsonl").symlink_to(out)
+    (tmp_path / "folder-link").symlink_to(tmp_path)
+    running = plan_batch(videos, out, Settings())  # another run, holding the file
+    try:
+        for name in (tmp_path / "link.jsonl", tmp_path / "folder-link" / "results.jsonl",
+                     tmp_path / "videos" / ".." / "results.jsonl"):
+            assert shoptag("tag-batch", videos, "--index", index, "--out", name, "--workers", 1) == 1, name
+            assert "is being written by another tag-batch run" in capsys.readouterr().err
+    finally:
+        running.results.release()
+    assert not out.exists()
 
 
 def _children(pid: int) -> list[int]:
