@@ -5,11 +5,12 @@
   host is explicitly allowed; so are IPv6 addresses that carry such an IPv4 address: mapped,
   compatible, 6to4, Teredo, NAT64), and the connection goes to the checked address, so a second
   DNS answer cannot point it elsewhere (DNS rebinding). Every redirect is checked the same way.
-- A size cap (Content-Length, then the bytes actually read) and a wall-clock deadline per
-  download attempt: a watchdog shuts the socket when it passes, whatever phase the download is
-  in, so a server that trickles headers or body a byte at a time is cut off on time.
-- Timeouts, dropped connections, 429 and 5xx are retried with exponential backoff
-  (Retry-After honoured up to a cap); other errors fail at once.
+- A size cap (Content-Length, then the bytes actually read) and one wall-clock deadline per
+  download (``timeout_s``), across its redirects and retries: a watchdog shuts the socket when
+  it passes, whatever phase the download is in, so a server that trickles headers or body a
+  byte at a time is cut off on time, and is not given the whole time again by a retry.
+- Dropped connections, 429 and 5xx are retried with exponential backoff (Retry-After honoured
+  up to a cap) while the deadline leaves time for the wait; other errors fail at once.
 - With a cache folder, a body is stored once under its sha256, and each URL remembers its
   validators (ETag, Last-Modified): a re-run asks "changed?" and downloads nothing that did not.
 """
@@ -130,23 +131,29 @@ class HttpFetcher:
         self.downloads = 0  # bodies actually transferred, for reports and tests
 
     def get(self, url: str) -> Fetched:
+        """The body at ``url``, within ``timeout_s`` in all: every attempt and every wait
+        between attempts ends by one deadline."""
         cached = self._cached(url)
+        deadline = time.monotonic() + self._settings.timeout_s
         attempt = 0
         while True:
             try:
-                return self._get_once(url, cached)
+                return self._get_once(url, cached, deadline)
             except _Retryable as exc:
-                if attempt >= self._settings.retries:
-                    raise FetchError(f"{url}: {exc} (after {attempt + 1} attempts)") from None
                 delay = self._settings.backoff_s * 2**attempt
                 if exc.retry_after_s is not None:
                     delay = max(delay, min(exc.retry_after_s, _MAX_RETRY_AFTER_S))
+                left = deadline - time.monotonic()
+                if attempt >= self._settings.retries or delay >= left:
+                    why = ("" if attempt >= self._settings.retries or left <= 0 else
+                           f"; another after {delay:.1f} s would pass the {self._settings.timeout_s:g} s "
+                           "a download may take")
+                    raise FetchError(f"{url}: {exc} (after {attempt + 1} attempts{why})") from None
                 logger.info("%r: %s; retrying in %.1f s", url, exc, delay)
                 self._sleep(delay)
                 attempt += 1
 
-    def _get_once(self, url: str, cached: dict | None) -> Fetched:
-        deadline = time.monotonic() + self._settings.timeout_s
+    def _get_once(self, url: str, cached: dict | None, deadline: float) -> Fetched:
         current = url
         for _ in range(self._settings.max_redirects + 1):
             parsed, address = self._checked(current)

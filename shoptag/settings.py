@@ -55,8 +55,10 @@ def default_fetch_cache() -> Path:
 
 
 class FetchSettings(_Strict):
-    timeout_s: float = Field(15.0, gt=0, description="Connect/read timeout, and the most one download may take.")
-    retries: int = Field(3, ge=0, le=10, description="Retries after a timeout, a dropped connection, 429 or 5xx.")
+    timeout_s: float = Field(15.0, gt=0, description="The most one download may take, all told: its connects, "
+                             "reads, redirects, retries and the waits between them share this one deadline.")
+    retries: int = Field(3, ge=0, le=10, description="Retries after a dropped connection, 429 or 5xx, while the "
+                         "download's deadline leaves time for the wait.")
     backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles on each retry.")
     max_redirects: int = Field(5, ge=0, le=20)
     allow_hosts: tuple[str, ...] = Field(

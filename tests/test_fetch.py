@@ -41,13 +41,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _trickle(self, data: bytes) -> None:
+    def _trickle(self, data: bytes, interval_s: float = 1.0) -> None:
         """One byte a second, as a slowloris server does (each byte resets a socket timeout)."""
         try:
             for byte in data:
                 self.wfile.write(bytes([byte]))
                 self.wfile.flush()
-                time.sleep(1.0)
+                time.sleep(interval_s)
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.close_connection = True
@@ -80,6 +80,13 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", str(len(PNG)))
                 self.end_headers()
                 self._trickle(PNG)
+            case "/byte-a-half-second-body.png":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(PNG)))
+                self.end_headers()
+                self._trickle(PNG, 0.5)
+            case "/busy-for-a-while.png":
+                return self._send(503, b"busy", [("Retry-After", "10")])
             case "/byte-a-second-headers.png":
                 self._trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Padding: " + b"x" * 100)
             case "/huge.png":
@@ -160,7 +167,8 @@ def test_transient_errors_are_retried_with_backoff(server, tmp_path):
 
 
 def test_slow_trickling_huge_and_endless_answers_are_cut_off(server, tmp_path):
-    with pytest.raises(FetchError, match=r"(TimeoutError|took longer than 1 s).*after 2 attempts"):
+    # The attempt took the download's whole time: no retry is given it again.
+    with pytest.raises(FetchError, match=r"(TimeoutError|took longer than 1 s).*after 1 attempts"):
         fetcher(tmp_path, retries=1).get(f"{server}/slow.png")
     with pytest.raises(FetchError, match="took longer"):
         fetcher(tmp_path, retries=0).get(f"{server}/trickle.png")
@@ -176,6 +184,20 @@ def test_a_server_sending_a_byte_a_second_is_cut_off_at_the_deadline(server, tmp
     with pytest.raises(FetchError, match=r"took longer than 2 s \(after 1 attempts\)"):
         fetcher(tmp_path, retries=0, timeout_s=2.0).get(f"{server}{path}")
     assert time.monotonic() - started < 3.0
+
+
+def test_retries_and_their_waits_share_one_deadline(server, tmp_path):
+    # Retried at default backoff, a 3 s deadline per attempt held this download 15.5 s.
+    settings = FetchSettings(allow_hosts=("127.0.0.1",), cache_dir=None, timeout_s=3.0, retries=3, backoff_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"took longer than 3 s \(after 1 attempts\)"):
+        HttpFetcher(settings, LIMIT).get(f"{server}/byte-a-half-second-body.png")
+    assert 2.9 < time.monotonic() - started < 3.5
+    # A wait the server asks for that would pass the deadline is not waited.
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"HTTP 503 \(after 1 attempts; another after 10.0 s would pass the 3 s"):
+        HttpFetcher(settings, LIMIT).get(f"{server}/busy-for-a-while.png")
+    assert time.monotonic() - started < 1.0
 
 
 def test_a_page_that_is_not_an_image_is_a_clear_image_error(server, tmp_path):
