@@ -6,7 +6,15 @@ quantisation calibrated on the bundled real media) and kept in the model cache, 
 weights file's hash: later starts load them without importing torch. On 2 cores, the region
 pass over a 480x864 frame took 142 ms in eager torch, 39 ms in ONNX Runtime fp32 and 23 ms in
 int8 (``scripts/benchmark.py``). EfficientNet-Lite was designed for int8 (ReLU6, no squeeze-
-excitation); its pooled region vectors stayed at cosine 0.98-0.99 to fp32's.
+excitation).
+
+int8 weights are quantised to 7 bits (-64..64). x86 CPUs without VNNI multiply uint8
+activations by int8 weights with VPMADDUBSW, which saturates a pair's sum at 16 bits; with
+8-bit weights that sum can overflow, so the same graph gave other vectors there than on a
+VNNI CPU (cosine to fp32 0.91-0.95 on AVX2, 0.98-1.00 on AVX-512 VNNI). With 7-bit weights
+a pair's sum (at most 2 x 255 x 64) cannot saturate: the vectors are the same on every x86
+CPU (bit-identical between AVX2 and AVX-512 VNNI, ``tests/test_effnet_runtimes.py``), at
+cosine 0.97-0.99 to fp32's.
 """
 
 from __future__ import annotations
@@ -29,7 +37,10 @@ ONNX_FP32 = "onnx-fp32"
 ONNX_INT8 = "onnx-int8"
 RUNTIMES = (ONNX_FP32, ONNX_INT8, TORCH)
 # Bump when the export or the calibration changes: cached graphs of another recipe are not reused.
-_RECIPE = 1
+# 2: int8 weights at 7 bits (the same vectors on CPUs with and without VNNI).
+_RECIPE = 2
+# The int8 weight range that cannot saturate VPMADDUBSW's 16-bit pair sums (2 x 255 x 64 < 2^15).
+INT8_WEIGHT_RANGE = (-64, 64)
 _OPSET = 17
 
 
@@ -148,8 +159,9 @@ def _export(out: Path) -> None:
 
 
 def _quantise(fp32: Path, out: Path) -> None:
-    """Static int8 (QDQ, per-channel weights), calibrated on real frames and photos at both
-    input shapes the embedder uses: region passes over frames and 224 px crops."""
+    """Static int8 (QDQ, per-channel 7-bit weights, see the module's docstring), calibrated on
+    real frames and photos at both input shapes the embedder uses: region passes over frames and
+    224 px crops."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -165,7 +177,7 @@ def _quantise(fp32: Path, out: Path) -> None:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared))
         quantize_static(str(prepared), str(out), Calibration(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, reduce_range=True)
 
 
 def calibration_batches() -> list[np.ndarray]:

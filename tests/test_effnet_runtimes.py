@@ -1,17 +1,24 @@
 """effnet-lite0 on its runtimes: each is its own model identity, ONNX Runtime fp32 computes what
-eager torch does, int8 stays close, and region pooling is torchvision's RoIAlign."""
+eager torch does, int8 stays close and computes the same vectors on every x86 CPU, and region
+pooling is torchvision's RoIAlign."""
+
+from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import numpy_helper
 from torchvision.ops import roi_align
 
 from shoptag.errors import IndexModelMismatchError
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model import create_embedder
 from shoptag.model.effnet import pool_regions
-from shoptag.settings import ModelSettings
+from shoptag.model.effnet_runtimes import INT8_WEIGHT_RANGE, ONNX_INT8, cached_graph
+from shoptag.settings import ModelSettings, default_model_cache
 
+from helpers.emulated_cpu import run_on_avx2_only_cpu
 from helpers.media import bundled_rgb
 
 PHOTOS = ("coffee.jpg", "rocket.jpg", "astronaut.jpg", "chelsea.jpg")
@@ -54,3 +61,51 @@ def test_an_index_built_on_one_runtime_is_not_searched_with_another(effnet, tmp_
     torch_model = create_embedder(ModelSettings(spec="effnet-lite0:torch"))
     with pytest.raises(IndexModelMismatchError, match="onnx-fp32.*effnet-lite0:torch"):
         CatalogIndex.load(index, torch_model)
+
+
+@pytest.mark.model
+def test_int8_weights_cannot_saturate_the_products_of_cpus_without_vnni():
+    """u8 x s8 products summed in pairs into 16 bits (VPMADDUBSW, AVX2) saturate beyond 2^15:
+    weights within -64..64 keep every pair sum below it."""
+    graph = onnx.load(cached_graph(ONNX_INT8, default_model_cache()))
+    weights = {i.name: numpy_helper.to_array(i) for i in graph.graph.initializer
+               if i.data_type == onnx.TensorProto.INT8}
+    conv_weights = [node.input[0] for node in graph.graph.node
+                    if node.op_type == "DequantizeLinear" and node.input[0] in weights]
+    assert len(conv_weights) > 40  # every convolution of the backbone
+    low, high = INT8_WEIGHT_RANGE
+    assert all(low <= weights[name].min() and weights[name].max() <= high for name in conv_weights)
+    assert 2 * 255 * max(-low, high) < 2**15
+
+
+@pytest.mark.model
+def test_int8_and_fp32_compute_the_same_vectors_on_a_cpu_without_avx512_or_vnni(fetched_media, tmp_path):
+    """The issue's failure: the same int8 identity gave cosines of 0.91-0.95 to fp32 on an AVX2-only
+    CPU and 0.98-1.00 on a VNNI one. The same photos are embedded here and on an emulated AVX2-only
+    CPU, with the same cached graphs; the vectors must agree, so an index built on one machine is
+    searched with the vectors it was built with on another."""
+    specs = ("effnet-lite0:onnx-fp32", "effnet-lite0:onnx-int8")
+    # Both sides use the session's model cache (the emulated one inherits XDG_CACHE_HOME): one graph.
+    here = {spec: create_embedder(ModelSettings(spec=spec, threads=1)) for spec in specs}
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import numpy as np
+from shoptag.model import create_embedder
+from shoptag.settings import ModelSettings
+from helpers.media import bundled_rgb
+images = [bundled_rgb(name) for name in {PHOTOS!r}]
+for spec in {specs!r}:
+    embedder = create_embedder(ModelSettings(spec=spec, threads=1))
+    np.save({str(tmp_path)!r} + "/" + spec + ".npy", embedder.embed_images(images))
+    print(embedder.identity)
+"""
+    identities = run_on_avx2_only_cpu(fetched_media, code).split()
+    assert identities == [here[spec].identity for spec in specs]
+    images = [bundled_rgb(name) for name in PHOTOS]
+    fp32 = here[specs[0]].embed_images(images)
+    for spec in specs:
+        emulated = np.load(tmp_path / f"{spec}.npy")
+        assert np.abs(here[spec].embed_images(images) - emulated).max() < 1e-5, spec
+    int8_emulated = np.load(tmp_path / f"{specs[1]}.npy")
+    assert (fp32 * int8_emulated).sum(axis=1).min() > 0.95
