@@ -8,6 +8,9 @@ import math
 from pathlib import Path
 
 # Figures are drawn with matplotlib's object API (no pyplot): no global backend or figure state.
+# Names from the data (product ids, video names) are drawn as text, never as markup:
+# ``parse_math=False`` on each, so that "$...$" in a name is not mathtext (which fails on an
+# unknown command such as "$\foo$" and would end the run before report.md is written).
 from matplotlib.figure import Figure
 
 from shoptag.evaluation.activitynet import write_activitynet_results
@@ -174,14 +177,15 @@ def _plot_timelines(path: Path, main: Evaluation, truth_by_video: dict) -> None:
     for axis, result in zip(axes[:, 0], results, strict=True):
         for appearance in truth_by_video[result.video]:
             axis.barh(1, appearance.end_s - appearance.start_s, left=appearance.start_s, color="tab:green")
-            axis.text(appearance.start_s, 1, appearance.product_id, fontsize=6, va="center")
+            axis.text(appearance.start_s, 1, appearance.product_id, fontsize=6, va="center", parse_math=False)
         for tag in result.tags:
             for segment in tag.segments:
                 axis.barh(0, segment.end_s - segment.start_s, left=segment.start_s, color="tab:blue")
-                axis.text(segment.start_s, 0, tag.product_id, fontsize=6, va="center", color="white")
+                axis.text(segment.start_s, 0, tag.product_id, fontsize=6, va="center", color="white",
+                          parse_math=False)
         axis.set_xlim(0, max(result.duration_s, 0.1))
         axis.set_yticks([0, 1], ["pred", "truth"], fontsize=6)
-        axis.set_ylabel(Path(result.video).name, rotation=0, ha="right", fontsize=6)
+        axis.set_ylabel(Path(result.video).name, rotation=0, ha="right", fontsize=6, parse_math=False)
         axis.tick_params(axis="x", labelsize=6)
     axes[-1, 0].set_xlabel("seconds")
     figure.tight_layout()
@@ -197,7 +201,7 @@ def _plot_products(path: Path, per_product: dict) -> None:
              label="precision")
     axis.bar([p + 0.2 for p in positions], [per_product.get(n, {}).get("recall", 0) for n in names], 0.4,
              label="recall")
-    axis.set_xticks(list(positions), names, rotation=45, ha="right", fontsize=7)
+    axis.set_xticks(list(positions), names, rotation=45, ha="right", fontsize=7, parse_math=False)
     axis.set_ylim(0, 1.05)
     axis.set_title("Per product, segments at tIoU 0.5")
     axis.legend()
