@@ -2,8 +2,10 @@
 eval`` measures accuracy on real creator decisions: for every reviewed job whose video is still
 kept and whose every suggestion the creator accepted or rejected, the appearances are its
 accepted segments (as the creator left them) and added ones; a video whose suggestions were all
-rejected and nothing added is product-free. A review that left a suggestion undecided is left
-out: the annotations would call that product absent, and its tag a false one."""
+rejected and nothing added is product-free. Each appearance names its product's catalog (where
+the job's tags did), so a product added from one catalog is not scored as another's of the same
+id. A review that left a suggestion undecided is left out: the annotations would call that
+product absent, and its tag a false one."""
 
 from __future__ import annotations
 
@@ -50,7 +52,10 @@ def export_feedback(state_dir: Path, out: Path) -> FeedbackExport:
             logger.warning("job %s (%r): its video is no longer kept; its review is left out", job.id, job.video_name)
             skipped += 1
             continue
-        appearances = [{"product_id": d.product_id, "start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3)}
+        # Each product with its catalog: ids repeat across catalogs, and `shoptag eval` scores an
+        # appearance only for the catalog it names.
+        appearances = [{"product_id": d.product_id, "start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3),
+                        **({"catalog": d.catalog} if d.catalog else {})}
                        for d in review.decisions if d.verdict != "rejected" for s in d.segments]
         videos.append({
             "video": str(job.upload.resolve()), "appearances": sorted(appearances, key=lambda a: a["start_s"]),

@@ -10,9 +10,11 @@ Video paths are relative to the annotation file. ``bbox`` is optional (source-vi
 A video with an empty list is product-free: every tag on it is a false positive. Optional per
 appearance: ``width_frac`` (the product's on-screen width over the frame's, for recall by
 size), ``kind`` (``flat`` or ``textured``, for recall by kind), ``interchangeable`` (ids of
-near-identical products whose tag counts as this one's) and ``track``: the product's box in
+near-identical products whose tag counts as this one's), ``track``: the product's box in
 each frame, as MOT-style rows ``[time_s, x, y, w, h]`` (a zero-size box where it is hidden),
-which box IoU is scored against.
+which box IoU is scored against, and ``catalog``: the catalog the product is in (product ids
+repeat across catalogs; ``shoptag feedback export`` names it). An appearance that names a
+catalog is truth for that catalog only: evaluating another catalog leaves it out.
 
 ActivityNet's ground-truth layout is read too (``shoptag.evaluation.activitynet``).
 """
@@ -22,7 +24,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shoptag.errors import ShopTagError
@@ -52,6 +54,7 @@ class TruthAppearance:
     kind: str | None = None
     interchangeable: tuple[str, ...] = ()
     track: tuple[TrackRow, ...] = ()
+    catalog: str | None = None  # None: the product of whichever catalog is evaluated
 
     def box_at(self, time_s: float, tolerance_s: float) -> tuple[int, int, int, int] | None:
         """The tracked box nearest ``time_s`` (within ``tolerance_s``), or None where there is
@@ -75,6 +78,8 @@ class TruthAppearance:
             row["interchangeable"] = list(self.interchangeable)
         if self.track:
             row["track"] = [[round(row[0], 3), *row[1:]] for row in self.track]
+        if self.catalog is not None:
+            row["catalog"] = self.catalog
         return row
 
 
@@ -128,10 +133,12 @@ def is_file(path: Path) -> bool:
         return False
 
 
-def load_annotations(path: Path, videos_dir: Path | None = None, subset: str | None = None) -> list[VideoAnnotation]:
+def load_annotations(path: Path, videos_dir: Path | None = None, subset: str | None = None,
+                     catalog: str | None = None) -> list[VideoAnnotation]:
     """ShopTag's annotation file or ActivityNet ground truth (told apart by its ``database``);
     ``videos_dir`` and ``subset`` apply to ActivityNet files, whose videos are named by id.
-    Video ids (a file's stem in ShopTag's format) must be unique: results are keyed by them."""
+    Video ids (a file's stem in ShopTag's format) must be unique: results are keyed by them.
+    With ``catalog``, the truth of that catalog (``of_catalog``)."""
     from shoptag.evaluation.activitynet import is_activitynet, read_activitynet_truth
 
     path = Path(path)
@@ -153,7 +160,20 @@ def load_annotations(path: Path, videos_dir: Path | None = None, subset: str | N
         if seen.setdefault(video.id, video.video) != video.video:
             raise AnnotationError(f"annotations {path}: videos {seen[video.id]} and {video.video} share the id "
                                   f"{video.id!r}; rename one")
-    return videos
+    return videos if catalog is None else of_catalog(videos, catalog, path)
+
+
+def of_catalog(videos: list[VideoAnnotation], catalog: str, path: Path) -> list[VideoAnnotation]:
+    """The truth for catalog ``catalog``: appearances naming another catalog left out (their
+    products are not this catalog's, whatever their ids; a video with no other is product-free
+    here). Annotations that name catalogs, none of them this one, are refused: nothing of them
+    would be scored."""
+    named = {a.catalog for video in videos for a in video.appearances if a.catalog is not None}
+    if named and catalog not in named:
+        raise AnnotationError(f"annotations {path} are of catalog(s) {', '.join(sorted(named))}, not {catalog!r}: "
+                              "evaluate the index of one of them (its folder is named as the catalog)")
+    return [replace(video, appearances=tuple(a for a in video.appearances if a.catalog in (None, catalog)))
+            for video in videos]
 
 
 def _video(entry, number: int, base: Path) -> VideoAnnotation:
@@ -202,8 +222,11 @@ def appearance(row, where: str, product_id: str | None = None, span: tuple[float
         raise AnnotationError(f"{where}: kind must be a string")
     if not isinstance(interchangeable, list) or not all(isinstance(i, str) for i in interchangeable):
         raise AnnotationError(f"{where}: interchangeable must be a list of product ids")
+    catalog = row.get("catalog")
+    if catalog is not None and not (isinstance(catalog, str) and catalog):
+        raise AnnotationError(f"{where}: catalog must be a catalog name")
     return TruthAppearance(product_id, start, end, bbox, width_frac, kind, tuple(interchangeable),
-                           _track(row.get("track", []), where))
+                           _track(row.get("track", []), where), catalog)
 
 
 def _track(rows, where: str) -> tuple[TrackRow, ...]:

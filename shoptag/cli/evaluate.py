@@ -49,13 +49,15 @@ def evaluate(
     from shoptag.evaluation.run import Evaluator
     from shoptag.evaluation.sweep import grid
     from shoptag.indexing import CatalogIndex
+    from shoptag.indexing.data_folder import catalog_name_of
 
     grid(sweep or [])  # a malformed --sweep fails before any work
     tagging = {"fps": fps, "threshold": threshold, "top_k": top_k}
     indexes = list(index or []) + _build_model_indexes(catalog, model or [], out, threads)
     if not indexes:
         raise ConfigError("nothing to evaluate: pass --index, or --catalog with --model")
-    videos = load_annotations(annotations, videos_dir, subset)
+    # The truth of the reported index's catalog: products another catalog has under the same ids are not its.
+    videos = load_annotations(annotations, videos_dir, subset, catalog_name_of(indexes[0]))
     evaluators = []
     for path in indexes:
         settings = index_settings(path, None, threads, tagging=tagging)
