@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -101,8 +102,9 @@ def save_features(path: Path, features: list[LocalFeatures]) -> None:
     np.savez(path, **arrays)
 
 
-def load_features(path: Path) -> list[LocalFeatures]:
-    with np.load(path) as data:
+def load_features(source: Path | BinaryIO) -> list[LocalFeatures]:
+    """The features ``save_features`` wrote, from its file's path or an open handle."""
+    with np.load(source, allow_pickle=False) as data:
         points, descriptors, offsets, sizes = data["points"], data["descriptors"], data["offsets"], data["sizes"]
         templates = _split_templates(data["templates"], data["template_shapes"]) if "templates" in data else None
     templates = templates if templates is not None else [None] * len(sizes)

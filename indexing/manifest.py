@@ -10,7 +10,7 @@ from pathlib import Path
 
 from shoptag.bounded_json import loads_bounded
 from shoptag.errors import IndexLoadError
-from shoptag.files import file_sha256, read_regular
+from shoptag.files import VerifiedFiles, read_regular
 
 # 2: versioned folders with a `current` pointer, stored embeddings, index types.
 # 3: a version lists the segments it shares with others (``indexing.segments``).
@@ -66,12 +66,15 @@ class Manifest:
             raise IndexLoadError(f"{path} is not a valid manifest: {problem}")
         return cls(**raw)
 
-    def verify_files(self, folder: Path) -> None:
+    def verify_files(self, folder: Path, verified: VerifiedFiles | None = None) -> None:
+        """Each listed file is a regular file with its recorded checksum (``IndexLoadError``
+        otherwise: a FIFO or a device is refused before it is read)."""
+        verified = verified or VerifiedFiles()
         for name, expected in self.files.items():
             path = folder / name
-            if not path.is_file():
+            if path.is_symlink() or not os.path.lexists(path):
                 raise IndexLoadError(f"index {folder} is missing {name}")
-            if file_sha256(path) != expected:
+            if verified.sha256(path, IndexLoadError, f"index {folder}: {name}") != expected:
                 raise IndexLoadError(f"index {folder}: {name} does not match its manifest checksum")
 
 

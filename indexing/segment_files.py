@@ -12,17 +12,19 @@ segment's own, 0 .. images - 1.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import asdict, dataclass, fields
 from hashlib import sha256
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from shoptag.bounded_json import MAX_DEPTH, loads_bounded
 from shoptag.errors import IndexLoadError
-from shoptag.files import file_sha256, read_regular
+from shoptag.files import VerifiedFiles, open_regular, read_regular
 from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, load_features
 from shoptag.indexing.records import Background, IndexedProduct, image_owners
@@ -78,13 +80,24 @@ class SegmentRecord:
             raise IndexLoadError(f"{RECORD_NAME} lists files it may not")
         return cls(**raw)
 
-    def verify_files(self, folder: Path) -> None:
+    def file_problems(self, folder: Path, verified: VerifiedFiles | None = None) -> list[str]:
+        """What is wrong with its listed files (empty: each is a regular file with its recorded
+        checksum). A FIFO or a device is refused before it is read; ``verified`` skips files
+        hashed before and unchanged since."""
+        verified = verified or VerifiedFiles()
+        problems = []
         for name, expected in self.files.items():
             path = folder / name
-            if path.is_symlink() or not path.is_file():
-                raise IndexLoadError(f"missing {name}")
-            if file_sha256(path) != expected:
-                raise IndexLoadError(f"{name} does not match its manifest checksum")
+            try:
+                if path.is_symlink():
+                    raise IndexLoadError(f"{name}: a link, not a regular file; refused")
+                if not os.path.lexists(path):
+                    raise IndexLoadError(f"missing {name}")
+                if verified.sha256(path, IndexLoadError, name) != expected:
+                    raise IndexLoadError(f"{name} does not match its manifest checksum")
+            except IndexLoadError as exc:
+                problems.append(exc.message)
+        return problems
 
 
 _TYPES = {"model_identity": str, "dim": int, "kind": str, "products": int, "images": int, "files": dict}
@@ -101,25 +114,59 @@ class SegmentFiles:
 
 
 def read_segment_files(folder: Path, record: SegmentRecord) -> SegmentFiles:
-    """Parse a segment's files; any file that does not parse raises ``IndexLoadError``."""
+    """Parse a segment's files (whose checksums ``record.verify_files`` checked first); any file
+    that is not a regular file, or does not parse, raises ``IndexLoadError``. Each is opened as
+    a regular file and parsed from that handle; FAISS reads by name, right after its check."""
     try:
-        vectors = VectorIndex.read(folder / VECTORS_NAME)
-        with (folder / PRODUCTS_NAME).open(encoding="utf-8") as handle:
+        vectors = VectorIndex.read(_checked(folder, VECTORS_NAME))
+        with _regular(folder, PRODUCTS_NAME) as handle:
             # A stored row wraps a product's metadata (itself at most MAX_DEPTH deep) in one more level.
-            products = [IndexedProduct.from_json(loads_bounded(line, MAX_DEPTH + 1)) for line in handle]
-        embeddings = np.load(folder / EMBEDDINGS_NAME, mmap_mode="r", allow_pickle=False)
-        features = load_features(folder / FEATURES_NAME) if FEATURES_NAME in record.files else None
+            products = [IndexedProduct.from_json(loads_bounded(line, MAX_DEPTH + 1))
+                        for line in io.TextIOWrapper(handle, encoding="utf-8")]
+        with _regular(folder, EMBEDDINGS_NAME) as handle:
+            embeddings = _mapped_npy(handle)
+        features = None
+        if FEATURES_NAME in record.files:
+            with _regular(folder, FEATURES_NAME) as handle:
+                features = load_features(handle)
         descriptors = None
         if features is not None and DESCRIPTORS_NAME in record.files:
-            descriptors = DescriptorIndex.read(folder / DESCRIPTORS_NAME, features,
+            descriptors = DescriptorIndex.read(_checked(folder, DESCRIPTORS_NAME), features,
                                                image_owners(products, len(features)).tolist())
         background = None
         if BACKGROUND_NAME in record.files:
-            with np.load(folder / BACKGROUND_NAME, allow_pickle=False) as data:
+            with _regular(folder, BACKGROUND_NAME) as handle, np.load(handle, allow_pickle=False) as data:
                 background = Background(data["bank"].astype(np.float32), data["image_scores"].astype(np.float32))
+    except IndexLoadError:
+        raise
     except Exception as exc:  # each parser (FAISS, numpy, zip, json) fails in its own way on damage
         raise IndexLoadError(f"cannot be read: {type(exc).__name__}: {exc}") from exc
     return SegmentFiles(vectors, products, embeddings, features, background, descriptors)
+
+
+def _regular(folder: Path, name: str) -> BinaryIO:
+    if (folder / name).is_symlink():
+        raise IndexLoadError(f"{name}: a link, not a regular file; refused")
+    return open_regular(folder / name, IndexLoadError, name)
+
+
+def _checked(folder: Path, name: str) -> Path:
+    """``folder / name`` once it is known to be a regular file (for parsers that open by name)."""
+    _regular(folder, name).close()
+    return folder / name
+
+
+def _mapped_npy(handle: BinaryIO) -> np.ndarray:
+    """A ``.npy`` array memory-mapped read-only from an open file (``np.load`` maps only by name)."""
+    version = np.lib.format.read_magic(handle)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(handle)
+    if dtype.hasobject:
+        raise ValueError("an array of Python objects is refused")
+    if 0 in shape:
+        return np.zeros(shape, dtype)
+    return np.memmap(handle, dtype=dtype, mode="r", shape=shape, order="F" if fortran_order else "C",
+                     offset=handle.tell())
 
 
 def segment_problems(record: SegmentRecord, files: SegmentFiles) -> list[str]:

@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 
 from shoptag.errors import IndexLoadError, IndexModelMismatchError, NotFoundError
+from shoptag.files import VerifiedFiles
 from shoptag.indexing.data_folder import catalog_name_of
 from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.joined import JoinedRows, JoinedVectors, JoinedVotes, joined_background
@@ -91,8 +92,9 @@ class CatalogIndex:
             self.descriptors = descriptors  # fills the cached property
 
     @classmethod
-    def load(cls, path: Path, embedder: Embedder, reuse: CatalogIndex | None = None) -> CatalogIndex:
-        index = cls.read(path, reuse)
+    def load(cls, path: Path, embedder: Embedder, reuse: CatalogIndex | None = None,
+             verified: VerifiedFiles | None = None) -> CatalogIndex:
+        index = cls.read(path, reuse, verified)
         if index.manifest.model_identity != embedder.identity:
             raise IndexModelMismatchError(
                 f"index {path} was built with {index.manifest.model_identity} but the model in use is "
@@ -101,19 +103,22 @@ class CatalogIndex:
         return index
 
     @classmethod
-    def read(cls, path: Path, reuse: CatalogIndex | None = None) -> CatalogIndex:
+    def read(cls, path: Path, reuse: CatalogIndex | None = None, verified: VerifiedFiles | None = None) -> CatalogIndex:
         """Load the current version, checking its files against the manifest and against each
         other (no model check). A damaged or crafted version raises ``IndexLoadError``. The
-        segments that ``reuse`` (an earlier version of this index) holds are not read again."""
+        segments that ``reuse`` (an earlier version of this index) holds are not read again, and
+        files that ``verified`` hashed before and are unchanged since are not hashed again."""
         path = Path(path)
         version_dir = IndexFolder(path).current_dir()
         manifest = Manifest.read(version_dir)
         if manifest.version != version_dir.name:
             raise IndexLoadError(f"index {path}: version folder {version_dir.name} holds the manifest of version "
                                  f"{manifest.version}")
-        manifest.verify_files(version_dir)
+        verified = verified or VerifiedFiles()
+        manifest.verify_files(version_dir, verified)
         known = {(p.segment.name, p.segment.digest): p.segment for p in (reuse.placed if reuse else ())}
-        placed = [Placed(known.get((placement.name, placement.digest)) or load_segment(path, placement, manifest),
+        placed = [Placed(known.get((placement.name, placement.digest))
+                         or load_segment(path, placement, manifest, verified),
                          frozenset(placement.removed)) for placement in read_layout(version_dir)]
         problems = version_problems(manifest, placed)
         if problems:
@@ -237,16 +242,19 @@ class CatalogIndex:
         return results
 
 
-def load_segment(root: Path, placement: Placement, manifest: Manifest) -> LoadedSegment:
+def load_segment(root: Path, placement: Placement, manifest: Manifest,
+                 verified: VerifiedFiles | None = None) -> LoadedSegment:
     """Read and check the segment ``placement`` names, for a version of ``manifest``'s model."""
-    segment, problems = checked_segment(root, placement, manifest)
+    segment, problems = checked_segment(root, placement, manifest, verified)
     if segment is None:
         raise IndexLoadError(f"index {root}: segment {placement.name}: {problems[0]}")
     return segment
 
 
-def checked_segment(root: Path, placement: Placement, manifest: Manifest) -> tuple[LoadedSegment | None, list[str]]:
-    """The segment ``placement`` names, read and checked, or None with what is wrong with it."""
+def checked_segment(root: Path, placement: Placement, manifest: Manifest,
+                    verified: VerifiedFiles | None = None) -> tuple[LoadedSegment | None, list[str]]:
+    """The segment ``placement`` names, read and checked, or None with what is wrong with it.
+    Its files are parsed only once each is a regular file with its recorded checksum."""
     folder = segment_dir(root, placement.name)
     if folder.is_symlink() or not folder.is_dir():
         return None, [f"listed by version {manifest.version}, but missing"]
@@ -257,16 +265,14 @@ def checked_segment(root: Path, placement: Placement, manifest: Manifest) -> tup
     if (record.model_identity, record.dim) != (manifest.model_identity, manifest.dim):
         return None, [f"holds vectors of {record.model_identity} (dim {record.dim}), its version says "
                       f"{manifest.model_identity} (dim {manifest.dim})"]
-    problems = []
-    try:
-        record.verify_files(folder)
-    except IndexLoadError as exc:
-        problems.append(exc.message)
+    problems = record.file_problems(folder, verified)
+    if problems:  # never parsed: a file that is not what was written may be anything (a FIFO, /dev/zero)
+        return None, problems
     try:
         files = read_segment_files(folder, record)
     except IndexLoadError as exc:
-        return None, problems + [exc.message]
-    problems += segment_problems(record, files)
+        return None, [exc.message]
+    problems = segment_problems(record, files)
     if problems:
         return None, problems
     return segment_of(root, placement.name, placement.digest, manifest, record, files.vectors, files.products,

@@ -9,6 +9,8 @@ import hashlib
 import os
 import stat
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -56,11 +58,40 @@ def read_regular(path: Path, max_bytes: int, error: type[ShopTagError], name: st
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The sha256 of a file this process wrote or installed (for stored data, ``VerifiedFiles``)."""
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+class VerifiedFiles:
+    """Checksums of stored files that cannot be trusted to be regular files (index files a
+    merchant's folder holds), each opened with ``open_regular``. A file whose identity on disk
+    is unchanged (device, inode, size, modification and change times: any write changes the
+    change time) is not hashed again: a catalog let go and loaded again is not re-read whole.
+    At most ``limit`` files are remembered, the oldest forgotten first. Thread-safe."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._known: OrderedDict[tuple, str] = OrderedDict()
+
+    def sha256(self, path: Path, error: type[ShopTagError], name: str) -> str:
+        with open_regular(path, error, name) as handle:
+            status = os.fstat(handle.fileno())
+            key = (str(path), status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+            with self._lock:
+                known = self._known.get(key)
+            if known is not None:
+                return known
+            try:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            except OSError as exc:
+                raise error(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+        with self._lock:
+            self._known[key] = digest
+            while len(self._known) > self._limit:
+                self._known.popitem(last=False)
+        return digest
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:

@@ -20,13 +20,15 @@ from shoptag.settings import ImageLimits
 
 from helpers.api import running_app, service_settings
 from helpers.index_files import craft, segment_of
+from helpers.media import bundled_rgb
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory, effnet):
     folder = tmp_path_factory.mktemp("pristine")
+    # A background bank of one real photo's vector: so that every file a segment can hold is there.
     build_index(read_catalog(write_demo_catalog(folder / "catalog")), effnet, folder / "index",
-                ImageReader(ImageLimits()))
+                ImageReader(ImageLimits()), bank=effnet.embed_images([bundled_rgb("chelsea.jpg")]))
     return folder / "index"
 
 
@@ -54,8 +56,9 @@ def test_a_byte_flip_in_products_and_a_truncated_features_file_are_reported(inde
     features = segment_of(index) / "features.npz"
     features.write_bytes(features.read_bytes()[:100])
     problems = verify_index(index)
+    # Both are reported; neither is parsed, since neither is what was written.
     assert any("products.jsonl does not match its manifest checksum" in p for p in problems)
-    assert any("cannot be read" in p for p in problems)
+    assert any("features.npz does not match its manifest checksum" in p for p in problems)
     run = cli("index", "verify", str(index))
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert json.loads(run.stdout)["ok"] is False and run.stderr.startswith("shoptag: error:")
@@ -171,3 +174,27 @@ def test_a_version_copied_under_another_name_is_refused(index):
     with pytest.raises(IndexLoadError, match="holds the manifest of version"):
         CatalogIndex.read(index)
 
+
+
+SEGMENT_FILES = ("vectors.faiss", "embeddings.npy", "products.jsonl", "features.npz", "descriptors.faiss",
+                 "background.npz")
+
+
+@pytest.mark.parametrize("special", ["fifo", "dev-zero"])
+@pytest.mark.parametrize("name", SEGMENT_FILES)
+def test_a_special_file_in_a_segment_is_refused_at_once_by_verify_and_load(index, effnet, name, special):
+    """A FIFO (a read would wait forever) or a link to /dev/zero (a read never ends) in place of
+    any of a segment's files: refused in one line, before anything reads it."""
+    path = segment_of(index) / name
+    assert path.is_file(), "the demo index holds all six files"
+    path.unlink()
+    if special == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    run = cli("index", "verify", str(index))  # its 120 s timeout is the hang
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    problems = json.loads(run.stdout)["problems"]
+    assert any(f"{name}: " in p and "not a regular file; refused" in p for p in problems), problems
+    with pytest.raises(IndexLoadError, match=name):
+        CatalogIndex.load(index, effnet)
