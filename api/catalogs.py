@@ -17,10 +17,12 @@ merchants' catalogs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +30,8 @@ from shoptag.api.auth import Principal
 from shoptag.api.live_index import LiveIndex
 from shoptag.api.product_images import ProductImages
 from shoptag.api.uploads import private_folder
-from shoptag.errors import CatalogUnavailableError, ConfigError, IndexLoadError, NotFoundError
+from shoptag.errors import CatalogUnavailableError, ConfigError, IndexLoadError, NotFoundError, ServiceBusyError
+from shoptag.files import VerifiedFiles
 from shoptag.indexing.catalog_set import CatalogSet
 from shoptag.indexing.data_folder import catalog_folder, catalog_name_of, catalog_names, is_catalog, valid_catalog_name
 from shoptag.indexing.images import ImageReader
@@ -64,13 +67,20 @@ class Catalogs:
         self._index = config.index
         self.single = None if config.index is None else catalog_name_of(config.index)
         self._limit = config.max_loaded_catalogs
+        self._max_loads = config.max_catalog_loads
+        self._loader = ThreadPoolExecutor(config.catalog_load_threads, thread_name_prefix="catalog-load")
+        self._verified = VerifiedFiles()
         self._lock = threading.Lock()  # guards every dict below
         self._loaded: OrderedDict[str, Catalog] = OrderedDict()
-        self._loading: dict[str, threading.Lock] = {}
+        self._loading: dict[str, Future[Catalog]] = {}  # running or waiting for a load thread
         self._unloadable: dict[str, tuple[str | None, str]] = {}  # name -> (its current version, why)
         # Photo bookkeeping outlives a catalog let go: a request may still hold its photos.
         self._photos: dict[str, ProductImages] = {}
         self._sets: OrderedDict[tuple[tuple[str, str], ...], CatalogSet] = OrderedDict()
+
+    def close(self) -> None:
+        """Stops loading catalogs (a load under way finishes on its thread)."""
+        self._loader.shutdown(wait=False, cancel_futures=True)
 
     def names(self) -> list[str]:
         """Every catalog served now (blocking: lists the data folder)."""
@@ -80,31 +90,51 @@ class Catalogs:
         with self._lock:
             return list(self._loaded.values())
 
+    def unavailable(self) -> dict[str, str]:
+        """The catalogs found unloadable so far (by a request that needed them), each with why."""
+        with self._lock:
+            return {name: why for name, (_, why) in self._unloadable.items()}
+
     def get(self, name: str) -> Catalog:
         """The catalog ``name``, loaded first if it is not (blocking); ``NotFoundError`` when
-        there is none, ``CatalogUnavailableError`` when it cannot be loaded."""
+        there is none, ``CatalogUnavailableError`` when it cannot be loaded, ``ServiceBusyError``
+        when too many loads are under way."""
+        return self._start(name).result()
+
+    async def use(self, name: str) -> Catalog:
+        """As ``get``, waiting for a load without holding a thread."""
+        return await asyncio.wrap_future(await asyncio.to_thread(self._start, name))
+
+    def _start(self, name: str) -> Future[Catalog]:
+        """The loaded catalog ``name`` (a done future), or its load, started if no other request
+        started it (blocking only to check its folder)."""
         folder = self._folder(name)
         with self._lock:
             catalog = self._loaded.get(name)
             if catalog is not None:
                 self._loaded.move_to_end(name)
-                return catalog
-            loading = self._loading.setdefault(name, threading.Lock())
+                done: Future[Catalog] = Future()
+                done.set_result(catalog)
+                return done
+            loading = self._loading.get(name)
+            if loading is None:
+                if len(self._loading) >= self._max_loads:
+                    raise ServiceBusyError(f"{len(self._loading)} catalogs are being loaded; try again shortly")
+                loading = self._loading[name] = self._loader.submit(self._load_and_keep, name, folder)
+            return loading
+
+    def _load_and_keep(self, name: str, folder: Path) -> Catalog:
+        """(On a load thread.) Loads the catalog and keeps it, letting the least recently used go."""
         try:
-            with loading:  # one load per catalog at a time; others wait for it
-                with self._lock:
-                    catalog = self._loaded.get(name)
-                if catalog is None:
-                    catalog = self._load(name, folder)
-                    with self._lock:
-                        self._loaded[name] = catalog
-                        while len(self._loaded) > self._limit:
-                            self._let_go(self._loaded.popitem(last=False)[0], f"more than {self._limit} loaded")
-                return catalog
+            catalog = self._load(name, folder)
+            with self._lock:
+                self._loaded[name] = catalog
+                while len(self._loaded) > self._limit:
+                    self._let_go(self._loaded.popitem(last=False)[0], f"more than {self._limit} loaded")
+            return catalog
         finally:
             with self._lock:
-                if self._loading.get(name) is loading:
-                    del self._loading[name]
+                self._loading.pop(name, None)
 
     def _let_go(self, name: str, why: str) -> None:
         """(Under the lock.) The sets that hold a catalog let go hold its memory too."""
@@ -113,13 +143,14 @@ class Catalogs:
         logger.info("catalog %s let go (%s)", name, why)
 
     def _load(self, name: str, folder: Path) -> Catalog:
-        version = IndexFolder(folder).current_name()
-        with self._lock:
-            failed = self._unloadable.get(name)
-        if failed is not None and failed[0] == version:
-            raise CatalogUnavailableError(failed[1])
+        version = None
         try:
-            index = CatalogIndex.load(folder, self._embedder)
+            version = IndexFolder(folder).current_name()
+            with self._lock:
+                failed = self._unloadable.get(name)
+            if failed is not None and failed[0] == version:
+                raise CatalogUnavailableError(failed[1])
+            index = CatalogIndex.load(folder, self._embedder, verified=self._verified)
         except IndexLoadError as exc:
             why = f"catalog {name!r} cannot be loaded: {exc.message}"
             logger.error("%s", why)
@@ -150,13 +181,18 @@ class Catalogs:
             with self._lock:
                 if self._loaded.pop(name, None) is not None:
                     self._let_go(name, "its folder is gone")
+                self._unloadable.pop(name, None)
             raise NotFoundError(f"catalog {name[:80]!r} not found")
         return folder
 
     def snapshot(self, names: Sequence[str]) -> CatalogIndex:
-        """One consistent view of the named catalogs (blocking): the one catalog's snapshot, or
-        the set of theirs (built once per combination of their versions)."""
-        parts = [self.get(name).live.snapshot() for name in names]
+        """One consistent view of the named catalogs, loading them first (blocking)."""
+        return self.view([self.get(name) for name in names])
+
+    def view(self, catalogs: Sequence[Catalog]) -> CatalogIndex:
+        """One consistent view of loaded catalogs (blocking: each may reload a new version): the
+        one catalog's snapshot, or the set of theirs (built once per combination of their versions)."""
+        parts = [catalog.live.snapshot() for catalog in catalogs]
         if len(parts) == 1:
             return parts[0]
         key = tuple((part.name, part.version) for part in parts)
@@ -167,7 +203,7 @@ class Catalogs:
                 return joined
         joined = CatalogSet(parts)
         with self._lock:
-            if all(name in self._loaded for name in names):  # none let go meanwhile
+            if all(catalog.name in self._loaded for catalog in catalogs):  # none let go meanwhile
                 self._sets[key] = joined
                 while len(self._sets) > _SETS_CACHED:
                     self._sets.popitem(last=False)
@@ -180,46 +216,45 @@ class Catalogs:
         served = self.names()
         return served if principal.catalogs is None else [name for name in served if name in principal.catalogs]
 
-    def one(self, principal: Principal, name: str | None) -> Catalog:
+    async def one(self, principal: Principal, name: str | None) -> Catalog:
         """The catalog a product request names (``name``), or without a name the one catalog the
-        key may use (blocking)."""
+        key may use, loaded."""
         if name is None:
-            usable = self.usable(principal)
+            usable = await asyncio.to_thread(self.usable, principal)
             if len(usable) != 1:
                 raise (NotFoundError("this API key may use no catalog") if not usable else ConfigError(
                     f"this API key may use {len(usable)} catalogs: name one, /v1/catalogs/{{catalog}}/..."))
             name = usable[0]
         elif principal.catalogs is not None and name not in principal.catalogs:
             raise NotFoundError(f"catalog {name[:80]!r} not found")
-        return self.get(name)
+        return await self.use(name)
 
-    def chosen(self, principal: Principal, requested: Sequence[str] | None) -> list[str]:
-        """The catalogs a tagging request or a search asks for, each checked and loaded
-        (blocking). Without ``requested``: every one the key may use that can be loaded."""
-        limit = self._settings.service.max_catalogs_per_request
+    async def chosen(self, principal: Principal, requested: Sequence[str] | None) -> list[Catalog]:
+        """The catalogs a tagging request or a search asks for, each checked and loaded. Without
+        ``requested``: every one the key may use that can be loaded. At most
+        ``max_catalogs_per_request``, and never more than may stay loaded at once."""
+        limit = min(self._settings.service.max_catalogs_per_request, self._limit)
         if requested is None:
-            names = self.usable(principal)
+            names = await asyncio.to_thread(self.usable, principal)
             if len(names) > limit:
                 raise ConfigError(f"this API key may use {len(names)} catalogs; name at most {limit} with 'catalogs'")
-            names = [name for name in names if self._available(name)]
-            if not names:
+            chosen = [catalog for catalog in [await self._available(name) for name in names] if catalog is not None]
+            if not chosen:
                 raise NotFoundError("this API key may use no catalog")
-            return names
+            return chosen
         names = list(dict.fromkeys(requested))
         if len(names) > limit:
             raise ConfigError(f"at most {limit} catalogs may be searched at once ({len(names)} named)")
         for name in names:
             if principal.catalogs is not None and name not in principal.catalogs:
                 raise NotFoundError(f"catalog {name[:80]!r} not found")
-            self.get(name)
-        return names
+        return [await self.use(name) for name in names]
 
-    def _available(self, name: str) -> bool:
+    async def _available(self, name: str) -> Catalog | None:
         try:
-            self.get(name)
+            return await self.use(name)
         except (NotFoundError, CatalogUnavailableError):  # removed meanwhile, or broken: left out
-            return False
-        return True
+            return None
 
 
 def check_keys(settings: Settings) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -27,7 +26,7 @@ async def named_catalog(request: Request, service: ReadyService) -> Catalog:
     """The catalog of a ``/v1/catalogs/{catalog}/...`` route, or for the same route without
     that prefix the one catalog the key may use; checked against the key (404 for any other).
     The route's role dependency comes first, so a key without the role learns nothing."""
-    return await asyncio.to_thread(service.catalogs.one, request.state.principal, request.path_params.get("catalog"))
+    return await service.catalogs.one(request.state.principal, request.path_params.get("catalog"))
 
 
 NamedCatalog = Annotated[Catalog, Depends(named_catalog)]

@@ -73,8 +73,8 @@ async def submit_video(request: Request, service: Service, principal: Principal,
     try:
         form = validated_fields(VideoForm, upload.fields)
         overrides = form.tagging()
-        catalogs = await asyncio.to_thread(service.catalogs.chosen, principal,
-                                           form.catalogs.split(",") if form.catalogs else None)
+        chosen = await service.catalogs.chosen(principal, form.catalogs.split(",") if form.catalogs else None)
+        catalogs = [catalog.name for catalog in chosen]
         sampler, info = await asyncio.to_thread(service.open_video, upload.saved.path, upload.filename,
                                                 upload.container, overrides)
         duration_s = info.duration_s

@@ -23,6 +23,9 @@ class ReadyOut(BaseModel):
     status: Literal["ready"] = "ready"
     model: str = Field(description="The model's identity (name and weights).")
     catalogs: int = Field(description="Catalogs served.")
+    catalogs_unavailable: int = Field(0, description="Of them, those found unloadable so far (damaged, another "
+                                      "model, a file that is not a regular file): answered 503, the others serve "
+                                      "on. Which, and why: GET /v1/catalogs.")
     index_version: str | None = Field(None, description="The one catalog's version (a service of one index).")
     products: int | None = Field(None, description="The one catalog's products (a service of one index).")
 

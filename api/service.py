@@ -135,7 +135,9 @@ class Service:
         return product.model_copy(update={"images": images})
 
     def close(self) -> None:
-        """Release the state folder (the lifespan calls this at shutdown)."""
+        """Stop loading catalogs and release the state folder (the lifespan calls this at shutdown)."""
+        if self.catalogs is not None:
+            self.catalogs.close()
         if self._state_lock is not None:
             os.close(self._state_lock)
             self._state_lock = None

@@ -72,9 +72,10 @@ def version_of(client, catalog, headers):
 def test_a_merchant_key_reads_and_changes_only_its_own_catalog(copied, effnet):
     with running_app(settings_for(copied), effnet) as client:
         assert client.get("/readyz").json()["catalogs"] == 2
-        assert client.get("/v1/catalogs", headers=A).json() == {"catalogs": ["shop-a"]}
-        assert client.get("/v1/catalogs", headers=AB).json() == {"catalogs": ["shop-a", "shop-b"]}
-        assert client.get("/v1/catalogs", headers=bearer(OPERATOR)).json() == {"catalogs": ["shop-a", "shop-b"]}
+        assert client.get("/v1/catalogs", headers=A).json() == {"catalogs": ["shop-a"], "unavailable": {}}
+        assert client.get("/v1/catalogs", headers=AB).json() == {"catalogs": ["shop-a", "shop-b"], "unavailable": {}}
+        assert client.get("/v1/catalogs", headers=bearer(OPERATOR)).json() == {"catalogs": ["shop-a", "shop-b"],
+                                                                               "unavailable": {}}
         # Its own catalog, named or (its one catalog) not.
         assert client.get("/v1/catalogs/shop-a/products/espresso-cup", headers=A).status_code == 200
         assert client.get("/v1/products/espresso-cup", headers=A).status_code == 200
@@ -247,13 +248,21 @@ def test_a_catalog_that_cannot_be_loaded_is_unavailable_and_the_others_serve_on(
         assert client.get("/v1/products/espresso-cup", headers=A).status_code == 200
 
 
-def test_sets_of_catalogs_answer_whole_with_one_catalog_loaded_at_most(data, effnet):
-    with running_app(settings_for(data, max_loaded_catalogs=1), effnet) as client:
+def test_sets_of_catalogs_answer_whole_and_a_request_loads_no_more_catalogs_than_may_stay_loaded(data, effnet):
+    with running_app(settings_for(data, max_loaded_catalogs=2), effnet) as client:
         for _ in range(2):
             found = client.get("/v1/products?q=poster", headers=AB).json()["products"]
             assert {(p["catalog"], p["product_id"]) for p in found} == {
                 ("shop-a", "rocket-poster"), ("shop-b", "astronaut-poster"), ("shop-b", "rocket-poster")}
-            assert len(client.app.state.service.catalogs.loaded()) == 1
+            assert len(client.app.state.service.catalogs.loaded()) == 2
+    # With one catalog loaded at most, a request for two would hold both: refused, naming the limit.
+    with running_app(settings_for(data, max_loaded_catalogs=1), effnet) as client:
+        for query in ("/v1/products?q=poster", "/v1/products?q=poster&catalogs=shop-a,shop-b"):
+            refused = client.get(query, headers=AB)
+            assert refused.status_code == 422 and "at most 1" in refused.json()["error"]["message"]
+        scoped = client.get("/v1/products?q=poster&catalogs=shop-b", headers=AB).json()["products"]
+        assert {p["product_id"] for p in scoped} == {"astronaut-poster", "rocket-poster"}
+        assert len(client.app.state.service.catalogs.loaded()) == 1
 
 
 def test_a_catalog_removed_while_served_is_no_longer_served(copied, effnet, tmp_path):
@@ -274,7 +283,7 @@ def test_a_service_of_one_index_names_its_catalog_by_the_folder_and_takes_that_n
     settings = Settings(model=ModelSettings(spec="effnet-lite0"),
                         service={"index": index, "state_dir": tmp_path / "state"})
     with running_app(settings, effnet) as client:
-        assert client.get("/v1/catalogs").json() == {"catalogs": ["my-index"]}
+        assert client.get("/v1/catalogs").json() == {"catalogs": ["my-index"], "unavailable": {}}
         found = client.get("/v1/products?q=poster&catalogs=my-index").json()["products"]
         assert [(p["catalog"], p["product_id"]) for p in found] == [("my-index", "rocket-poster")]
         assert client.get("/v1/catalogs/my-index/products/rocket-poster").status_code == 200

@@ -33,7 +33,8 @@ async def readyz(request: Request) -> Response:
         return error_response(503, "jobs_unavailable", service.scrub_paths(request.app.state.runner.error), retry)
     catalogs = service.catalogs
     if catalogs.single is None:
-        return ReadyOut(model=service.embedder.identity, catalogs=len(await asyncio.to_thread(catalogs.names)))
+        return ReadyOut(model=service.embedder.identity, catalogs=len(await asyncio.to_thread(catalogs.names)),
+                        catalogs_unavailable=len(catalogs.unavailable()))
     index = catalogs.get(catalogs.single).live.current  # loaded before the service was ready
     return ReadyOut(model=service.embedder.identity, catalogs=1, index_version=index.version,
                     products=len(index.products))
