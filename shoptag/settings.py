@@ -242,7 +242,14 @@ class ServiceSettings(_Strict):
         64, ge=1, le=100_000, description="Catalogs of a data folder held in memory at once; the least "
         "recently used one is let go for another.")
     max_catalogs_per_request: int = Field(
-        20, ge=1, le=1000, description="Catalogs one tagging request or product search may search.")
+        20, ge=1, le=1000, description="Catalogs one tagging request or product search may search (never more "
+        "than max_loaded_catalogs: a request loads no more catalogs than may stay loaded).")
+    catalog_load_threads: int = Field(
+        1, ge=1, le=64, description="Threads that load catalogs of a data folder (reading and checking their "
+        "files); requests wait for a load without holding a thread.")
+    max_catalog_loads: int = Field(
+        4, ge=1, le=1024, description="Catalog loads running or waiting for a load thread; a request that "
+        "needs another catalog loaded beyond them gets 429.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     api_keys: tuple[ApiKey, ...] = Field(
