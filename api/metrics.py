@@ -30,6 +30,13 @@ class Metrics:
                                      ["stage"], registry=self.registry)
         self.jobs = Counter("shoptag_jobs_finished", "Async jobs finished, by outcome.", ["status"],
                             registry=self.registry)
+        # Reasons are a fixed set (``api.webhook_applier.REASONS``), never a shop or a product.
+        self.webhook_events = Counter(
+            "shoptag_webhook_events", "Shopify webhook events applied, skipped, put back to be tried again "
+            "(retried) or given up (failed), by reason.", ["outcome", "reason"], registry=self.registry)
+        self.webhook_deliveries = Counter(
+            "shoptag_webhook_deliveries", "Signed Shopify webhook deliveries, by answer (queued, duplicate, "
+            "ignored; refused: the shop's queue was full, 429).", ["answer"], registry=self.registry)
 
     def watch_queue(self, name: str, depth: Callable[[], float]) -> None:
         """Report ``depth()`` as the queue's size at each scrape."""

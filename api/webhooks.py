@@ -5,8 +5,11 @@ A delivery is accepted only with a valid ``X-Shopify-Hmac-Sha256`` (base64 HMAC-
 raw body under the app's shared secret, compared in constant time), checked before anything of
 the body is parsed. An accepted event is stored in the job database and answered at once, well
 inside Shopify's 5 seconds; a delivery Shopify repeats (the same ``X-Shopify-Webhook-Id``) is
-answered but stored once. The applier takes events oldest first and, per product, keeps the
-newest: an event older than the last one applied to that product (``updated_at``, or for a
+answered but stored once. Only what applying reads of the payload is stored (``applied_fields``),
+and each shop has at most ``webhook_queue_per_shop`` events queued: past it a delivery is
+refused (429, ``ServiceBusyError``) before anything is stored, and Shopify delivers it again,
+so nothing answered 200 is dropped. The applier lets shops take turns, one event each
+(``next_queued``), each shop's events oldest first, and, per product, keeps the newest: an event older than the last one applied to that product (``updated_at``, or for a
 delete the time Shopify triggered it) is skipped, so a late, out-of-order delivery never
 overwrites a newer state. An event that fails (an image that does not download) is tried again
 later, ``MAX_ATTEMPTS`` times in all, then marked failed; either way its time counts, so an
@@ -22,11 +25,12 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from shoptag.api.jobs import JobStore
-from shoptag.errors import ConfigError
+from shoptag.errors import ConfigError, ServiceBusyError
 from shoptag.indexing.records import Product
 from shoptag.indexing.shopify import shopify_metadata, storefront_url
 
@@ -54,7 +58,10 @@ def utc_time(value: object) -> str:
         raise ConfigError(f"{str(value)[:40]!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    try:  # 9999-12-31T23:59:59-05:00 is past the last UTC time there is, year 1 at +01:00 before the first
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    except OverflowError:
+        raise ConfigError(f"{str(value)[:40]!r} is outside the times UTC can hold (years 1 to 9999)") from None
 
 
 @dataclass(frozen=True)
@@ -112,30 +119,118 @@ def webhook_product(payload: dict, storefront: str | None, known_url: str | None
     return Product(handle, str(payload.get("title") or handle), refs, url, metadata, source=f"webhook for {handle!r}")
 
 
+# What applying reads of a create/update payload (``webhook_product``, ``event_of``): the rest
+# (description, variants, options...) is not stored.
+_APPLIED_FIELDS = ("id", "handle", "title", "status", "vendor", "product_type", "tags", "updated_at")
+
+
+def applied_fields(topic: str, payload: dict, max_bytes: int) -> dict:
+    """The part of a verified product event's payload that applying it needs, as stored: a
+    delete's product id; a create or update's text fields and its http(s) images (src, and
+    position where it is a number). A ``ConfigError`` when even that is over ``max_bytes``."""
+    if topic == "products/delete":
+        kept = {"id": payload["id"]}
+    else:
+        kept = {key: payload[key] for key in _APPLIED_FIELDS
+                if key in payload and isinstance(payload[key], str | int | float | None)}
+        if "status" in payload and "status" not in kept:  # an odd status is still not "active"
+            kept["status"] = "unknown"
+        if isinstance(payload.get("images"), list):
+            kept["images"] = [
+                {"src": image["src"], **({"position": image["position"]} if isinstance(image.get("position"), int)
+                                         else {})}
+                for image in payload["images"] if isinstance(image, dict) and isinstance(image.get("src"), str)
+                and image["src"].lower().startswith(("https://", "http://"))]
+    size = len(json.dumps(kept).encode())
+    if size > max_bytes:
+        raise ConfigError(f"the product's fields that applying needs (title, tags, image URLs...) take {size} bytes, "
+                          f"more than the {max_bytes} a webhook event may store")
+    return kept
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event as a merchant sees it listed: what it was, and what became of it."""
+    webhook_id: str
+    topic: str
+    shop: str
+    shopify_id: str
+    event_time: str  # the product's updated_at (a delete's: when Shopify triggered it), UTC
+    status: str  # queued, applied, skipped or failed
+    outcome: str | None  # what was done, or why not
+    attempts: int
+    received: str
+    finished: str | None
+
+
 class WebhookStore:
     """The event queue and each product's last applied event, in the job database."""
 
     def __init__(self, jobs: JobStore) -> None:
         self._jobs = jobs
+        with jobs.connect() as db:  # the queue by shop (its bound, its turn) and a shop's recent events
+            db.execute("CREATE INDEX IF NOT EXISTS webhook_events_queued_by_shop ON webhook_events (status, shop, seq)")
+            db.execute("CREATE INDEX IF NOT EXISTS webhook_events_by_shop ON webhook_events (shop, seq)")
 
     def enqueue(self, webhook_id: str, topic: str, shop: str, shopify_id: str, event_time: str,
-                payload: dict) -> bool:
-        """Store a verified delivery; False when this webhook id was stored already."""
+                payload: dict, max_queued: int | None = None) -> bool:
+        """Store a verified delivery; False when this webhook id was stored already. With
+        ``max_queued``, a ``ServiceBusyError`` when the shop has that many events queued (the
+        count and the insert in one transaction): Shopify delivers it again later."""
         with self._jobs.connect() as db:
-            return db.execute(
-                "INSERT OR IGNORE INTO webhook_events (webhook_id, topic, shop, shopify_id, event_time, payload,"
-                " status, received) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
-                (webhook_id, topic, shop, shopify_id, event_time, json.dumps(payload), _now())).rowcount == 1
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if db.execute("SELECT 1 FROM webhook_events WHERE webhook_id = ?", (webhook_id,)).fetchone():
+                    return False
+                if max_queued is not None:
+                    queued = db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM webhook_events WHERE status = 'queued'"
+                                        " AND shop = ? LIMIT ?)", (shop, max_queued)).fetchone()[0]
+                    if queued >= max_queued:
+                        raise ServiceBusyError(f"{queued} webhook events of this shop are waiting to be applied; "
+                                               "deliver this one again later")
+                db.execute("INSERT INTO webhook_events (webhook_id, topic, shop, shopify_id, event_time, payload,"
+                           " status, received) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)",
+                           (webhook_id, topic, shop, shopify_id, event_time, json.dumps(payload), _now()))
+                db.execute("COMMIT")
+                return True
+            finally:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
 
-    def next_queued(self) -> WebhookEvent | None:
-        """The oldest queued event that is due (one being retried waits its turn)."""
+    def next_queued(self, after_shop: str | None = None) -> WebhookEvent | None:
+        """The oldest due event (one being retried waits its turn) of the first shop after
+        ``after_shop`` (by name, round and round) that has one: shops take turns, one event
+        each, so a shop with a long queue delays another's by one event per turn. Within a
+        shop, events go oldest first."""
+        now = _now()
         with self._jobs.connect() as db:
-            row = db.execute("SELECT * FROM webhook_events WHERE status = 'queued' AND not_before <= ?"
-                             " ORDER BY seq LIMIT 1", (_now(),)).fetchone()
+            db.execute("BEGIN")  # one read snapshot for both questions
+            row = None
+            for bound in ((after_shop,) if after_shop is not None else ()) + ("",):
+                operator = ">" if bound else ">="
+                shop = db.execute(f"SELECT shop FROM webhook_events WHERE status = 'queued' AND shop {operator} ?"
+                                  " AND not_before <= ? ORDER BY shop LIMIT 1", (bound, now)).fetchone()
+                if shop is not None:
+                    row = db.execute("SELECT * FROM webhook_events WHERE status = 'queued' AND shop = ?"
+                                     " AND not_before <= ? ORDER BY seq LIMIT 1", (shop[0], now)).fetchone()
+                    break
+            db.execute("COMMIT")
         if row is None:
             return None
         return WebhookEvent(row["seq"], row["webhook_id"], row["topic"], row["shop"], row["shopify_id"],
                             row["event_time"], json.loads(row["payload"]), row["attempts"])
+
+    def recent(self, shops: Sequence[str] | None, limit: int) -> list[EventRecord]:
+        """The newest ``limit`` events of ``shops`` (None: of every shop), newest first."""
+        query = ("SELECT webhook_id, topic, shop, shopify_id, event_time, status, outcome, attempts, received, finished"
+                 " FROM webhook_events")
+        parameters: tuple = (limit,)
+        if shops is not None:
+            query += " WHERE shop IN (SELECT value FROM json_each(?))"
+            parameters = (json.dumps(list(shops)), limit)
+        with self._jobs.connect() as db:
+            rows = db.execute(query + " ORDER BY seq DESC LIMIT ?", parameters).fetchall()
+        return [EventRecord(**{**dict(row), "event_time": row["event_time"].split(" ")[0]}) for row in rows]
 
     def last_applied(self, shopify_id: str) -> tuple[str | None, str] | None:
         """(handle, event time) of the newest event applied to the product, if any."""
@@ -175,8 +270,8 @@ class WebhookStore:
             return db.execute("DELETE FROM webhook_events WHERE status != 'queued' AND finished < ?",
                               (cutoff,)).rowcount
 
-    def counts(self) -> dict[str, int]:
-        with self._jobs.connect() as db:
+    def counts(self, timeout_s: float = 30) -> dict[str, int]:
+        with self._jobs.connect(timeout_s) as db:
             return {row[0]: row[1] for row in db.execute("SELECT status, COUNT(*) FROM webhook_events GROUP BY status")}
 
 

@@ -212,6 +212,19 @@ class ShopifySettings(_Strict):
     max_wait_s: float = Field(60.0, gt=0, description="Longest pause before a retry (Retry-After, throttling).")
     bulk_timeout_s: float = Field(3600.0, gt=0, description="Longest wait for a bulk operation to complete.")
     poll_s: float = Field(2.0, gt=0, description="Pause between polls of a bulk operation.")
+    webhook_queue_per_shop: int = Field(
+        1000, ge=1, le=1_000_000, description="Webhook events of one shop waiting to be applied; past it a "
+        "delivery is answered 429 and Shopify delivers it again later (nothing answered 200 is dropped).")
+    webhook_max_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, le=2 * 1024 * 1024, description="Largest webhook body read (413 past it); at "
+        "most the 2 MiB any body read into memory may have.")
+    webhook_max_stored_bytes: int = Field(
+        256 * 1024, ge=1024, le=2 * 1024 * 1024, description="Largest part of a webhook payload stored: only "
+        "what applying reads (id, handle, title, status, vendor, type, tags, updated_at, image URLs); a "
+        "product whose part is larger is refused (422).")
+    webhook_events_listed: int = Field(
+        200, ge=1, le=10_000, description="Most webhook events GET /v1/webhooks/events lists at once (its "
+        "?limit= is capped to it).")
 
 
 class RaySettings(_Strict):
