@@ -9,8 +9,9 @@ answered but stored once. Only what applying reads of the payload is stored (``a
 and each shop has at most ``webhook_queue_per_shop`` events queued: past it a delivery is
 refused (429, ``ServiceBusyError``) before anything is stored, and Shopify delivers it again,
 so nothing answered 200 is dropped. The applier lets shops take turns, one event each
-(``next_queued``), each shop's events oldest first, and, per product, keeps the newest: an event older than the last one applied to that product (``updated_at``, or for a
-delete the time Shopify triggered it) is skipped, so a late, out-of-order delivery never
+(``next_queued``), each shop's events oldest first, and, per product, keeps the newest: an
+event older than the last one applied to that product (``updated_at``, or for a delete the time
+Shopify triggered it) is skipped, so a late, out-of-order delivery never
 overwrites a newer state. An event that fails (an image that does not download) is tried again
 later, ``MAX_ATTEMPTS`` times in all, then marked failed; either way its time counts, so an
 older event for the product is not applied after it. Events left queued by a stop are applied
