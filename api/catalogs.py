@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Sequence
+import time
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +75,8 @@ class Catalogs:
         self._lock = threading.Lock()  # guards every dict below
         self._loaded: OrderedDict[str, Catalog] = OrderedDict()
         self._loading: dict[str, Future[Catalog]] = {}  # running or waiting for a load thread
+        self._held: Counter[str] = Counter()  # requests using each catalog now: never let go while held
+        self._room = threading.Condition(self._lock)  # notified when a load ends or a catalog is let go of
         self._unloadable: dict[str, tuple[str | None, str]] = {}  # name -> (its current version, why)
         # Photo bookkeeping outlives a catalog let go: a request may still hold its photos.
         self._photos: dict[str, ProductImages] = {}
@@ -96,32 +100,99 @@ class Catalogs:
             return {name: why for name, (_, why) in self._unloadable.items()}
 
     def get(self, name: str) -> Catalog:
-        """The catalog ``name``, loaded first if it is not (blocking); ``NotFoundError`` when
-        there is none, ``CatalogUnavailableError`` when it cannot be loaded, ``ServiceBusyError``
-        when too many loads are under way."""
-        return self._start(name).result()
+        """The catalog ``name`` for a moment's use, loaded first if it is not (blocking);
+        ``NotFoundError`` when there is none, ``CatalogUnavailableError`` when it cannot be
+        loaded, ``ServiceBusyError`` when it cannot be loaded now (``_start``)."""
+        return self._start(name, hold=False).result()
 
-    async def use(self, name: str) -> Catalog:
-        """As ``get``, waiting for a load without holding a thread."""
-        return await asyncio.wrap_future(await asyncio.to_thread(self._start, name))
+    @asynccontextmanager
+    async def held(self, names: Sequence[str], skip_unavailable: bool = False) -> AsyncIterator[list[Catalog]]:
+        """The named catalogs, loaded, and held until the block ends: none is let go meanwhile,
+        so the catalogs in memory are never more than may stay loaded. A load is awaited without
+        holding a thread. ``ServiceBusyError`` (429) at once when one cannot be loaded now; with
+        ``skip_unavailable``, catalogs that do not exist or cannot be loaded are left out."""
+        started: list[str] = []
+        catalogs: list[Catalog] = []
+        try:
+            for name in names:
+                try:
+                    future = await asyncio.to_thread(self._start, name, True)
+                except NotFoundError:
+                    if skip_unavailable:
+                        continue
+                    raise
+                started.append(name)
+                try:
+                    catalogs.append(await asyncio.wrap_future(future))
+                except (NotFoundError, CatalogUnavailableError):
+                    if not skip_unavailable:
+                        raise
+            yield catalogs
+        finally:
+            self._release(started)
 
-    def _start(self, name: str) -> Future[Catalog]:
+    @contextmanager
+    def holding(self, names: Sequence[str], wait_s: float) -> Iterator[list[Catalog]]:
+        """As ``held``, blocking, for work that may wait its turn (a queued job): while the
+        catalogs cannot all be loaded now, none is held and it waits for room, up to ``wait_s``."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            started: list[str] = []
+            try:
+                futures = []
+                for name in names:
+                    futures.append(self._start(name, hold=True))
+                    started.append(name)
+                catalogs = [future.result() for future in futures]
+                break
+            except ServiceBusyError:
+                self._release(started)
+                with self._room:
+                    if time.monotonic() >= deadline:
+                        raise
+                    self._room.wait(min(1.0, deadline - time.monotonic()))
+            except BaseException:
+                self._release(started)
+                raise
+        try:
+            yield catalogs
+        finally:
+            self._release(started)
+
+    def _start(self, name: str, hold: bool) -> Future[Catalog]:
         """The loaded catalog ``name`` (a done future), or its load, started if no other request
-        started it (blocking only to check its folder)."""
+        started it (blocking only to check its folder); with ``hold``, held until ``_release``.
+        A new load is refused (``ServiceBusyError``) when ``max_catalog_loads`` are under way, or
+        when every catalog that may stay loaded is held or being loaded."""
         folder = self._folder(name)
         with self._lock:
             catalog = self._loaded.get(name)
-            if catalog is not None:
-                self._loaded.move_to_end(name)
-                done: Future[Catalog] = Future()
-                done.set_result(catalog)
-                return done
             loading = self._loading.get(name)
-            if loading is None:
+            if catalog is None and loading is None:
                 if len(self._loading) >= self._max_loads:
                     raise ServiceBusyError(f"{len(self._loading)} catalogs are being loaded; try again shortly")
+                staying = len(self._loading) + sum(1 for loaded in self._loaded if self._held[loaded])
+                if staying >= self._limit:
+                    raise ServiceBusyError(f"all {self._limit} catalogs that may stay loaded are in use; "
+                                           "try again shortly")
                 loading = self._loading[name] = self._loader.submit(self._load_and_keep, name, folder)
-            return loading
+            if hold:
+                self._held[name] += 1
+            if catalog is None:
+                return loading
+            self._loaded.move_to_end(name)
+            done: Future[Catalog] = Future()
+            done.set_result(catalog)
+            return done
+
+    def _release(self, names: Sequence[str]) -> None:
+        with self._lock:
+            for name in names:
+                self._held[name] -= 1
+                if self._held[name] <= 0:
+                    del self._held[name]
+            self._let_go_over_limit()
+            self._room.notify_all()
 
     def _load_and_keep(self, name: str, folder: Path) -> Catalog:
         """(On a load thread.) Loads the catalog and keeps it, letting the least recently used go."""
@@ -129,12 +200,21 @@ class Catalogs:
             catalog = self._load(name, folder)
             with self._lock:
                 self._loaded[name] = catalog
-                while len(self._loaded) > self._limit:
-                    self._let_go(self._loaded.popitem(last=False)[0], f"more than {self._limit} loaded")
+                self._let_go_over_limit()
             return catalog
         finally:
             with self._lock:
                 self._loading.pop(name, None)
+                self._room.notify_all()
+
+    def _let_go_over_limit(self) -> None:
+        """(Under the lock.) Lets the least recently used catalogs that no request holds go
+        while more than the limit are loaded (a held one goes once it is let go of)."""
+        for name in [name for name in self._loaded if not self._held[name]]:
+            if len(self._loaded) <= self._limit:
+                break
+            del self._loaded[name]
+            self._let_go(name, f"more than {self._limit} loaded")
 
     def _let_go(self, name: str, why: str) -> None:
         """(Under the lock.) The sets that hold a catalog let go hold its memory too."""
@@ -185,10 +265,6 @@ class Catalogs:
             raise NotFoundError(f"catalog {name[:80]!r} not found")
         return folder
 
-    def snapshot(self, names: Sequence[str]) -> CatalogIndex:
-        """One consistent view of the named catalogs, loading them first (blocking)."""
-        return self.view([self.get(name) for name in names])
-
     def view(self, catalogs: Sequence[Catalog]) -> CatalogIndex:
         """One consistent view of loaded catalogs (blocking: each may reload a new version): the
         one catalog's snapshot, or the set of theirs (built once per combination of their versions)."""
@@ -216,9 +292,10 @@ class Catalogs:
         served = self.names()
         return served if principal.catalogs is None else [name for name in served if name in principal.catalogs]
 
-    async def one(self, principal: Principal, name: str | None) -> Catalog:
+    @asynccontextmanager
+    async def one(self, principal: Principal, name: str | None) -> AsyncIterator[Catalog]:
         """The catalog a product request names (``name``), or without a name the one catalog the
-        key may use, loaded."""
+        key may use, loaded and held (``held``)."""
         if name is None:
             usable = await asyncio.to_thread(self.usable, principal)
             if len(usable) != 1:
@@ -227,34 +304,31 @@ class Catalogs:
             name = usable[0]
         elif principal.catalogs is not None and name not in principal.catalogs:
             raise NotFoundError(f"catalog {name[:80]!r} not found")
-        return await self.use(name)
+        async with self.held([name]) as (catalog,):
+            yield catalog
 
-    async def chosen(self, principal: Principal, requested: Sequence[str] | None) -> list[Catalog]:
-        """The catalogs a tagging request or a search asks for, each checked and loaded. Without
-        ``requested``: every one the key may use that can be loaded. At most
-        ``max_catalogs_per_request``, and never more than may stay loaded at once."""
+    @asynccontextmanager
+    async def chosen(self, principal: Principal, requested: Sequence[str] | None) -> AsyncIterator[list[Catalog]]:
+        """The catalogs a tagging request or a search asks for, each checked, loaded and held
+        (``held``). Without ``requested``: every one the key may use that can be loaded (one
+        removed meanwhile, or broken, is left out). At most ``max_catalogs_per_request``, and
+        never more than may stay loaded at once."""
         limit = min(self._settings.service.max_catalogs_per_request, self._limit)
         if requested is None:
             names = await asyncio.to_thread(self.usable, principal)
             if len(names) > limit:
                 raise ConfigError(f"this API key may use {len(names)} catalogs; name at most {limit} with 'catalogs'")
-            chosen = [catalog for catalog in [await self._available(name) for name in names] if catalog is not None]
-            if not chosen:
+        else:
+            names = list(dict.fromkeys(requested))
+            if len(names) > limit:
+                raise ConfigError(f"at most {limit} catalogs may be searched at once ({len(names)} named)")
+            for name in names:
+                if principal.catalogs is not None and name not in principal.catalogs:
+                    raise NotFoundError(f"catalog {name[:80]!r} not found")
+        async with self.held(names, skip_unavailable=requested is None) as catalogs:
+            if not catalogs:
                 raise NotFoundError("this API key may use no catalog")
-            return chosen
-        names = list(dict.fromkeys(requested))
-        if len(names) > limit:
-            raise ConfigError(f"at most {limit} catalogs may be searched at once ({len(names)} named)")
-        for name in names:
-            if principal.catalogs is not None and name not in principal.catalogs:
-                raise NotFoundError(f"catalog {name[:80]!r} not found")
-        return [await self.use(name) for name in names]
-
-    async def _available(self, name: str) -> Catalog | None:
-        try:
-            return await self.use(name)
-        except (NotFoundError, CatalogUnavailableError):  # removed meanwhile, or broken: left out
-            return None
+            yield catalogs
 
 
 def check_keys(settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -22,11 +23,13 @@ ReadyService = Annotated[Service, Depends(ready_service)]
 
 
 
-async def named_catalog(request: Request, service: ReadyService) -> Catalog:
+async def named_catalog(request: Request, service: ReadyService) -> AsyncIterator[Catalog]:
     """The catalog of a ``/v1/catalogs/{catalog}/...`` route, or for the same route without
-    that prefix the one catalog the key may use; checked against the key (404 for any other).
-    The route's role dependency comes first, so a key without the role learns nothing."""
-    return await service.catalogs.one(request.state.principal, request.path_params.get("catalog"))
+    that prefix the one catalog the key may use; checked against the key (404 for any other),
+    and held until the request is answered. The route's role dependency comes first, so a key
+    without the role learns nothing."""
+    async with service.catalogs.one(request.state.principal, request.path_params.get("catalog")) as catalog:
+        yield catalog
 
 
 NamedCatalog = Annotated[Catalog, Depends(named_catalog)]

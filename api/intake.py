@@ -73,13 +73,13 @@ async def submit_video(request: Request, service: Service, principal: Principal,
     try:
         form = validated_fields(VideoForm, upload.fields)
         overrides = form.tagging()
-        chosen = await service.catalogs.chosen(principal, form.catalogs.split(",") if form.catalogs else None)
-        catalogs = [catalog.name for catalog in chosen]
-        sampler, info = await asyncio.to_thread(service.open_video, upload.saved.path, upload.filename,
-                                                upload.container, overrides)
-        duration_s = info.duration_s
-        if answer_now and duration_s is not None and duration_s <= service.settings.service.sync_max_duration_s:
-            return await service.pool.run(service.tag_video, sampler, overrides, catalogs)
+        async with service.catalogs.chosen(principal, form.catalogs.split(",") if form.catalogs else None) as chosen:
+            catalogs = [catalog.name for catalog in chosen]
+            sampler, info = await asyncio.to_thread(service.open_video, upload.saved.path, upload.filename,
+                                                    upload.container, overrides)
+            duration_s = info.duration_s
+            if answer_now and duration_s is not None and duration_s <= service.settings.service.sync_max_duration_s:
+                return await service.pool.run(service.tag_video, sampler, overrides, catalogs)
         await _refuse_when_queue_full(service, principal, idempotency_key)  # it may have filled meanwhile
         return await _queue_job(request, service, principal, upload, {**overrides, CATALOGS_PARAM: catalogs},
                                 idempotency_key)

@@ -181,9 +181,10 @@ class Service:
     def tag_video(self, sampler: VideoSampler, overrides: dict, catalogs: Sequence[str],
                   on_frame: Callable[[int], None] | None = None) -> TagResult:
         """Tag one opened video against ``catalogs`` (blocking: runs on a worker)."""
-        with sampler:
+        # The catalogs are held while it runs: none is let go meanwhile (a queued job waits for room).
+        with sampler, self.catalogs.holding(catalogs, self.settings.service.catalog_wait_s) as held:
             # One snapshot for the whole request: product changes made meanwhile do not mix in.
-            tagger = Tagger(self.embedder, self.catalogs.snapshot(catalogs), self.tagging_settings(overrides),
+            tagger = Tagger(self.embedder, self.catalogs.view(held), self.tagging_settings(overrides),
                             self.settings.video)
             result = tagger.tag_sampled(sampler, on_frame)
         self.metrics.record_tagging(result.frames_sampled, result.stage_seconds)

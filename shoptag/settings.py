@@ -262,7 +262,10 @@ class ServiceSettings(_Strict):
         "files); requests wait for a load without holding a thread.")
     max_catalog_loads: int = Field(
         4, ge=1, le=1024, description="Catalog loads running or waiting for a load thread; a request that "
-        "needs another catalog loaded beyond them gets 429.")
+        "needs another catalog loaded beyond them, or while every catalog that may stay loaded is in use, gets 429.")
+    catalog_wait_s: float = Field(
+        300.0, gt=0, description="Longest a queued job waits for its catalogs to be loaded while every catalog "
+        "that may stay loaded is in use (a request is answered 429 instead); past it the job fails as busy.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     api_keys: tuple[ApiKey, ...] = Field(

@@ -129,3 +129,31 @@ def test_a_checksum_is_remembered_only_while_its_file_is_unchanged(tmp_path):
     os.mkfifo(tmp_path / "fifo")
     with pytest.raises(IndexLoadError, match="not a regular file"):
         verified.sha256(tmp_path / "fifo", IndexLoadError, "fifo")
+
+
+def test_a_catalog_in_use_is_never_let_go_and_another_waits_for_room(data, effnet):
+    """max_loaded_catalogs bounds the catalogs in memory, those requests hold included: while a
+    request holds the only place, a request for another catalog gets 429, and a queued job waits
+    for the place instead."""
+    with running_app(settings_for(data, max_loaded_catalogs=1), effnet) as client:
+        catalogs = client.app.state.service.catalogs
+        waited = {}
+
+        def queued_job():
+            started = time.monotonic()
+            with catalogs.holding(["shop-b"], wait_s=30) as (catalog,):
+                waited["seconds"], waited["catalog"] = time.monotonic() - started, catalog.name
+
+        with catalogs.holding(["shop-a"], wait_s=1):
+            busy = client.get("/v1/catalogs/shop-b/products/cat-print", headers=HEADERS)
+            assert busy.status_code == 429 and "in use" in busy.json()["error"]["message"]
+            assert client.get("/v1/catalogs/shop-a/products/cat-print", headers=HEADERS).status_code == 200
+            job = threading.Thread(target=queued_job)
+            job.start()
+            time.sleep(1.5)
+            assert [c.name for c in catalogs.loaded()] == ["shop-a"]
+        job.join(30)
+        assert waited["catalog"] == "shop-b" and waited["seconds"] >= 1.5
+        assert [c.name for c in catalogs.loaded()] == ["shop-b"]
+        assert client.get("/v1/catalogs/shop-a/products/cat-print", headers=HEADERS).status_code == 200
+        assert [c.name for c in catalogs.loaded()] == ["shop-a"]

@@ -73,9 +73,9 @@ async def search_products(request: Request, service: ReadyService, principal: Cr
     if scoped is not None and catalogs is not None:
         raise bad_form("catalogs", "the path names the catalog already", location="query")
     names = [scoped] if scoped is not None else (catalogs.split(",") if catalogs else None)
-    chosen = await service.catalogs.chosen(principal, names)
-    index = await asyncio.to_thread(service.catalogs.view, chosen)
-    found = await asyncio.to_thread(search_titles, index, q, limit)
+    async with service.catalogs.chosen(principal, names) as chosen:
+        index = await asyncio.to_thread(service.catalogs.view, chosen)
+        found = await asyncio.to_thread(search_titles, index, q, limit)
     return ProductSearchResponse(products=[ProductSummary(product_id=p.product_id, title=p.title, url=p.url,
                                                           catalog=catalog) for p, catalog in found],
                                  index_version=index.version)
