@@ -1,13 +1,21 @@
 """What the benchmark scripts share: where the fetched real media is, the two benchmark
-catalogs, the real backgrounds their videos are made over, and running shoptag commands in
-order."""
+catalogs, the real backgrounds their videos are made over, running shoptag commands in order,
+and a real `shoptag serve` process."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from shoptag.bundled import media_path
 from shoptag.cli import main as shoptag
@@ -59,3 +67,37 @@ def run_steps(steps: list[list]) -> int:
         if status:
             return status
     return 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def served(serve_args: list[str], env: dict[str, str], log_path: Path,
+           preexec_fn: Callable[[], None] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``shoptag serve SERVE_ARGS`` on a free loopback port with ``env`` added to this one's,
+    its output in ``log_path``: (its base URL, the process) once /readyz says ready."""
+    port = free_port()
+    with log_path.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "shoptag.cli", "serve", *serve_args, "--port", str(port)],
+                                   env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=preexec_fn)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the service did not start:\n{log_path.read_text()}")
+                time.sleep(0.2)
+            yield base, process
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

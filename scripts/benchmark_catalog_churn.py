@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import math
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +32,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_support import served  # noqa: E402
 from benchmark_shopify import distinct_photos  # noqa: E402
 
 from shoptag.cli import main as shoptag  # noqa: E402
@@ -71,33 +71,11 @@ def resident_mib(pid: int) -> float:
     return float("nan")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def run_service(data: Path, state: Path, limit: int, catalogs: int, clients: int, rounds: int, window: int) -> dict:
-    port = free_port()
-    env = {**os.environ, "SHOPTAG_SERVICE__STATE_DIR": str(state), "SHOPTAG_SERVICE__MAX_LOADED_CATALOGS": str(limit),
+    env = {"SHOPTAG_SERVICE__STATE_DIR": str(state), "SHOPTAG_SERVICE__MAX_LOADED_CATALOGS": str(limit),
            "SHOPTAG_SERVICE__RETRY_AFTER_S": "1",
            "SHOPTAG_SERVICE__API_KEYS": json.dumps([{"key": KEY, "role": "merchant", "catalogs": ["*"]}])}
-    process = subprocess.Popen([sys.executable, "-m", "shoptag.cli", "serve", "--data", str(data), "--port", str(port),
-                                "--threads", "1"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the service did not start")
-            time.sleep(0.2)
+    with served(["--data", str(data), "--threads", "1"], env, state.parent / f"serve-{limit}.log") as (base, process):
         start_mib, peak = resident_mib(process.pid), [0.0]
         stop = threading.Event()
 
@@ -132,11 +110,9 @@ def run_service(data: Path, state: Path, limit: int, catalogs: int, clients: int
         for status, _ in answers:
             statuses[status] = statuses.get(status, 0) + 1
         return {"statuses": statuses, "p50_s": statistics.median(ok) if ok else float("nan"),
-                "p95_s": ok[int(0.95 * (len(ok) - 1))] if ok else float("nan"), "max_s": ok[-1] if ok else float("nan"),
+                "p95_s": ok[math.ceil(0.95 * len(ok)) - 1] if ok else float("nan"),
+                "max_s": ok[-1] if ok else float("nan"),
                 "rss_start_mib": start_mib, "rss_peak_mib": peak[0], "rss_end_mib": resident_mib(process.pid)}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def load_seconds(folder: Path) -> dict:

@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from bench_support import served
 
 from shoptag.demo import media_path, write_demo_catalog
 from shoptag.errors import FetchError
@@ -75,40 +76,14 @@ def slow_server():
         server.shutdown()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
-def served(index: Path, work: Path, fd_limit: int):
-    port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SHOPTAG_SERVICE__STATE_DIR": str(work / "state"),
+def served_index(index: Path, work: Path, fd_limit: int):
+    env = {"PYTHONUNBUFFERED": "1", "SHOPTAG_SERVICE__STATE_DIR": str(work / "state"),
            "SHOPTAG_FETCH__ALLOW_HOSTS": '["127.0.0.1"]'}
     log_path = work / "serve.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shoptag.cli", "serve", "--index", str(index), "--port", str(port), "--threads", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit)))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the service did not start:\n{log_path.read_text()}")
-            time.sleep(0.2)
+    with served(["--index", str(index), "--threads", "1"], env, log_path,
+                lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))) as (base, process):
         yield base, process, log_path
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def write_conflict(base: str, catalog: Path, index: Path, images: str) -> None:
@@ -237,7 +212,7 @@ def main() -> None:
         catalog = write_demo_catalog(work / "catalog")
         embedder = create_embedder(ModelSettings(spec="effnet-lite0"))
         build_index(read_catalog(catalog), embedder, work / "index", ImageReader(ImageLimits()))
-        with slow_server() as images, served(work / "index", work, args.fd_limit) as (base, process, log):
+        with slow_server() as images, served_index(work / "index", work, args.fd_limit) as (base, process, log):
             write_conflict(base, catalog, work / "index", images)
             junk_methods(base, args.junk)
             slow_clients(base, process, log, args.slow)
