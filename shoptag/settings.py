@@ -131,7 +131,20 @@ class TaggingSettings(_Strict):
         "makes a textureless candidate an aligned hit.")
     aligned_similarity: float | None = Field(
         None, ge=-1, le=1, description="Embedding similarity that an aligned box, cropped, needs to its product's "
-        "photo; None: the model's crop threshold less 0.2.")
+        "photo; None: the model's crop threshold less aligned_similarity_slack.")
+    aligned_similarity_slack: float = Field(
+        0.2, ge=0, le=2, description="How far under the model's crop threshold an aligned box's crop may be (when "
+        "aligned_similarity is None): a gradient print aligns with any facade of its colour layout (correlation "
+        "0.84) whose crop is no more like the print (0.31-0.33) than unrelated photos are, while 95% of true "
+        "alignments reached 0.44.")
+    track_alignment_slack: float = Field(
+        0.1, ge=0, le=1, description="Within the tracking horizon of a confirmed frame, an alignment this much "
+        "under min_alignment continues the track (a product turns or blurs and its correlation wavers).")
+    support_alignment_slack: float = Field(
+        0.3, ge=0, le=1, json_schema_extra=_AFTER_SCAN,
+        description="An alignable product seen by its embedding alone needs its photo aligned at least this much "
+        "under min_alignment (over three catalog-scale seeds, such segments were 2 right, aligned at 0.61-0.68, "
+        "and 5 wrong, never aligned).")
     fallback_margin: float = Field(
         0.05, ge=0, le=1, json_schema_extra=_AFTER_SCAN,
         description="With verification on, an unverified textureless product needs threshold + this.")

@@ -27,6 +27,7 @@ from shoptag.indexing.local_features import LocalFeatures
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, RegionEmbedder, default_threshold, embed_regions
 from shoptag.settings import TaggingSettings
+from shoptag.tagging.decision import HitRules, Traits, is_aligned, is_verified, tracking_horizon_s, worth_a_look
 from shoptag.tagging.photometric import Alignment, PhotometricVerifier
 from shoptag.tagging.titles import TitleEvidence
 from shoptag.tagging.verify import GeometricVerifier, Verification, frame_features
@@ -38,19 +39,6 @@ from shoptag.video.sampler import VideoSampler
 # Proposals aligned per candidate image: its best two (the best one is often a part of the
 # product, or the product with some background).
 _BOXES_PER_IMAGE = 2
-# An aligned box must also look like its product to the model, by this much less than the
-# model's crop threshold: a gradient print aligns with any facade that has its colour layout
-# and a diagonal light band (correlation 0.84), but a crop of that facade is no more like the
-# print (0.31-0.33 for effnet-lite0) than unrelated photos are, while 95% of true alignments
-# reached 0.44 (median 0.72).
-ALIGNED_SIMILARITY_SLACK = 0.2
-# Within reach of an aligned hit, an alignment this much under ``min_alignment`` continues the
-# track: the product turns or blurs between frames, and its correlation wavers around the bar.
-TRACK_ALIGNMENT_SLACK = 0.1
-# An alignable product seen by its embedding needs its photo aligned at least this much under
-# ``min_alignment`` too: over three catalog-scale seeds, embedding-only segments of such
-# products were 2 right (aligned at 0.61-0.68 in every frame) and 5 wrong (never aligned).
-SUPPORT_ALIGNMENT_SLACK = 0.3
 
 
 @dataclass(frozen=True)
@@ -108,11 +96,12 @@ class Scanner:
         # Without a textureless image that has a template there is nothing to align.
         self._photometric = photometric if photometric is not None and len(photometric) else None
         if settings.aligned_similarity is not None:
-            self.aligned_similarity = settings.aligned_similarity
+            aligned_similarity = settings.aligned_similarity
         else:  # the model's measured crop threshold, or the one given for a model that only embeds crops
             crop_threshold = default_threshold(embedder, pooled=False)
-            self.aligned_similarity = (threshold if crop_threshold is None else crop_threshold) \
-                - ALIGNED_SIMILARITY_SLACK
+            aligned_similarity = (threshold if crop_threshold is None else crop_threshold) \
+                - settings.aligned_similarity_slack
+        self.rules = HitRules.of(settings, threshold, aligned_similarity, verifying=self.verifier is not None)
         self._titles = TitleEvidence(embedder, index.products) if embedder.supports_text else None
 
     def scan(self, sampler: VideoSampler, on_frame: Callable[[int], None] | None = None) -> Scan:
@@ -124,7 +113,7 @@ class Scanner:
         stage: Counter[str] = Counter()
         last_verified: dict[int, float] = {}
         last_aligned: dict[int, float] = {}
-        horizon_s = settings.max_gap_s + 1.0 / settings.fps + 1e-6
+        horizon_s = tracking_horizon_s(settings)
 
         def recent(last_seen: dict[int, float], time_s: float) -> set[int]:
             return {p for p, seen_s in last_seen.items() if time_s - seen_s <= horizon_s} if settings.track else set()
@@ -148,10 +137,9 @@ class Scanner:
                 stage["verify"] += time.perf_counter() - started
                 tracked = recent(last_verified, frame.time_s)
                 current.verified.update(self._verify(features, matches, tracked, stage))
-                new = {p for p, check in current.verified.items()
-                       if check.inliers >= settings.min_inliers and p not in tracked}
-                last_verified.update((p, frame.time_s) for p, check in current.verified.items()
-                                     if check.inliers >= settings.min_inliers)
+                verified = {p for p, check in current.verified.items() if is_verified(check, self.rules)}
+                new = verified - tracked
+                last_verified.update((p, frame.time_s) for p in verified)
                 if new and settings.track:
                     self._look_back_verify(looked, frame.time_s - horizon_s, new, stage)
             if self._photometric:
@@ -159,7 +147,7 @@ class Scanner:
                 looks = self._alignable_looks(matches)
                 current.aligned.update(self._align(frame.image, proposals, proposal_vectors, tracked | looks,
                                                    settings.align_candidates, stage))
-                confirmed = {p for p, found in current.aligned.items() if self.aligned(found, near=p in tracked)}
+                confirmed = {p for p, found in current.aligned.items() if is_aligned(found, self.rules, p in tracked)}
                 last_aligned.update((p, frame.time_s) for p in confirmed)
                 if confirmed - tracked and settings.track:
                     self._look_back_align(looked, frame.time_s - horizon_s, confirmed - tracked, stage)
@@ -171,16 +159,9 @@ class Scanner:
             clock = time.perf_counter()
         return Scan(frames, sampler.duration_s, dict(stage), sampler.width, sampler.height)
 
-    def aligned(self, found: Alignment, near: bool = False) -> bool:
-        """Is an alignment an aligned hit: the photo's detail correlates with the frame's (a
-        little less is enough near another hit: ``near``), and the aligned box looks like the
-        product to the model?"""
-        bar = self._settings.min_alignment - (TRACK_ALIGNMENT_SLACK if near else 0.0)
-        return found.correlation >= bar and found.similarity is not None and found.similarity >= self.aligned_similarity
-
-    def supported(self, found: Alignment | None) -> bool:
-        """Does an alignment, too weak to be a hit, back an embedding look?"""
-        return found is not None and found.correlation >= self._settings.min_alignment - SUPPORT_ALIGNMENT_SLACK
+    def traits(self, product: int) -> Traits:
+        """What the decision needs to know of a product, whatever the frame."""
+        return Traits(self.textured(product), self.alignable(product), self._index.background_score(product))
 
     def alignable(self, product: int) -> bool:
         """Can photometric alignment judge the product (a template with detail in one of its photos)?"""
@@ -263,7 +244,6 @@ class Scanner:
         frame's object proposals, and of the images of ``products``: the best alignment per
         product, with its box's crop similarity where the correlation is high enough to count."""
         started = time.perf_counter()
-        settings = self._settings
         images = [i for p in sorted(products) for i in self._index.products[p].image_ids]
         candidates = self._photometric.candidates(image, proposals, vectors, count, _BOXES_PER_IMAGE, images)
         best: dict[int, Alignment] = {}
@@ -273,7 +253,7 @@ class Scanner:
                 found = self._photometric.align(image, image_id, box)
                 if found is not None and (product not in best or found.correlation > best[product].correlation):
                     best[product] = found
-        strong = [p for p, found in best.items() if found.correlation >= settings.min_alignment - TRACK_ALIGNMENT_SLACK]
+        strong = [p for p, found in best.items() if worth_a_look(found, self.rules)]
         if strong:  # a crop of each aligned box, embedded like a catalog photo
             boxes = [best[p].box for p in strong]
             crops = self._embedder.embed_images([image[y:y + h, x:x + w] for x, y, w, h in boxes])

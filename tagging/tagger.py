@@ -7,6 +7,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,27 +17,13 @@ from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, default_threshold
 from shoptag.settings import TaggingSettings, VideoLimits
 from shoptag.tagging.alternatives import merge_colocated
-from shoptag.tagging.results import ALIGNMENT, GEOMETRY, Alternative, IndexRef, ProductTag, TagResult
-from shoptag.tagging.scan import FrameMatches, Scan, Scanner
+from shoptag.tagging.decision import Evidence, Traits, decide, is_aligned, is_verified, tracking_horizon_s
+from shoptag.tagging.results import Alternative, IndexRef, ProductTag, TagResult
+from shoptag.tagging.scan import Scan, Scanner
 from shoptag.tagging.segments import Hit, build_segments
 from shoptag.video.sampler import VideoSampler
 
 logger = logging.getLogger(__name__)
-
-
-def verified_confidence(inliers: int, min_inliers: int) -> float:
-    """A verified hit's score: inliers / (inliers + min_inliers), so 0.5 at the inlier bar and
-    rising slowly with more geometric evidence (24 -> 0.67, 48 -> 0.80, 200 -> 0.94). Unlike an
-    embedding similarity, whose range differs per product and per model, it means the same for
-    every product."""
-    return inliers / (inliers + min_inliers)
-
-
-def embedding_confidence(similarity: float, bar: float) -> float:
-    """An embedding hit's score: 0.5 at the product's bar and 1 at identical embeddings, linear
-    between (below 0.5: under the bar, an uncertain hit), so it reads like ``verified_confidence``
-    whatever the product's bar. An aligned hit's correlation is scored the same way."""
-    return 0.5 + 0.5 * (similarity - bar) / max(1.0 - bar, 1e-6)
 
 
 def tagging_threshold(embedder: Embedder, settings: TaggingSettings) -> float:
@@ -80,21 +67,29 @@ class Tagger:
         """Tags from a finished scan; ``threshold`` overrides the tagger's (evaluation sweeps
         thresholds over one scan instead of decoding and embedding again)."""
         threshold = self.threshold if threshold is None else threshold
+        rules = replace(self._scanner.rules, threshold=threshold)
         started = time.perf_counter()
-        confirmed: dict[int, list[float]] = defaultdict(list)  # product -> times it was verified
+        confirmed: dict[int, list[float]] = defaultdict(list)  # product -> times it was verified or aligned
         for frame in scan.frames:
             for product, check in frame.verified.items():
-                if check.inliers >= self._settings.min_inliers:
+                if is_verified(check, rules):
                     confirmed[product].append(frame.time_s)
             for product, found in frame.aligned.items():
-                if self._scanner.aligned(found):
+                if is_aligned(found, rules):
                     confirmed[product].append(frame.time_s)
-        reach_s = self._settings.max_gap_s + 1.0 / self._settings.fps + 1e-6
+        horizon_s = tracking_horizon_s(self._settings)
+        traits: dict[int, Traits] = {}
         hits: dict[int, list[Hit]] = defaultdict(list)
         for frame in scan.frames:
             for product in frame.matches.keys() | frame.verified.keys() | frame.aligned.keys():
-                near = any(abs(frame.time_s - t) <= reach_s for t in confirmed.get(product, ()))
-                hit = self._hit(frame, product, threshold, near)
+                similarity, region = frame.matches.get(product, (0.0, None))
+                evidence = Evidence(
+                    frame.time_s, similarity, region, frame.titles.get(product), frame.verified.get(product),
+                    frame.aligned.get(product),
+                    near_confirmed=any(abs(frame.time_s - t) <= horizon_s for t in confirmed.get(product, ())))
+                if product not in traits:
+                    traits[product] = self._scanner.traits(product)
+                hit = decide(evidence, traits[product], rules)
                 if hit is not None:
                     hits[product].append(hit)
         skip_reasons = Counter(frame.defect for frame in scan.frames if frame.defect)
@@ -115,52 +110,6 @@ class Tagger:
             skip_reasons=dict(skip_reasons),
             stage_seconds={**scan.stage_seconds, "aggregate": time.perf_counter() - started},
         )
-
-    def _hit(self, frame: FrameMatches, product: int, threshold: float, near_verified: bool) -> Hit | None:
-        """An aligned textureless product (``Scanner.aligned``) is a hit with its aligned outline
-        as box, its correlation scored like an embedding over the ``min_alignment`` bar. A
-        verified product is a hit with its outline as box, scored by its inliers
-        (``verified_confidence``); a textured product that geometry did not confirm is not,
-        however similar it looks (a look-alike). Otherwise the embedding similarity (blended
-        with the title's similarity by ``text_weight`` for models with a text tower) must reach
-        the product's bar (``embedding_bar``) and is scored by ``embedding_confidence``; one
-        that reaches only the global threshold is an uncertain hit, kept on request.
-
-        A textureless product that alignment can judge needs, for an embedding hit, its photo
-        aligned in the frame too, if less well than for an aligned hit (``Scanner.supported``).
-        Within ``max_gap_s`` of a verified or aligned frame (``near_verified``), a textureless
-        product needs only its background bar, and an alignment a little less correlation:
-        they then continue a confirmed track instead of making a claim alone."""
-        score, box = frame.matches.get(product, (0.0, None))
-        if product in frame.titles:
-            weight = self._settings.text_weight
-            score = (1 - weight) * score + weight * frame.titles[product]
-        base = threshold
-        aligned = frame.aligned.get(product)
-        if aligned is not None and self._scanner.aligned(aligned, near_verified):
-            return Hit(frame.time_s, embedding_confidence(aligned.correlation, self._settings.min_alignment),
-                       aligned.box, ALIGNMENT)
-        if self._scanner.verifier is not None:
-            check = frame.verified.get(product)
-            if check is not None and check.inliers >= self._settings.min_inliers:
-                return Hit(frame.time_s, verified_confidence(check.inliers, self._settings.min_inliers), check.box,
-                           GEOMETRY, check.keypoints)
-            if self._scanner.textured(product):
-                return None
-            if not near_verified and self._scanner.alignable(product) and not self._scanner.supported(aligned):
-                return None  # its photo would align where it really is
-            base = self._settings.verify_floor if near_verified else base + self._settings.fallback_margin
-        bar = self.embedding_bar(product, base)
-        if score >= bar or (self._settings.include_uncertain and score >= threshold):
-            return Hit(frame.time_s, embedding_confidence(score, bar), box)
-        return None
-
-    def embedding_bar(self, product: int, base: float) -> float:
-        """What a product seen by its embedding alone must reach: ``base``, or its background
-        score (its highest similarity to product-free footage) plus ``background_margin`` where
-        that is higher, so products that resemble everything need more."""
-        background = self._index.background_score(product)
-        return base if background is None else max(base, background + self._settings.background_margin)
 
     def _alike(self, a: int, b: int) -> bool:
         """Are two products' catalog images near-identical (best image pair's similarity)?"""

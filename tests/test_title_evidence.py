@@ -9,7 +9,7 @@ from shoptag.model import create_embedder
 from shoptag.model.base import embed_regions
 from shoptag.settings import ImageLimits, ModelSettings, Settings
 from shoptag.tagging import Tagger
-from shoptag.tagging.tagger import embedding_confidence
+from shoptag.tagging.decision import embedding_confidence
 from shoptag.video.regions import multiscale_boxes
 from shoptag.video.sampler import VideoSampler
 

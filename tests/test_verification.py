@@ -10,7 +10,7 @@ from shoptag.indexing import CatalogIndex, ImageReader, build_index, read_catalo
 from shoptag.indexing.local_features import FEATURES_NAME, catalog_features, load_features, save_features
 from shoptag.settings import ImageLimits, Settings
 from shoptag.tagging import Tagger
-from shoptag.tagging.tagger import verified_confidence
+from shoptag.tagging.decision import verified_confidence
 from shoptag.video.compose import Placement, compose_clip
 
 from helpers.media import bundled_rgb
