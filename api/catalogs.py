@@ -123,7 +123,9 @@ class Catalogs:
                     raise
                 started.append(name)
                 try:
-                    catalogs.append(await asyncio.wrap_future(future))
+                    # Shielded: a request cancelled while it waits (its client gone) must not cancel
+                    # the load that other requests wait for too.
+                    catalogs.append(await asyncio.shield(asyncio.wrap_future(future)))
                 except (NotFoundError, CatalogUnavailableError):
                     if not skip_unavailable:
                         raise
@@ -168,6 +170,9 @@ class Catalogs:
         with self._lock:
             catalog = self._loaded.get(name)
             loading = self._loading.get(name)
+            if loading is not None and loading.cancelled():  # never started (the service is stopping)
+                del self._loading[name]
+                loading = None
             if catalog is None and loading is None:
                 if len(self._loading) >= self._max_loads:
                     raise ServiceBusyError(f"{len(self._loading)} catalogs are being loaded; try again shortly")

@@ -3,6 +3,7 @@
 catalog's trouble is answered 503 in one line, said in the catalog listing and readiness, and
 never takes the threads that other catalogs, health checks and metrics answer on."""
 
+import asyncio
 import json
 import os
 import shutil
@@ -157,3 +158,43 @@ def test_a_catalog_in_use_is_never_let_go_and_another_waits_for_room(data, effne
         assert [c.name for c in catalogs.loaded()] == ["shop-b"]
         assert client.get("/v1/catalogs/shop-a/products/cat-print", headers=HEADERS).status_code == 200
         assert [c.name for c in catalogs.loaded()] == ["shop-a"]
+
+
+def test_a_request_cancelled_while_it_waits_does_not_cancel_the_load_others_wait_for(data, effnet, monkeypatch):
+    """A client that goes away while its catalog's load waits for a load thread: the others
+    waiting for the same load still get it, and the catalog is not left "loading" for good."""
+    release = threading.Event()
+    load = CatalogIndex.load
+
+    def stuck_for_shop_c(path, *args, **kwargs):
+        if path.name == "shop-c":
+            release.wait(60)
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(CatalogIndex, "load", stuck_for_shop_c)
+    with running_app(settings_for(data, catalog_load_threads=1), effnet) as client:
+        catalogs = client.app.state.service.catalogs
+        outcome = {}
+
+        async def use(names):
+            async with catalogs.held(names) as held:
+                return [catalog.name for catalog in held]
+
+        async def scenario():
+            blocker = asyncio.create_task(use(["shop-c"]))  # takes the one load thread
+            await asyncio.sleep(0.3)
+            gone, staying = asyncio.create_task(use(["shop-a"])), asyncio.create_task(use(["shop-a"]))
+            await asyncio.sleep(0.3)  # shop-a's load waits for the thread
+            gone.cancel()
+            await asyncio.sleep(0.2)
+            release.set()
+            outcome["staying"] = await asyncio.wait_for(staying, 60)
+            outcome["blocker"] = await asyncio.wait_for(blocker, 60)
+            outcome["gone"] = gone.cancelled()
+
+        # Its own thread: another test's event loop may be running in this one.
+        runner = threading.Thread(target=lambda: asyncio.run(scenario()))
+        runner.start()
+        runner.join(90)
+        assert outcome == {"staying": ["shop-a"], "blocker": ["shop-c"], "gone": True}
+        assert client.get("/v1/catalogs/shop-a/products/cat-print", headers=HEADERS).status_code == 200
