@@ -71,11 +71,7 @@ class Manifest:
         otherwise: a FIFO or a device is refused before it is read)."""
         verified = verified or VerifiedFiles()
         for name, expected in self.files.items():
-            path = folder / name
-            if path.is_symlink() or not os.path.lexists(path):
-                raise IndexLoadError(f"index {folder} is missing {name}")
-            if verified.sha256(path, IndexLoadError, f"index {folder}: {name}") != expected:
-                raise IndexLoadError(f"index {folder}: {name} does not match its manifest checksum")
+            verified.check(folder, name, expected, IndexLoadError, f"index {folder}: ")
 
 
 def is_sha256(text: str) -> bool:

@@ -87,14 +87,8 @@ class SegmentRecord:
         verified = verified or VerifiedFiles()
         problems = []
         for name, expected in self.files.items():
-            path = folder / name
             try:
-                if path.is_symlink():
-                    raise IndexLoadError(f"{name}: a link, not a regular file; refused")
-                if not os.path.lexists(path):
-                    raise IndexLoadError(f"missing {name}")
-                if verified.sha256(path, IndexLoadError, name) != expected:
-                    raise IndexLoadError(f"{name} does not match its manifest checksum")
+                verified.check(folder, name, expected, IndexLoadError)
             except IndexLoadError as exc:
                 problems.append(exc.message)
         return problems
@@ -114,7 +108,7 @@ class SegmentFiles:
 
 
 def read_segment_files(folder: Path, record: SegmentRecord) -> SegmentFiles:
-    """Parse a segment's files (whose checksums ``record.verify_files`` checked first); any file
+    """Parse a segment's files (whose checksums ``record.file_problems`` checked first); any file
     that is not a regular file, or does not parse, raises ``IndexLoadError``. Each is opened as
     a regular file and parsed from that handle; FAISS reads by name, right after its check."""
     try:

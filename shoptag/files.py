@@ -75,6 +75,17 @@ class VerifiedFiles:
         self._lock = threading.Lock()
         self._known: OrderedDict[tuple, str] = OrderedDict()
 
+    def check(self, folder: Path, name: str, expected: str, error: type[ShopTagError], where: str = "") -> None:
+        """``error`` (its message starting with ``where``) unless ``folder / name`` is a regular
+        file, not a link to one, whose sha256 is ``expected``."""
+        path = folder / name
+        if path.is_symlink():
+            raise error(f"{where}{name}: a link, not a regular file; refused")
+        if not os.path.lexists(path):
+            raise error(f"{where}missing {name}")
+        if self.sha256(path, error, f"{where}{name}") != expected:
+            raise error(f"{where}{name} does not match its manifest checksum")
+
     def sha256(self, path: Path, error: type[ShopTagError], name: str) -> str:
         with open_regular(path, error, name) as handle:
             status = os.fstat(handle.fileno())
