@@ -168,7 +168,7 @@ class Service:
         logger.info("ready: %d catalog(s), model %s", len(names), embedder.identity)
 
     def tagging_settings(self, overrides: dict) -> TaggingSettings:
-        return TaggingSettings.model_validate({**self.settings.tagging.model_dump(), **overrides})
+        return TaggingSettings.model_validate({**self.settings.tagging.given(), **overrides})
 
     def open_video(self, path: Path, video_name: str, container: str,
                    overrides: dict) -> tuple[VideoSampler, VideoInfo]:

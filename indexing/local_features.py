@@ -20,6 +20,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
+from shoptag.boxes import Box
 from shoptag.pixels import rescaled
 
 FEATURES_NAME = "features.npz"
@@ -71,18 +72,22 @@ def _template(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rescaled(rgb, min(1.0, TEMPLATE_SIDE / max(rgb.shape[:2]))))
 
 
-def detect(rgb: np.ndarray, max_side: int, max_features: int, upscale_to: int = 0) -> LocalFeatures:
+def detect(rgb: np.ndarray, max_side: int, max_features: int, upscale_to: int = 0,
+           region: Box | None = None) -> LocalFeatures:
     """SIFT on a grey copy scaled to at most ``max_side`` (and, with ``upscale_to``, at least
-    to that long side, up to 2×); points are mapped back to ``rgb``."""
+    to that long side, up to 2×); points are mapped back to ``rgb``. With ``region``, only that
+    box of ``rgb`` is searched, at the scale the whole image would have: its points are the ones
+    a search of the whole image finds there, less those within a few pixels of its edges."""
     height, width = rgb.shape[:2]
     scale = min(1.0, max_side / max(height, width))
     if upscale_to:
         scale = max(scale, min(2.0, upscale_to / max(height, width)))
-    grey = rescaled(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), scale)
+    x, y, w, h = region if region is not None else (0, 0, width, height)
+    grey = rescaled(cv2.cvtColor(rgb[y:y + h, x:x + w], cv2.COLOR_RGB2GRAY), scale)
     keypoints, descriptors = cv2.SIFT_create(nfeatures=max_features).detectAndCompute(grey, None)
     if descriptors is None or not keypoints:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.uint8), (width, height))
-    points = np.array([k.pt for k in keypoints], dtype=np.float32) / scale
+    points = np.array([k.pt for k in keypoints], dtype=np.float32) / scale + np.float32([x, y])
     return LocalFeatures(points, np.clip(descriptors, 0, 255).astype(np.uint8), (width, height))
 
 

@@ -1,6 +1,6 @@
-"""Tagging speed on a 60 s 1280x720 30 fps clip, per runtime and per stage, in one run:
+"""Tagging speed on a 60 s 1280x720 30 fps clip, per runtime, profile and stage, in one run:
 
-    python scripts/benchmark.py [--out speed-run] [--all]
+    python scripts/benchmark.py [--out speed-run] [--eval eval-run] [--all]
 
 The clip is real street footage (kivy's cityCC0) with 10 products of the catalog-scale
 benchmark's catalog (scripts/catalog_benchmark.py) passing through it, 4 s each. Printed, as
@@ -9,15 +9,19 @@ seconds and as ratios to the decode floor measured in the same run:
 - the decode floor: decoding every frame and keeping the 2 a second that tagging samples;
 - a naive peer: one whole-frame embedding per sampled frame and an exact search (eager torch);
 - the evidence floor: decoding, the region embeddings and the frame's SIFT points, once per
-  sampled frame, and nothing else (what every later stage reads);
-- ``Tagger.tag`` in-process on each runtime of effnet-lite0 (eager torch, ONNX Runtime fp32,
-  ONNX Runtime int8), with each stage's time per sampled frame and how many of the 10
-  products it tagged in their interval (temporal IoU >= 0.5);
+  sampled frame, and nothing else (what full discovery on every frame reads);
+- ``Tagger.tag`` in-process with full discovery on every frame (keyframe_interval 1: the
+  pipeline before keyframes, the baseline), then each speed profile (default, fast) on each
+  runtime of effnet-lite0 (eager torch, ONNX Runtime fp32, ONNX Runtime int8), with each stage's
+  time per sampled frame and how many of the 10 products it tagged in their interval
+  (temporal IoU >= 0.5);
 - ``shoptag tag`` end to end (a new process: imports, model, index, tagging) on the default
-  runtime, and on the clip's first second (the fixed start-up).
+  runtime in each profile, with its peak memory, and on the clip's first second (start-up).
 
-``--all`` then runs scripts/benchmark_embedders.py, benchmark_service.py and benchmark_index.py
-too (about 15 minutes more). Run scripts/fetch_test_media.sh first.
+``--eval DIR`` adds each profile's catalog-scale accuracy from a scripts/evaluate.py run
+(DIR/accuracy.json). ``--all`` then runs scripts/benchmark_embedders.py,
+benchmark_service.py and benchmark_index.py too (about 15 minutes more). Run
+scripts/fetch_test_media.sh first.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from shoptag.evaluation.catalog_bench import CatalogSpec, build_catalog
 from shoptag.evaluation.metrics import temporal_iou
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model import create_embedder
-from shoptag.settings import Settings
+from shoptag.settings import PROFILES, Settings
 from shoptag.tagging import Tagger
 from shoptag.tagging.scan import embed_frame_regions
 from shoptag.tagging.verify import FRAME_SIDE, frame_features
@@ -121,16 +125,40 @@ def tag_in_process(clip: Path, settings: Settings, index_path: Path, truth) -> t
     return seconds, result.stage_seconds, result.frames_sampled, found
 
 
-def end_to_end(clip: Path, index_path: Path) -> float:
+def end_to_end(clip: Path, index_path: Path, *options: str) -> tuple[float, float]:
+    """(seconds, peak resident memory in MiB) of ``shoptag tag`` in a new process."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "shoptag.cli", "tag", str(clip), "--index", str(index_path)],
-                   check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    run = subprocess.run([sys.executable, "-c", _MEASURED_CLI, "tag", str(clip), "--index", str(index_path), *options],
+                         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return time.perf_counter() - started, float(run.stderr.strip().splitlines()[-1]) / 1024
+
+
+# The CLI, then its own peak memory (KiB, Linux) on stderr's last line.
+_MEASURED_CLI = """
+import resource, sys
+from shoptag.cli.main import app
+sys.argv[0] = "shoptag"
+try:
+    app()
+except SystemExit as exit:
+    if exit.code:
+        raise
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def accuracy(eval_run: Path | None) -> dict[str, str]:
+    """Each profile's mean catalog-scale segment F1 from a scripts/evaluate.py run, as printed."""
+    if eval_run is None or not (eval_run / "accuracy.json").exists():
+        return {}
+    return {profile: f"catalog-scale seg F1 {value['mean']:.3f} (seeds {value['seeds']})"
+            for profile, value in json.loads((eval_run / "accuracy.json").read_text()).items()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("speed-run"))
+    parser.add_argument("--eval", type=Path, help="a scripts/evaluate.py --out folder: each profile's accuracy")
     parser.add_argument("--all", action="store_true", help="also run the embedder, service and index benchmarks")
     args = parser.parse_args()
     if not (MEDIA / "packages").is_dir():
@@ -147,8 +175,11 @@ def main() -> int:
                         for spec, path in indexes.items() if not path.exists()])
     if status:
         return status
-    settings = {spec: Settings(model={"spec": spec}) for spec in RUNTIMES}
     default = "effnet-lite0"
+    profiles = {profile: {spec: Settings(model={"spec": spec}, tagging={"profile": profile}) for spec in RUNTIMES}
+                for profile in PROFILES}
+    settings = profiles["default"]
+    scores = accuracy(args.eval)
     floor = decode_floor(clip, settings[default])
     rows = [("decode floor (2 of 30 frames a second)", floor, ""),
             ("naive peer: whole-frame embedding + search, eager torch",
@@ -156,21 +187,28 @@ def main() -> int:
             (f"evidence floor: region embeddings ({default}) + SIFT at {FRAME_SIDE} px per frame",
              evidence_floor(clip, settings[default]), "")]
     stages = {}
-    for spec in RUNTIMES:
-        seconds, stage_seconds, frames, found = tag_in_process(clip, settings[spec], indexes[spec], truth)
-        rows.append((f"Tagger.tag, {spec}", seconds, f"{found}/{len(truth)} products tagged"))
-        stages[spec] = {name: 1000 * value / frames for name, value in stage_seconds.items()}
-    rows.append((f"shoptag tag end to end, {default}", end_to_end(clip, indexes[default]), ""))
+    runs = [("every frame a keyframe (baseline)", default,
+             Settings(model={"spec": default}, tagging={"keyframe_interval": 1}))]
+    runs += [(profile, spec, profiles[profile][spec]) for profile in PROFILES for spec in RUNTIMES]
+    for profile, spec, run_settings in runs:
+        seconds, stage_seconds, frames, found = tag_in_process(clip, run_settings, indexes[spec], truth)
+        rows.append((f"Tagger.tag, {spec}, {profile}", seconds, f"{found}/{len(truth)} products tagged"))
+        stages[f"{spec}, {profile}"] = {name: 1000 * value / frames for name, value in stage_seconds.items()}
+    for profile in PROFILES:
+        seconds, peak_mib = end_to_end(clip, indexes[default], "--profile", profile)
+        rows.append((f"shoptag tag end to end, {default}, --profile {profile}", seconds,
+                     f"peak {peak_mib:.0f} MiB; {scores.get(profile, 'accuracy: pass --eval')}"))
     rows.append(("shoptag tag on the clip's first second (start-up)",
-                 end_to_end(first_second(clip, args.out / "clip-1s.mp4"), indexes[default]), ""))
+                 end_to_end(first_second(clip, args.out / "clip-1s.mp4"), indexes[default])[0], ""))
     print(f"\n60 s 1280x720 clip, {len(truth)} products, 2 frames/s sampled, 2 cores")
     print("| what | seconds | x decode floor | video s per s | |\n|---|---|---|---|---|")
     for name, seconds, note in rows:
         print(f"| {name} | {seconds:.1f} | {seconds / floor:.1f} | {DURATION_S / seconds:.1f} | {note} |")
-    names = sorted({name for per in stages.values() for name in per}, key=lambda n: -stages[RUNTIMES[0]].get(n, 0))
-    print("\nms per sampled frame\n| stage | " + " | ".join(RUNTIMES) + " |\n|---|" + "---|" * len(RUNTIMES))
+    columns = list(stages)
+    names = sorted({name for per in stages.values() for name in per}, key=lambda n: -stages[columns[0]].get(n, 0))
+    print("\nms per sampled frame\n| stage | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns))
     for name in names:
-        print(f"| {name} | " + " | ".join(f"{stages[spec].get(name, 0):.0f}" for spec in RUNTIMES) + " |")
+        print(f"| {name} | " + " | ".join(f"{stages[column].get(name, 0):.0f}" for column in columns) + " |")
     if args.all:
         folder = Path(__file__).resolve().parent
         for script in OTHER_SCRIPTS:

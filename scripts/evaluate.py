@@ -12,11 +12,12 @@ Run scripts/fetch_test_media.sh first (or let the test suite run it). Then:
 2. **Catalog scale**: 364 products (shoptag.evaluation.catalog_bench), 48 videos per seed with
    products at 8-45 % of the frame's width, seeds 0 to 3 (1-3 held out); `shoptag eval` at
    the defaults and with photometric alignment off (a sweep point: no intervals), seed 0 also
-   with the retrieval view.
+   with the retrieval view; and `shoptag eval --profile fast` on the same videos.
 
 Every index is effnet-lite0; every evaluation draws 1,000 bootstrap resamples (seed 0). The
 tables are printed and written to OUT/tables.md, as the README has them, with the wall time of
-each part.
+each part; each profile's mean catalog-scale F1 also to OUT/accuracy.json (for
+scripts/benchmark.py --eval).
 """
 
 from __future__ import annotations
@@ -72,17 +73,39 @@ def main() -> int:
                  *(["--retrieval"] if benchmark is CATALOG and seed == 0 else [])],
             ]
             reports[benchmark.name, seed] = report / "metrics.json"
+            if benchmark is CATALOG:  # the fast profile on the same videos
+                steps.append(["eval", "--index", folder / "index", "--annotations", bench / "annotations.json",
+                              "--out", fast_reports(folder, seed), "--bootstrap", args.bootstrap, "--profile", "fast"])
         status = run_steps(steps)
         if status:
             return status
         minutes[benchmark.name] = (time.perf_counter() - started) / 60
-    tables = render_tables({key: json.loads(path.read_text()) for key, path in reports.items()}, minutes)
+    runs = {key: json.loads(path.read_text()) for key, path in reports.items()}
+    fast = {seed: json.loads((fast_reports(args.out / CATALOG.name.replace(" ", "-"), seed) / "metrics.json")
+                             .read_text()) for seed in CATALOG.seeds}
+    tables = render_tables(runs, fast, minutes)
     (args.out / "tables.md").write_text(tables)
+    (args.out / "accuracy.json").write_text(json.dumps(profile_accuracy(runs, fast), indent=2))
     print(tables)
     return 0
 
 
-def render_tables(runs: dict[tuple[str, int], dict], minutes: dict[str, float]) -> str:
+def fast_reports(folder: Path, seed: int) -> Path:
+    return folder / f"report-seed{seed}-fast"
+
+
+def profile_accuracy(runs: dict[tuple[str, int], dict], fast: dict[int, dict]) -> dict[str, dict]:
+    """Each profile's mean catalog-scale segment F1 over the seeds (scripts/benchmark.py --eval prints it)."""
+    seeds = f"{CATALOG.seeds[0]}-{CATALOG.seeds[-1]}"
+
+    def mean(metrics: list[dict]) -> float:
+        return sum(m["segment@tIoU0.5"]["f1"] for m in metrics) / len(metrics)
+
+    return {"default": {"mean": mean([runs[CATALOG.name, seed]["metrics"] for seed in CATALOG.seeds]), "seeds": seeds},
+            "fast": {"mean": mean([fast[seed]["metrics"] for seed in CATALOG.seeds]), "seeds": seeds}}
+
+
+def render_tables(runs: dict[tuple[str, int], dict], fast: dict[int, dict], minutes: dict[str, float]) -> str:
     lines = ["| benchmark | videos (product-free) | appearances | seg P | seg R | **seg F1** (95% CI) | video F1 "
              "| AP@0.5 (95% CI) | mAP@0.5:0.95 (95% CI) | box IoU ≥ 0.5 | tags on product-free videos |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -92,6 +115,12 @@ def render_tables(runs: dict[tuple[str, int], dict], minutes: dict[str, float]) 
             lines.append(_headline_row(f"{name}, {held_out}seed {seed}, alignment off", _alignment_off(run),
                                        bold=False))
         lines.append(_headline_row(f"{name}, {held_out}seed {seed}", run["metrics"], bold=name == CATALOG.name))
+        if name == CATALOG.name:
+            lines.append(_headline_row(f"{name}, {held_out}seed {seed}, fast profile", fast[seed]["metrics"],
+                                       bold=False))
+    accuracy = profile_accuracy(runs, fast)
+    lines += ["", "Mean catalog-scale segment F1 over seeds " + accuracy["default"]["seeds"] + ": "
+              + ", ".join(f"{profile} profile {value['mean']:.3f}" for profile, value in accuracy.items()) + "."]
     lines += ["", "Recall at catalog scale by on-screen width and by kind (appearances in brackets):", "",
               "| | small (< 15%) | medium (15–28%) | large (≥ 28%) | textured | flat |", "|---|---|---|---|---|---|"]
     for (name, seed), run in runs.items():

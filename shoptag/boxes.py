@@ -18,3 +18,17 @@ def iou(a: Box | None, b: Box | None) -> float:
         return 0.0
     overlap = overlap_w * overlap_h
     return overlap / (aw * ah + bw * bh - overlap)
+
+
+def grown(box: Box, margin: float, width: int, height: int) -> Box:
+    """``box`` with ``margin`` times its width and height added on each side, within a
+    ``width`` × ``height`` image."""
+    x, y, w, h = box
+    x0, y0 = max(0, int(x - margin * w)), max(0, int(y - margin * h))
+    x1, y1 = min(width, int(x + w + margin * w + 1)), min(height, int(y + h + margin * h + 1))
+    return (x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+
+
+def contains(outer: Box, inner: Box) -> bool:
+    return (outer[0] <= inner[0] and outer[1] <= inner[1]
+            and inner[0] + inner[2] <= outer[0] + outer[2] and inner[1] + inner[3] <= outer[1] + outer[3])

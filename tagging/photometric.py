@@ -64,6 +64,29 @@ def colour_layout(rgb: np.ndarray) -> np.ndarray:
     return small / norm if norm > 1e-3 else small
 
 
+def box_layouts(rgb: np.ndarray, boxes: Sequence[Box]) -> np.ndarray:
+    """``colour_layout`` of each box of ``rgb`` at once, from one integral image: each cell's mean
+    over whole pixels instead of a resize per box (the frame's hundreds of proposals cost 50 ms a
+    frame resized one by one). Boxes too small for whole-pixel cells are resized."""
+    integral = cv2.integral(rgb).astype(np.float64)  # (h + 1, w + 1, 3)
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    steps = np.arange(LAYOUT_SIDE + 1) / LAYOUT_SIDE
+    xs = b[:, :1] + np.rint(b[:, 2:3] * steps).astype(np.int64)  # (n, 9) cell edges
+    ys = b[:, 1:2] + np.rint(b[:, 3:4] * steps).astype(np.int64)
+    y0, y1 = ys[:, :-1, None], ys[:, 1:, None]
+    x0, x1 = xs[:, None, :-1], xs[:, None, 1:]
+    sums = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]  # (n, 8, 8, 3)
+    areas = ((y1 - y0) * (x1 - x0)).astype(np.float64)[..., None]
+    layouts = (sums / np.maximum(areas, 1)).reshape(len(b), -1).astype(np.float32)
+    layouts -= layouts.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(layouts, axis=1, keepdims=True)
+    layouts = np.where(norms > 1e-3, layouts / np.maximum(norms, 1e-3), layouts)
+    for row in np.flatnonzero((b[:, 2] < LAYOUT_SIDE) | (b[:, 3] < LAYOUT_SIDE)):
+        x, y, w, h = b[row]
+        layouts[row] = colour_layout(rgb[y:y + h, x:x + w])
+    return layouts
+
+
 def _detail(rgb: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Colour values (n, 3) of the masked pixels, less a least-squares quadratic in x and y."""
     height, width = rgb.shape[:2]
@@ -111,7 +134,7 @@ class PhotometricVerifier:
         region embeddings), their embeddings' similarity."""
         if not len(self._ids) or not proposals:
             return {}
-        layouts = np.stack([colour_layout(frame[y:y + h, x:x + w]) for x, y, w, h in proposals])
+        layouts = box_layouts(frame, proposals)
         match = self._layouts @ layouts.T  # (images, proposals)
         if vectors is not None:
             match += self._embeddings @ np.asarray(vectors, dtype=np.float32).T

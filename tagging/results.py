@@ -101,6 +101,7 @@ class TagResult(_Result):
     width: int = Field(description="Frame width of the video; boxes are in its pixels.")
     height: int
     model: str
+    profile: str = Field("default", description="The speed profile the tags were made with (default, fast).")
     index: IndexRef
     frames_sampled: int
     frames_skipped: int

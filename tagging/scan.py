@@ -2,15 +2,19 @@
 any threshold. ``Tagger.tag_scan`` turns a scan into tags; evaluation sweeps thresholds over
 one scan instead of decoding and embedding again.
 
-Per frame: the grid regions are embedded and searched (embedding candidates); the frame's
-SIFT points verify the best of them, the products its descriptors vote for and the tracked
-ones geometrically (``verify``); object proposals give the textureless catalog images that
-best match them, which are aligned photometrically (``photometric``). A product verified or
-aligned in a recent frame is tracked: it is checked again in the next frames even where no
-ranking puts it among the candidates (another product in front, motion blur), and, when a
-product is confirmed for the first time in a while, the few frames before are checked for it
-too, so that a track starts where the product came into view rather than where it was first
-recognised.
+Keyframes (every ``keyframe_interval``-th sampled frame, and where the picture changed or a
+followed product was lost) get full discovery: the grid regions are embedded and searched
+(embedding candidates); the frame's SIFT points verify the best of them, the products its
+descriptors vote for and the tracked ones geometrically (``verify``); object proposals give the
+textureless catalog images that best match them, which are aligned photometrically
+(``photometric``). The frames between follow only the tracked products (verified or aligned
+in a recent frame), from where they were: a verified product is verified again on the SIFT
+points of the region around its last box, an aligned one aligned again from its box; the
+regions are embedded only while a product seen by its embedding alone is being followed. A
+product confirmed for the first time in a while is followed back through the recent frames,
+so that its track starts where it came into view rather than where a keyframe first
+recognised it. The evidence is of the same kinds on every frame; the keyframes change which
+frames have it, never the rule that decides a hit (``decision``).
 """
 
 from __future__ import annotations
@@ -18,19 +22,31 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from shoptag.boxes import Box
-from shoptag.indexing.local_features import LocalFeatures
+from shoptag.boxes import Box, contains, grown
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, RegionEmbedder, default_threshold, embed_regions
 from shoptag.settings import TaggingSettings
-from shoptag.tagging.decision import HitRules, Traits, is_aligned, is_verified, tracking_horizon_s, worth_a_look
+from shoptag.tagging.decision import (
+    Evidence,
+    HitRules,
+    Traits,
+    decide,
+    is_aligned,
+    is_verified,
+    tracking_horizon_s,
+    worth_a_look,
+)
+from shoptag.tagging.keyframes import KeyframeSchedule
 from shoptag.tagging.photometric import Alignment, PhotometricVerifier
+from shoptag.tagging.results import EMBEDDING
 from shoptag.tagging.titles import TitleEvidence
-from shoptag.tagging.verify import GeometricVerifier, Verification, frame_features
+from shoptag.tagging.verify import FrameMatcher, GeometricVerifier, Verification, frame_features
+from shoptag.video.prefetch import prefetched
 from shoptag.video.proposals import object_proposals
 from shoptag.video.quality import frame_defect
 from shoptag.video.regions import multiscale_boxes
@@ -49,6 +65,7 @@ class FrameMatches:
     verified: dict[int, Verification] = field(default_factory=dict)  # product position -> geometry
     titles: dict[int, float] = field(default_factory=dict)  # product position -> best region-title similarity
     aligned: dict[int, Alignment] = field(default_factory=dict)  # product position -> best photometric alignment
+    keyframe: bool = True  # had full discovery (else: only the tracked products were checked)
 
 
 @dataclass
@@ -60,15 +77,57 @@ class Scan:
     height: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Looked:
-    """What checking a product again in a recent frame needs of it."""
+    """A recent frame as the scan keeps it, to check products in it again (following, looking back)."""
 
     matches: FrameMatches
     image: np.ndarray
-    features: LocalFeatures | None
-    proposals: list[Box]
-    proposal_vectors: np.ndarray | None
+    proposals: list[Box] = field(default_factory=list)
+    proposal_vectors: np.ndarray | None = None
+    embedded: bool = False  # were its regions embedded and searched
+    # The frame's points, per region searched (None: the whole frame).
+    points: list[tuple[Box | None, FrameMatcher]] = field(default_factory=list)
+
+    @property
+    def time_s(self) -> float:
+        return self.matches.time_s
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.shape[1], self.image.shape[0]
+
+    def points_in(self, region: Box | None) -> FrameMatcher | None:
+        """Points already found over ``region`` (None: the whole frame), if any."""
+        return next((matcher for searched, matcher in self.points
+                     if searched is None or (region is not None and contains(searched, region))), None)
+
+
+@dataclass
+class _Tracks:
+    """The products the scan follows: the last frame each was verified or aligned in (within
+    the tracking horizon), and the ones the last embedded frame had as embedding-only hits."""
+
+    verified: dict[int, tuple[_Looked, Verification]] = field(default_factory=dict)
+    aligned: dict[int, tuple[_Looked, Alignment]] = field(default_factory=dict)
+    watched: set[int] = field(default_factory=set)
+
+    def forget(self, since_s: float) -> None:
+        """Stop following the products not confirmed since ``since_s``."""
+        self.verified = {p: seen for p, seen in self.verified.items() if seen[0].time_s >= since_s}
+        self.aligned = {p: seen for p, seen in self.aligned.items() if seen[0].time_s >= since_s}
+
+
+@dataclass
+class _ScanState:
+    schedule: KeyframeSchedule
+    horizon_s: float  # the tracking horizon
+    kept_s: float  # how far back recent frames are kept: to where a product found on a keyframe may have appeared
+    frames: list[FrameMatches] = field(default_factory=list)
+    looked: list[_Looked] = field(default_factory=list)  # the recent frames, oldest first
+    tracks: _Tracks = field(default_factory=_Tracks)
+    previous: _Looked | None = None  # the last frame that was not skipped
+    stage: Counter[str] = field(default_factory=Counter)  # seconds per stage
 
 
 def embed_frame_regions(embedder: Embedder, image: np.ndarray, settings: TaggingSettings,
@@ -106,58 +165,161 @@ class Scanner:
 
     def scan(self, sampler: VideoSampler, on_frame: Callable[[int], None] | None = None) -> Scan:
         """``sampler``: the video at ``settings.fps`` (a probed one continues from its first frame);
-        ``on_frame`` is told how many sampled frames are done after each one."""
+        ``on_frame`` is told how many sampled frames are done after each one.
+
+        Keyframes get full discovery (``_discover``); the frames between follow the tracked
+        products only (``_follow``). A product confirmed for the first time in a while is
+        followed back through the recent frames, so that its track starts where it came into
+        view rather than where it was first recognised."""
         settings = self._settings
-        frames: list[FrameMatches] = []
-        looked: list[_Looked] = []  # the frames within the tracking horizon, oldest first
-        stage: Counter[str] = Counter()
-        last_verified: dict[int, float] = {}
-        last_aligned: dict[int, float] = {}
-        horizon_s = tracking_horizon_s(settings)
-
-        def recent(last_seen: dict[int, float], time_s: float) -> set[int]:
-            return {p for p, seen_s in last_seen.items() if time_s - seen_s <= horizon_s} if settings.track else set()
-
-        clock = time.perf_counter()
-        for frame in sampler.frames():
-            stage["decode"] += time.perf_counter() - clock
-            defect = frame_defect(frame.image, settings.min_brightness, settings.min_sharpness)
-            if defect:
-                frames.append(FrameMatches(frame.time_s, defect, {}))
-                if on_frame is not None:
-                    on_frame(len(frames))
-                clock = time.perf_counter()
-                continue
-            proposals, proposal_vectors, matches, titles = self._match_frame(frame.image, stage)
-            current = FrameMatches(frame.time_s, None, matches, {}, titles)
-            features = None
-            if self.verifier and matches:
-                started = time.perf_counter()
-                features = frame_features(frame.image)
-                stage["verify"] += time.perf_counter() - started
-                tracked = recent(last_verified, frame.time_s)
-                current.verified.update(self._verify(features, matches, tracked, stage))
-                verified = {p for p, check in current.verified.items() if is_verified(check, self.rules)}
-                new = verified - tracked
-                last_verified.update((p, frame.time_s) for p in verified)
-                if new and settings.track:
-                    self._look_back_verify(looked, frame.time_s - horizon_s, new, stage)
-            if self._photometric:
-                tracked = recent(last_aligned, frame.time_s)
-                looks = self._alignable_looks(matches)
-                current.aligned.update(self._align(frame.image, proposals, proposal_vectors, tracked | looks,
-                                                   settings.align_candidates, stage))
-                confirmed = {p for p, found in current.aligned.items() if is_aligned(found, self.rules, p in tracked)}
-                last_aligned.update((p, frame.time_s) for p in confirmed)
-                if confirmed - tracked and settings.track:
-                    self._look_back_align(looked, frame.time_s - horizon_s, confirmed - tracked, stage)
-            frames.append(current)
-            looked = [f for f in looked if f.matches.time_s >= frame.time_s - horizon_s]
-            looked.append(_Looked(current, frame.image, features, proposals, proposal_vectors))
-            if on_frame is not None:
-                on_frame(len(frames))
+        interval = settings.keyframe_interval if settings.track else 1
+        state = _ScanState(KeyframeSchedule(interval, settings.keyframe_change), tracking_horizon_s(settings),
+                           kept_s=tracking_horizon_s(settings) + (interval - 1) / settings.fps)
+        # Finds keyframes' points while the scan does the rest of their work (``_discover``).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-points") as helper:
             clock = time.perf_counter()
-        return Scan(frames, sampler.duration_s, dict(stage), sampler.width, sampler.height)
+            for frame in prefetched(sampler.frames()):  # "decode": the waits for the next decoded frame
+                state.stage["decode"] += time.perf_counter() - clock
+                state.frames.append(self._scan_frame(frame.image, frame.time_s, state, helper))
+                if on_frame is not None:
+                    on_frame(len(state.frames))
+                clock = time.perf_counter()
+        return Scan(state.frames, sampler.duration_s, dict(state.stage), sampler.width, sampler.height)
+
+    def _scan_frame(self, image: np.ndarray, time_s: float, state: _ScanState,
+                    helper: ThreadPoolExecutor) -> FrameMatches:
+        settings, tracks, stage = self._settings, state.tracks, state.stage
+        defect = frame_defect(image, settings.min_brightness, settings.min_sharpness)
+        if defect:
+            return FrameMatches(time_s, defect, {})
+        tracks.forget(time_s - state.horizon_s if settings.track else np.inf)
+        tracked_verified, tracked_aligned = set(tracks.verified), set(tracks.aligned)
+        now = None
+        if not state.schedule.due(image):
+            now = self._follow(image, time_s, tracks, state.previous, stage)
+        if now is None:
+            state.schedule.taken(image)
+            now = self._discover(image, time_s, tracked_verified, tracked_aligned, stage, helper)
+        current = now.matches
+        verified = {p: check for p, check in current.verified.items() if is_verified(check, self.rules)}
+        aligned = {p: found for p, found in current.aligned.items()
+                   if is_aligned(found, self.rules, p in tracked_aligned)}
+        tracks.verified.update((p, (now, check)) for p, check in verified.items())
+        tracks.aligned.update((p, (now, found)) for p, found in aligned.items())
+        if settings.track:
+            new_verified = {p: (now, check) for p, check in verified.items() if p not in tracked_verified}
+            self._look_back_verify(state.looked, new_verified, state.horizon_s, stage)
+            new_aligned = {p: (now, found) for p, found in aligned.items() if p not in tracked_aligned}
+            self._look_back_align(state.looked, new_aligned, state.horizon_s, stage)
+        if now.embedded:
+            watched = self._embedding_hits(current, tracks, state.horizon_s)
+            if watched - tracks.watched:
+                self._look_back_embed(state.looked, time_s - state.horizon_s, stage)
+            tracks.watched = watched
+        state.looked = [f for f in state.looked if f.time_s >= time_s - state.kept_s - 1e-6]
+        state.looked.append(now)
+        state.previous = now
+        return current
+
+    def _discover(self, image: np.ndarray, time_s: float, tracked_verified: set[int], tracked_aligned: set[int],
+                  stage: Counter, helper: ThreadPoolExecutor) -> _Looked:
+        """A keyframe's evidence: every region embedded and searched; the frame's points
+        verifying its best candidates, the products its descriptors vote for and the tracked
+        ones; the textureless images that best match its object proposals, and the tracked and
+        likely ones, aligned.
+
+        The frame's points are found in ``helper`` (a thread) meanwhile: SIFT leaves part of the
+        second core idle, and selective search and alignment use one core."""
+        points_found = helper.submit(self._find_points, image) if self.verifier else None
+        proposals, proposal_vectors, matches, titles = self._match_frame(image, stage)
+        current = FrameMatches(time_s, None, matches, {}, titles)
+        now = _Looked(current, image, proposals, proposal_vectors, embedded=True)
+        if self._photometric:
+            looks = self._alignable_looks(matches)
+            current.aligned.update(self._align(image, proposals, proposal_vectors, tracked_aligned | looks,
+                                               self._settings.align_candidates, stage))
+        if points_found is not None:
+            points, seconds = points_found.result()
+            stage["verify"] += seconds
+            now.points.append((None, points))
+            if matches:
+                current.verified.update(self._verify(points, matches, tracked_verified, stage))
+        return now
+
+    def _follow(self, image: np.ndarray, time_s: float, tracks: _Tracks, previous: _Looked | None,
+                stage: Counter) -> _Looked | None:
+        """A frame between keyframes: only the tracked products, checked from where they were
+        last confirmed (``_recheck``; aligned from their last box), and the regions embedded
+        while an embedding-only hit is being followed. None when a product confirmed in the
+        frame before is not confirmed here: it is lost, and the frame needs full discovery."""
+        current = FrameMatches(time_s, None, {}, {}, {}, keyframe=False)
+        now = _Looked(current, image)
+        if tracks.watched:
+            _, _, matches, titles = self._match_frame(image, stage, propose=False)
+            current.matches.update(matches)
+            current.titles.update(titles)
+            now.embedded = True
+        for product, (reference, check) in sorted(tracks.verified.items()):
+            found = self._recheck(now, product, reference, check, stage)
+            if found.inliers:
+                current.verified[product] = found
+            if reference is previous and not is_verified(found, self.rules):
+                return None
+        if self._photometric and tracks.aligned:
+            starts = {product: found.box for product, (_, found) in tracks.aligned.items()}
+            current.aligned.update(self._align(image, [], None, set(), 0, stage, starts))
+            if any(reference is previous and not is_aligned(current.aligned.get(product), self.rules, True)
+                   for product, (reference, _) in tracks.aligned.items()):
+                return None
+        return now
+
+    def _recheck(self, frame: _Looked, product: int, reference: _Looked, check: Verification,
+                 stage: Counter) -> Verification:
+        """Verify a product in ``frame`` that was verified in ``reference`` (``check``): on the
+        frame's points where it was searched whole, else on the points of the region around the
+        product's box in ``reference``."""
+        whole = frame.points_in(None)
+        if whole is not None:
+            return self._verify_products(whole, [product], stage).get(product, Verification(0, None))
+        region = self._search_box(reference.time_s, check.box, frame.time_s, *frame.size)
+        points = frame.points_in(region)
+        if points is None:
+            points = self._points(frame.image, region, stage)
+            frame.points.append((region, points))
+        return self._verify_products(points, [product], stage).get(product, Verification(0, None))
+
+    def _search_box(self, seen_s: float, box: Box, time_s: float, width: int, height: int) -> Box:
+        """Where to look for a product seen in ``box`` at ``seen_s``: the box grown by
+        ``follow_margin`` per sampled frame between."""
+        steps = max(1, round(abs(time_s - seen_s) * self._settings.fps))
+        return grown(box, self._settings.follow_margin * steps, width, height)
+
+    def _points(self, image: np.ndarray, region: Box | None, stage: Counter) -> FrameMatcher:
+        points, seconds = self._find_points(image, region)
+        stage["verify"] += seconds
+        return points
+
+    def _find_points(self, image: np.ndarray, region: Box | None = None) -> tuple[FrameMatcher, float]:
+        """The frame's points (in ``region``), and the seconds it took."""
+        started = time.perf_counter()
+        return FrameMatcher(frame_features(image, region, self._settings.verify_side)), time.perf_counter() - started
+
+    def _embedding_hits(self, current: FrameMatches, tracks: _Tracks, horizon_s: float) -> set[int]:
+        """The products a frame's embedding alone makes a served hit of: the frames after it are
+        embedded too while there are any, since only they can continue such a track. (Uncertain
+        hits, under the product's bar, are not followed between keyframes, whatever
+        ``include_uncertain``: a scan does not depend on it.)"""
+        rules = replace(self.rules, include_uncertain=False)
+        hits = set()
+        for product, (similarity, region) in current.matches.items():
+            near = any(abs(current.time_s - seen[0].time_s) <= horizon_s
+                       for seen in (tracks.verified.get(product), tracks.aligned.get(product)) if seen)
+            evidence = Evidence(current.time_s, similarity, region, current.titles.get(product),
+                                current.verified.get(product), current.aligned.get(product), near)
+            hit = decide(evidence, self.traits(product), rules)
+            if hit is not None and hit.evidence == EMBEDDING:
+                hits.add(product)
+        return hits
 
     def traits(self, product: int) -> Traits:
         """What the decision needs to know of a product, whatever the frame."""
@@ -183,14 +345,14 @@ class Scanner:
         """Can geometry judge the product (enough SIFT points in one of its photos)?"""
         return self.verifier is not None and self.verifier.textured(self._index.products[product].image_ids)
 
-    def _match_frame(self, image: np.ndarray, stage: Counter) -> tuple[
+    def _match_frame(self, image: np.ndarray, stage: Counter, propose: bool = True) -> tuple[
             list[Box], np.ndarray | None, dict[int, tuple[float, Box]], dict[int, float]]:
         """The frame's object proposals (when textureless products are aligned) with their
         region embeddings (None where the model cannot pool them from its one pass), the best
         (score, region) per candidate product over all regions of one frame, and, for models
         with a text tower, each candidate's best region-title similarity."""
         proposals: list[Box] = []
-        if self._photometric is not None:
+        if self._photometric is not None and propose:
             started = time.perf_counter()
             proposals = object_proposals(image, self._settings.max_proposals)
             stage["propose"] += time.perf_counter() - started
@@ -215,7 +377,7 @@ class Scanner:
             stage["titles"] += time.perf_counter() - started
         return proposals, proposal_vectors, best, titles
 
-    def _verify(self, features: LocalFeatures, matches: dict[int, tuple[float, Box]], tracked: set[int],
+    def _verify(self, points: FrameMatcher, matches: dict[int, tuple[float, Box]], tracked: set[int],
                 stage: Counter) -> dict[int, Verification]:
         """Geometric checks of the frame's best embedding candidates above the verification
         floor, of the products the frame's descriptors vote for, and of the tracked products."""
@@ -223,29 +385,34 @@ class Scanner:
         voted = []
         if settings.vote_candidates and self._index.descriptors is not None:
             started = time.perf_counter()
-            votes = self._index.descriptors.votes(features.descriptors)
+            votes = self._index.descriptors.votes(points.features.descriptors)
             voted = [p for p, count in sorted(votes.items(), key=lambda kv: -kv[1])[: settings.vote_candidates]
                      if count >= settings.min_votes]
             stage["vote"] += time.perf_counter() - started
         candidates = self._above_floor(matches)[: settings.verify_candidates]
-        return self._verify_products(features, [*candidates, *voted, *sorted(tracked)], stage)
+        return self._verify_products(points, [*candidates, *voted, *sorted(tracked)], stage)
 
-    def _verify_products(self, features: LocalFeatures, products: Sequence[int], stage: Counter,
+    def _verify_products(self, points: FrameMatcher, products: Sequence[int], stage: Counter,
                          ) -> dict[int, Verification]:
         started = time.perf_counter()
-        checks = {product: self.verifier.verify(features, self._index.products[product].image_ids)
+        checks = {product: self.verifier.verify(points, self._index.products[product].image_ids)
                   for product in dict.fromkeys(products)}
         stage["verify"] += time.perf_counter() - started
         return {product: check for product, check in checks.items() if check.inliers}
 
     def _align(self, image: np.ndarray, proposals: list[Box], vectors: np.ndarray | None, products: set[int],
-               count: int, stage: Counter) -> dict[int, Alignment]:
+               count: int, stage: Counter, starts: dict[int, Box] | None = None) -> dict[int, Alignment]:
         """Photometric checks of the ``count`` textureless catalog images that best match the
-        frame's object proposals, and of the images of ``products``: the best alignment per
+        frame's object proposals, of the images of ``products`` on their best proposals, and of
+        the images of the products in ``starts`` from the box given: the best alignment per
         product, with its box's crop similarity where the correlation is high enough to count."""
         started = time.perf_counter()
         images = [i for p in sorted(products) for i in self._index.products[p].image_ids]
         candidates = self._photometric.candidates(image, proposals, vectors, count, _BOXES_PER_IMAGE, images)
+        for product, box in sorted((starts or {}).items()):
+            for image_id in self._index.products[product].image_ids:
+                if self._photometric.alignable(image_id):
+                    candidates.setdefault(image_id, []).append(box)
         best: dict[int, Alignment] = {}
         for image_id, boxes in candidates.items():
             product = self._index.product_of_image(image_id)
@@ -263,18 +430,51 @@ class Scanner:
         stage["align"] += time.perf_counter() - started
         return best
 
-    def _look_back_verify(self, looked: list[_Looked], since_s: float, products: set[int], stage: Counter) -> None:
-        """Verify newly confirmed products in the recent frames where they were not verified."""
-        for earlier in looked:
-            if earlier.matches.time_s < since_s or earlier.features is None:
-                continue
-            missing = [p for p in sorted(products) if p not in earlier.matches.verified]
-            earlier.matches.verified.update(self._verify_products(earlier.features, missing, stage))
+    def _look_back_verify(self, looked: list[_Looked], found: dict[int, tuple[_Looked, Verification]],
+                          horizon_s: float, stage: Counter) -> None:
+        """Follow newly verified products back through the recent frames, from each frame where
+        one is verified to the frames before, until it has not been seen for the tracking horizon."""
+        for product, (reference, check) in sorted(found.items()):
+            for earlier in reversed(looked):
+                if reference.time_s - earlier.time_s > horizon_s:
+                    break
+                there = earlier.matches.verified.get(product)
+                if there is None:
+                    there = self._recheck(earlier, product, reference, check, stage)
+                    if there.inliers:
+                        earlier.matches.verified[product] = there
+                if is_verified(there, self.rules):
+                    reference, check = earlier, there
 
-    def _look_back_align(self, looked: list[_Looked], since_s: float, products: set[int], stage: Counter) -> None:
-        """Align newly confirmed textureless products in the recent frames where they were not."""
+    def _look_back_align(self, looked: list[_Looked], found: dict[int, tuple[_Looked, Alignment]],
+                         horizon_s: float, stage: Counter) -> None:
+        """Align newly aligned textureless products in the recent frames within the tracking
+        horizon of the frame where they were: on a keyframe's proposals, else from the box where
+        they were aligned next. Not further back from there: alignment, unlike the product's own
+        points, can settle on a background of the same colour layout."""
+        for product, (reference, alignment) in sorted(found.items()):
+            for earlier in reversed(looked):
+                if reference.time_s - earlier.time_s > horizon_s:
+                    break
+                there = earlier.matches.aligned.get(product)
+                if there is None:
+                    if earlier.matches.keyframe:
+                        there = self._align(earlier.image, earlier.proposals, earlier.proposal_vectors, {product}, 0,
+                                            stage).get(product)
+                    else:
+                        there = self._align(earlier.image, [], None, set(), 0, stage,
+                                            {product: alignment.box}).get(product)
+                    if there is not None:
+                        earlier.matches.aligned[product] = there
+                if is_aligned(there, self.rules, True):
+                    alignment = there  # the next frame back starts from here; the horizon stays
+
+    def _look_back_embed(self, looked: list[_Looked], since_s: float, stage: Counter) -> None:
+        """Embed the recent frames that were not, when a product starts being an embedding-only
+        hit, so that its track can start where it came into view."""
         for earlier in looked:
-            missing = {p for p in products if p not in earlier.matches.aligned}
-            if earlier.matches.time_s >= since_s and missing:
-                earlier.matches.aligned.update(self._align(earlier.image, earlier.proposals, earlier.proposal_vectors,
-                                                           missing, 0, stage))
+            if earlier.time_s >= since_s and not earlier.embedded:
+                _, _, matches, titles = self._match_frame(earlier.image, stage, propose=False)
+                earlier.matches.matches.update(matches)
+                earlier.matches.titles.update(titles)
+                earlier.embedded = True

@@ -15,7 +15,7 @@ class Hit:
     box: Box
     evidence: str = EMBEDDING
     # For a geometric hit: the frame's points its inliers are (see ``alternatives``).
-    keypoints: frozenset[int] | None = field(default=None, compare=False, repr=False)
+    keypoints: frozenset[tuple[int, int]] | None = field(default=None, compare=False, repr=False)
 
 
 def build_segments(

@@ -41,6 +41,7 @@ class Tagger:
                  limits: VideoLimits) -> None:
         self._embedder = embedder
         self._index = index
+        settings = settings.resolved()
         self._settings = settings
         self._limits = limits
         self.threshold = tagging_threshold(embedder, settings)
@@ -102,6 +103,7 @@ class Tagger:
             width=scan.width,
             height=scan.height,
             model=self._embedder.identity,
+            profile=self._settings.profile,
             index=IndexRef(path=str(self._index.path), created=self._index.manifest.created,
                            version=self._index.version),
             frames_sampled=len(scan.frames),

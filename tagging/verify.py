@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
+import faiss
 import numpy as np
 
 from shoptag.boxes import Box
@@ -20,11 +21,7 @@ from shoptag.indexing.local_features import LocalFeatures, detect
 _RATIO = 0.75
 _REPROJECTION_PX = 5.0
 _MIN_MATCHES = 8
-# Frames are searched at a long side of 960 px, smaller ones upscaled (up to 2×): a product
-# shown at a given share of the frame then has the same pixels to be found by, whatever the
-# video's resolution. With the true product as the only candidate, textured products under 15%
-# of the frame's width reached 12 inliers in 58% of 640 px frames at their own size, and in 92%
-# upscaled to 960 (medium and large ones: 97-100% either way), for 76 -> 133 ms of SIFT a frame.
+# The default verification resolution (``TaggingSettings.verify_side``, which says why).
 FRAME_SIDE = 960
 FRAME_MAX_FEATURES = 3000
 
@@ -33,26 +30,49 @@ FRAME_MAX_FEATURES = 3000
 class Verification:
     inliers: int  # 0 when no plausible homography was found
     box: Box | None
-    # Which of the frame's points are the inliers: the pixels this evidence rests on.
-    keypoints: frozenset[int] = frozenset()
+    # Where the inliers lie in the frame (whole pixels): what this evidence rests on, comparable
+    # between checks of one frame whichever of its regions each searched.
+    keypoints: frozenset[tuple[int, int]] = frozenset()
 
 
-def frame_features(rgb: np.ndarray) -> LocalFeatures:
-    return detect(rgb, FRAME_SIDE, FRAME_MAX_FEATURES, upscale_to=FRAME_SIDE)
+def frame_features(rgb: np.ndarray, region: Box | None = None, side: int = FRAME_SIDE) -> LocalFeatures:
+    """The frame's points with its long side at ``side`` (the verification resolution): all of
+    them, or those in ``region``."""
+    return detect(rgb, side, FRAME_MAX_FEATURES, upscale_to=side, region=region)
+
+
+class FrameMatcher:
+    """One frame's points, ready to be matched with catalog images: the nearest two frame
+    descriptors of each catalog descriptor, by an exact search (FAISS's BLAS path, several times
+    faster than OpenCV's brute-force matcher for a frame's thousands of points)."""
+
+    def __init__(self, features: LocalFeatures) -> None:
+        self.features = features
+        self._index = faiss.IndexFlatL2(features.descriptors.shape[1])
+        if len(features.descriptors) >= 2:
+            self._index.add(np.ascontiguousarray(features.descriptors, dtype=np.float32))
+
+    def good_matches(self, descriptors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(catalog rows, frame rows) of the matches that pass Lowe's ratio test."""
+        if self._index.ntotal < 2 or not len(descriptors):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        distances, nearest = self._index.search(np.ascontiguousarray(descriptors, dtype=np.float32), 2)
+        # Squared distances: d1 < r * d2 is d1² < r² * d2².
+        good = np.flatnonzero(distances[:, 0] < _RATIO * _RATIO * distances[:, 1])
+        return good, nearest[good, 0]
 
 
 class GeometricVerifier:
     def __init__(self, catalog: Sequence[LocalFeatures]) -> None:
         self._catalog = catalog
-        self._matcher = cv2.BFMatcher(cv2.NORM_L2)
 
     def textured(self, image_ids: Sequence[int]) -> bool:
         return any(self._catalog[i].textured for i in image_ids)
 
-    def verify(self, frame: LocalFeatures, image_ids: Sequence[int]) -> Verification:
+    def verify(self, frame: FrameMatcher, image_ids: Sequence[int]) -> Verification:
         """The best verification of any of a product's images in the frame."""
         best = Verification(0, None)
-        if frame.empty:
+        if frame.features.empty:
             return best
         for image_id in image_ids:
             found = self._verify_image(frame, self._catalog[image_id])
@@ -60,24 +80,21 @@ class GeometricVerifier:
                 best = found
         return best
 
-    def _verify_image(self, frame: LocalFeatures, product: LocalFeatures) -> Verification:
+    def _verify_image(self, frame: FrameMatcher, product: LocalFeatures) -> Verification:
         if product.empty:
             return Verification(0, None)
-        pairs = self._matcher.knnMatch(product.descriptors.astype(np.float32),
-                                       frame.descriptors.astype(np.float32), k=2)
-        good = [m for m, n in (p for p in pairs if len(p) == 2) if m.distance < _RATIO * n.distance]
-        if len(good) < _MIN_MATCHES:
+        rows, frame_rows = frame.good_matches(product.descriptors)
+        if len(rows) < _MIN_MATCHES:
             return Verification(0, None)
-        source = product.points[[m.queryIdx for m in good]]
-        target = frame.points[[m.trainIdx for m in good]]
-        homography, mask = cv2.findHomography(source, target, cv2.RANSAC, _REPROJECTION_PX)
+        target = frame.features.points[frame_rows]
+        homography, mask = cv2.findHomography(product.points[rows], target, cv2.RANSAC, _REPROJECTION_PX)
         if homography is None or mask is None:
             return Verification(0, None)
-        box = plausible_box(homography, product.size, frame.size)
+        box = plausible_box(homography, product.size, frame.features.size)
         if box is None:
             return Verification(0, None)
         inliers = mask.ravel().astype(bool)
-        keypoints = frozenset(m.trainIdx for m, kept in zip(good, inliers, strict=True) if kept)
+        keypoints = frozenset(map(tuple, np.rint(target[inliers]).astype(int).tolist()))
         return Verification(int(inliers.sum()), box, keypoints)
 
 

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 from shoptag.demo import media_path, write_demo_catalog, write_demo_video
+from shoptag.evaluation.metrics import temporal_iou
 from shoptag.indexing import CatalogIndex, ImageReader, build_index, read_catalog, update_index, verify_index
 from shoptag.indexing.local_features import FEATURES_NAME, catalog_features, load_features, save_features
 from shoptag.settings import ImageLimits, Settings
 from shoptag.tagging import Tagger
 from shoptag.tagging.decision import verified_confidence
-from shoptag.video.compose import Placement, compose_clip
+from shoptag.video.compose import Placement, compose_clip, read_frames
 
 from helpers.media import bundled_rgb
 
@@ -109,3 +110,52 @@ def test_a_tracked_product_stays_one_segment_while_another_outranks_it(index, ef
 def test_verified_scores_mean_the_same_for_every_product():
     assert verified_confidence(12, 12) == 0.5 and verified_confidence(36, 12) == 0.75
     assert verified_confidence(6, 12) < 0.5 < verified_confidence(13, 12) < verified_confidence(100, 12) < 1
+
+
+def frame_with(photo: np.ndarray, background: np.ndarray, x: int, y: int, width: int) -> np.ndarray:
+    frame = background.copy()
+    pasted = cv2.resize(photo, (width, round(width * photo.shape[0] / photo.shape[1])))
+    frame[y:y + pasted.shape[0], x:x + pasted.shape[1]] = pasted
+    return frame
+
+
+def test_a_region_search_finds_the_points_a_whole_frame_search_finds_there(index):
+    from shoptag.tagging.verify import FrameMatcher, GeometricVerifier, frame_features
+
+    background = cv2.cvtColor(read_frames(media_path("city.mp4"), limit=1)[0], cv2.COLOR_BGR2RGB)
+    side = background.shape[1] // 4
+    frame = frame_with(bundled_rgb("astronaut.jpg"), background, 90, 50, side)
+    region = (40, 20, side + 100, side + 80)
+    whole, part = frame_features(frame), frame_features(frame, region)
+    inside = whole.points[[contains_point(region, p, margin=8) for p in whole.points]]
+    assert len(part.points) and all(contains_point(region, p) for p in part.points)
+    assert part.size == whole.size
+    near = [np.min(np.linalg.norm(part.points - p, axis=1)) < 1.0 for p in inside]
+    assert np.mean(near) > 0.9
+    # And the product verified there has the box a search of the whole frame gives it.
+    image_ids = next(p for p in index.products if p.product_id == "astronaut-poster").image_ids
+    verifier = GeometricVerifier(index.features)
+    in_region = verifier.verify(FrameMatcher(part), image_ids)
+    in_frame = verifier.verify(FrameMatcher(whole), image_ids)
+    assert in_region.inliers >= 12 and iou(in_region.box, in_frame.box) > 0.9
+    assert iou(in_region.box, (90, 50, side, side)) > 0.7
+
+
+def contains_point(box, point, margin=0):
+    x, y, w, h = box
+    return x + margin <= point[0] <= x + w - margin and y + margin <= point[1] <= y + h - margin
+
+
+def test_keyframes_find_what_every_frame_finds(index, effnet, tmp_path):
+    write_demo_video(tmp_path / "demo.mp4")
+    every = tagger(effnet, index).tag(tmp_path / "demo.mp4")
+    for tagging in ({"keyframe_interval": 4}, {"profile": "fast"}):
+        scanning = tagger(effnet, index, **tagging)
+        scan = scanning.scan(tmp_path / "demo.mp4")
+        assert sum(f.keyframe for f in scan.frames) < len(scan.frames) / 2
+        some = scanning.tag_scan(scan, tmp_path / "demo.mp4")
+        assert {t.product_id for t in some.tags} == {t.product_id for t in every.tags}
+        for tag in some.tags:
+            (segment,), = [t.segments for t in every.tags if t.product_id == tag.product_id]
+            assert max(temporal_iou(s, segment) for s in tag.segments) >= 0.7, (tag.product_id, tagging)
+    assert scanning.tag_scan(scan, "demo").profile == "fast"

@@ -27,7 +27,7 @@ _MEDIA_TYPES = {"mp4": "video/mp4", "matroska": "video/webm", "avi": "video/x-ms
 async def create_job(request: Request, service: ReadyService, principal: Creator,
                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Queue a video for tagging; poll `GET /v1/jobs/{id}` for the result. The form holds the
-    video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`, and `catalogs`
+    video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`, `profile`, and `catalogs`
     (comma-separated; default: every catalog the API key may use)."""
     job = await submit_video(request, service, principal, idempotency_key, answer_now=False)
     return job_response(service, job, 202)

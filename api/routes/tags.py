@@ -22,7 +22,7 @@ async def tag_video(request: Request, service: ReadyService, principal: Creator,
                     idempotency_key: IdempotencyKey = None):
     """Suggest product tags for one video (same JSON as `shoptag tag`). Videos longer than
     the service's sync limit, or of unknown length, are queued as a job instead (202). The
-    form holds the video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`,
+    form holds the video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`, `profile`,
     and `catalogs` (comma-separated; default: every catalog the API key may use)."""
     answer = await submit_video(request, service, principal, idempotency_key, answer_now=True)
     return job_response(service, answer, 202) if isinstance(answer, Job) else answer

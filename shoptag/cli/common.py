@@ -12,6 +12,8 @@ from shoptag.settings import Settings
 
 ModelOpt = Annotated[Optional[str], typer.Option("--model", help="Model spec (default: SHOPTAG_MODEL__SPEC).")]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=0, help="CPU threads of the model's runtime.")]
+ProfileOpt = Annotated[Optional[str], typer.Option(
+    "--profile", help="Speed profile: default, or fast (fewer keyframes: faster, a little less accurate).")]
 
 
 def settings_from(model: str | None = None, threads: int | None = None, /, **sections: dict) -> Settings:

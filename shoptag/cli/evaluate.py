@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from shoptag.cli.common import ThreadsOpt, embedder_for, index_settings, settings_from
+from shoptag.cli.common import ProfileOpt, ThreadsOpt, embedder_for, index_settings, settings_from
 from shoptag.errors import ConfigError
 
 bench_app = typer.Typer(no_args_is_help=True, help="Labelled benchmarks for evaluation.")
@@ -27,6 +27,7 @@ def evaluate(
     fps: Annotated[Optional[float], typer.Option("--fps")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold")] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k")] = None,
+    profile: ProfileOpt = None,
     sweep: Annotated[Optional[list[str]], typer.Option(
         "--sweep", help="threshold=0.5:0.9:0.05, fps=1,2 or top_k=5,10; repeat for a grid.")] = None,
     retrieval: Annotated[bool, typer.Option(
@@ -52,7 +53,7 @@ def evaluate(
     from shoptag.indexing.data_folder import catalog_name_of
 
     grid(sweep or [])  # a malformed --sweep fails before any work
-    tagging = {"fps": fps, "threshold": threshold, "top_k": top_k}
+    tagging = {"fps": fps, "threshold": threshold, "top_k": top_k, "profile": profile}
     indexes = list(index or []) + _build_model_indexes(catalog, model or [], out, threads)
     if not indexes:
         raise ConfigError("nothing to evaluate: pass --index, or --catalog with --model")

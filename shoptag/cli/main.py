@@ -19,6 +19,7 @@ from shoptag.cli.batch import tag_batch
 from shoptag.cli.catalog import catalog_app
 from shoptag.cli.common import (
     ModelOpt,
+    ProfileOpt,
     ThreadsOpt,
     apply_threads,
     embedder_for,
@@ -62,6 +63,7 @@ def tag(
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Candidates per region.")] = None,
     include_uncertain: Annotated[Optional[bool], typer.Option(
         "--include-uncertain", help="Also print uncertain segments (weak evidence), marked uncertain.")] = None,
+    profile: ProfileOpt = None,
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
@@ -70,7 +72,8 @@ def tag(
     from shoptag.tagging import Tagger
 
     settings = index_settings(index, model, threads, tagging={"fps": fps, "threshold": threshold, "top_k": top_k,
-                                                                "include_uncertain": include_uncertain})
+                                                                "include_uncertain": include_uncertain,
+                                                                "profile": profile})
     embedder = embedder_for(settings)
     tagger = Tagger(embedder, CatalogIndex.load(index, embedder), settings.tagging, settings.video)
     typer.echo(json.dumps(tagger.tag(video).model_dump(mode="json"), indent=2))
