@@ -180,15 +180,17 @@ class Evaluator:
         }
 
     def _frame_map(self, scanned: list[ScannedVideo], canonical: dict[str, str]) -> float:
-        """Frame-level mAP: each product with truth is a query over every sampled frame, ranked
-        by its score there (frames where it is not a candidate are never ranked), and a frame is
-        relevant inside one of its appearances; the mean of those queries' APs."""
+        """Frame-level mAP: each product with truth is a query over every searched frame (sampled,
+        not skipped, its regions embedded and searched: every keyframe, and the frames between
+        while an embedding-only hit is followed), ranked by its score there (frames where it is
+        not a candidate are never ranked), and a frame is relevant inside one of its appearances;
+        the mean of those queries' APs."""
         ids = [canonical.get(p.product_id, p.product_id) for p in self.index.products]
         scored: dict[str, list[tuple[float, bool]]] = defaultdict(list)
         relevant: Counter[str] = Counter()
         for item in scanned:
             for frame in item.scan.frames:
-                if frame.defect:
+                if frame.defect or not frame.matches:
                     continue
                 shown = {canonical.get(a.product_id, a.product_id) for a in item.annotation.appearances
                          if a.start_s <= frame.time_s < a.end_s}
@@ -202,14 +204,15 @@ class Evaluator:
         return sum(aps) / len(aps) if aps else 0.0
 
     def _ranks(self, scanned: list[ScannedVideo], canonical: dict[str, str]) -> list[list[int | None]]:
-        """For each video, for each sampled frame inside an annotated appearance, the rank of that
-        product (or of an interchangeable one) among the frame's retrieved candidates."""
+        """For each video, for each searched frame (see ``_frame_map``) inside an annotated
+        appearance, the rank of that product (or of an interchangeable one) among the frame's
+        retrieved candidates."""
         ids = [canonical.get(p.product_id, p.product_id) for p in self.index.products]
         per_video = []
         for item in scanned:
             ranks = []
             for frame in item.scan.frames:
-                if frame.defect:
+                if frame.defect or not frame.matches:
                     continue
                 # Interchangeable products are one: a group ranks once, at its best.
                 by_score = sorted(frame.matches.items(), key=lambda kv: -kv[1][0])

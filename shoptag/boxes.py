@@ -32,3 +32,9 @@ def grown(box: Box, margin: float, width: int, height: int) -> Box:
 def contains(outer: Box, inner: Box) -> bool:
     return (outer[0] <= inner[0] and outer[1] <= inner[1]
             and inner[0] + inner[2] <= outer[0] + outer[2] and inner[1] + inner[3] <= outer[1] + outer[3])
+
+
+def enclosing(a: Box, b: Box) -> Box:
+    """The smallest box that holds both."""
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    return (x0, y0, max(a[0] + a[2], b[0] + b[2]) - x0, max(a[1] + a[3], b[1] + b[3]) - y0)

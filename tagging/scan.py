@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from shoptag.boxes import Box, contains, grown
+from shoptag.boxes import Box, contains, enclosing, grown
 from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, RegionEmbedder, default_threshold, embed_regions
 from shoptag.settings import TaggingSettings
@@ -110,12 +110,30 @@ class _Tracks:
 
     verified: dict[int, tuple[_Looked, Verification]] = field(default_factory=dict)
     aligned: dict[int, tuple[_Looked, Alignment]] = field(default_factory=dict)
+    # Each tracked product's last two confirmations (time, box), oldest first: where it moves.
+    moves: dict[int, list[tuple[float, Box]]] = field(default_factory=dict)
     watched: set[int] = field(default_factory=set)
 
     def forget(self, since_s: float) -> None:
         """Stop following the products not confirmed since ``since_s``."""
         self.verified = {p: seen for p, seen in self.verified.items() if seen[0].time_s >= since_s}
         self.aligned = {p: seen for p, seen in self.aligned.items() if seen[0].time_s >= since_s}
+        self.moves = {p: seen for p, seen in self.moves.items() if p in self.verified or p in self.aligned}
+
+    def confirmed(self, product: int, time_s: float, box: Box) -> None:
+        self.moves[product] = [*self.moves.get(product, [])[-1:], (time_s, box)]
+
+    def predicted(self, product: int, time_s: float) -> Box:
+        """Where a tracked product should be at ``time_s``: its last box, moved on at the pace of
+        its last two confirmations (a product crossing the frame leaves its last box within a
+        second)."""
+        seen = self.moves[product]
+        (last_s, last), (first_s, first) = seen[-1], seen[0]
+        if last_s - first_s <= 0:
+            return last
+        share = (time_s - last_s) / (last_s - first_s)
+        x, y, w, h = (round(b + share * (b - a)) for a, b in zip(first, last, strict=True))
+        return (x, y, max(1, w), max(1, h))
 
 
 @dataclass
@@ -206,6 +224,10 @@ class Scanner:
                    if is_aligned(found, self.rules, p in tracked_aligned)}
         tracks.verified.update((p, (now, check)) for p, check in verified.items())
         tracks.aligned.update((p, (now, found)) for p, found in aligned.items())
+        for product, check in verified.items():
+            tracks.confirmed(product, time_s, check.box)
+        for product, found in aligned.items():
+            tracks.confirmed(product, time_s, found.box)
         if settings.track:
             new_verified = {p: (now, check) for p, check in verified.items() if p not in tracked_verified}
             self._look_back_verify(state.looked, new_verified, state.horizon_s, stage)
@@ -260,13 +282,14 @@ class Scanner:
             current.titles.update(titles)
             now.embedded = True
         for product, (reference, check) in sorted(tracks.verified.items()):
-            found = self._recheck(now, product, reference, check, stage)
+            found = self._recheck(now, product, reference, check, stage, tracks.predicted(product, time_s))
             if found.inliers:
                 current.verified[product] = found
             if reference is previous and not is_verified(found, self.rules):
                 return None
         if self._photometric and tracks.aligned:
-            starts = {product: found.box for product, (_, found) in tracks.aligned.items()}
+            starts = {product: list(dict.fromkeys([found.box, tracks.predicted(product, time_s)]))
+                      for product, (_, found) in tracks.aligned.items()}
             current.aligned.update(self._align(image, [], None, set(), 0, stage, starts))
             if any(reference is previous and not is_aligned(current.aligned.get(product), self.rules, True)
                    for product, (reference, _) in tracks.aligned.items()):
@@ -274,14 +297,16 @@ class Scanner:
         return now
 
     def _recheck(self, frame: _Looked, product: int, reference: _Looked, check: Verification,
-                 stage: Counter) -> Verification:
+                 stage: Counter, toward: Box | None = None) -> Verification:
         """Verify a product in ``frame`` that was verified in ``reference`` (``check``): on the
         frame's points where it was searched whole, else on the points of the region around the
-        product's box in ``reference``."""
+        product's box in ``reference`` (and around ``toward``, where it is predicted to be)."""
         whole = frame.points_in(None)
         if whole is not None:
             return self._verify_products(whole, [product], stage).get(product, Verification(0, None))
         region = self._search_box(reference.time_s, check.box, frame.time_s, *frame.size)
+        if toward is not None:
+            region = enclosing(region, grown(toward, self._settings.follow_margin, *frame.size))
         points = frame.points_in(region)
         if points is None:
             points = self._points(frame.image, region, stage)
@@ -401,18 +426,18 @@ class Scanner:
         return {product: check for product, check in checks.items() if check.inliers}
 
     def _align(self, image: np.ndarray, proposals: list[Box], vectors: np.ndarray | None, products: set[int],
-               count: int, stage: Counter, starts: dict[int, Box] | None = None) -> dict[int, Alignment]:
+               count: int, stage: Counter, starts: dict[int, list[Box]] | None = None) -> dict[int, Alignment]:
         """Photometric checks of the ``count`` textureless catalog images that best match the
         frame's object proposals, of the images of ``products`` on their best proposals, and of
-        the images of the products in ``starts`` from the box given: the best alignment per
+        the images of the products in ``starts`` from each box given: the best alignment per
         product, with its box's crop similarity where the correlation is high enough to count."""
         started = time.perf_counter()
         images = [i for p in sorted(products) for i in self._index.products[p].image_ids]
         candidates = self._photometric.candidates(image, proposals, vectors, count, _BOXES_PER_IMAGE, images)
-        for product, box in sorted((starts or {}).items()):
+        for product, boxes in sorted((starts or {}).items()):
             for image_id in self._index.products[product].image_ids:
                 if self._photometric.alignable(image_id):
-                    candidates.setdefault(image_id, []).append(box)
+                    candidates.setdefault(image_id, []).extend(boxes)
         best: dict[int, Alignment] = {}
         for image_id, boxes in candidates.items():
             product = self._index.product_of_image(image_id)
@@ -463,7 +488,7 @@ class Scanner:
                                             stage).get(product)
                     else:
                         there = self._align(earlier.image, [], None, set(), 0, stage,
-                                            {product: alignment.box}).get(product)
+                                            {product: [alignment.box]}).get(product)
                     if there is not None:
                         earlier.matches.aligned[product] = there
                 if is_aligned(there, self.rules, True):

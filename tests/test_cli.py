@@ -63,8 +63,9 @@ def test_tag_prints_the_documented_json(tmp_path, index):
     done = shoptag("tag", write_test_video(tmp_path / "noise.mp4"), "--index", index, "--fps", "4")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result) == {"video", "duration_s", "width", "height", "model", "index", "frames_sampled",
+    assert set(result) == {"video", "duration_s", "width", "height", "model", "profile", "index", "frames_sampled",
                            "frames_skipped", "tags"}
+    assert result["profile"] == "default"
     assert result["model"].startswith("effnet-lite0:onnx-fp32@") and result["frames_sampled"] == 12
     assert (result["width"], result["height"]) == (160, 120)
     assert set(result["index"]) == {"path", "created", "version"}

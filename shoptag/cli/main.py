@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         # one-line message instead. Must be set before cv2 is first imported.
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        if "cv2" in sys.modules:  # imported already: its own level was read from the environment then
+            sys.modules["cv2"].utils.logging.setLogLevel(sys.modules["cv2"].utils.logging.LOG_LEVEL_ERROR)
     try:
         app(args=argv, prog_name="shoptag")
     except SystemExit as exc:  # typer exits when a command ends; callers of main() get the code
