@@ -110,6 +110,10 @@ class _Tracks:
 
     verified: dict[int, tuple[_Looked, Verification]] = field(default_factory=dict)
     aligned: dict[int, tuple[_Looked, Alignment]] = field(default_factory=dict)
+    # Near misses of the last frame (a few inliers short; an alignment in reach of the bar), to
+    # be checked on the next frame: a product that a keyframe nearly recognised is not left to
+    # the next keyframe, which may come after it is gone.
+    near: tuple[_Looked | None, dict[int, Verification], dict[int, Alignment]] = (None, {}, {})
     # Each tracked product's last two confirmations (time, box), oldest first: where it moves.
     moves: dict[int, list[tuple[float, Box]]] = field(default_factory=dict)
     watched: set[int] = field(default_factory=set)
@@ -224,6 +228,10 @@ class Scanner:
                    if is_aligned(found, self.rules, p in tracked_aligned)}
         tracks.verified.update((p, (now, check)) for p, check in verified.items())
         tracks.aligned.update((p, (now, found)) for p, found in aligned.items())
+        tracks.near = (now, {p: check for p, check in current.verified.items()
+                             if p not in verified and 2 * check.inliers >= self.rules.min_inliers},
+                       {p: found for p, found in current.aligned.items()
+                        if p not in aligned and worth_a_look(found, self.rules)})
         for product, check in verified.items():
             tracks.confirmed(product, time_s, check.box)
         for product, found in aligned.items():
@@ -271,26 +279,45 @@ class Scanner:
     def _follow(self, image: np.ndarray, time_s: float, tracks: _Tracks, previous: _Looked | None,
                 stage: Counter) -> _Looked | None:
         """A frame between keyframes: only the tracked products, checked from where they were
-        last confirmed (``_recheck``; aligned from their last box), and the regions embedded
-        while an embedding-only hit is being followed. None when a product confirmed in the
-        frame before is not confirmed here: it is lost, and the frame needs full discovery."""
+        last confirmed and where they are heading (``_recheck``; aligned from those boxes), and
+        the regions embedded while an embedding-only hit is being followed. A product missed in
+        the frame before is looked for as a keyframe would (the whole frame's points; object
+        proposals), and so are the alignable products followed by their embedding, whose hits
+        need their photo to align. None when a product confirmed in the frame before is not
+        confirmed here: it is lost, and the frame needs full discovery."""
         current = FrameMatches(time_s, None, {}, {}, {}, keyframe=False)
         now = _Looked(current, image)
+        near_frame, near_verified, near_aligned = tracks.near if tracks.near[0] is previous else (None, {}, {})
+        missed_aligned = {p for p, (reference, _) in tracks.aligned.items() if reference is not previous}
+        missed_aligned |= near_aligned.keys()
+        looks = {p for p in tracks.watched if self.alignable(p)}
         if tracks.watched:
-            _, _, matches, titles = self._match_frame(image, stage, propose=False)
+            now.proposals, now.proposal_vectors, matches, titles = self._match_frame(
+                image, stage, propose=bool(missed_aligned or looks))
             current.matches.update(matches)
             current.titles.update(titles)
             now.embedded = True
+        elif self._photometric and missed_aligned:
+            now.proposals = self._proposals(image, stage)
+        if any(reference is not previous for reference, _ in tracks.verified.values()):
+            now.points.append((None, self._points(image, None, stage)))
         for product, (reference, check) in sorted(tracks.verified.items()):
             found = self._recheck(now, product, reference, check, stage, tracks.predicted(product, time_s))
             if found.inliers:
                 current.verified[product] = found
             if reference is previous and not is_verified(found, self.rules):
                 return None
-        if self._photometric and tracks.aligned:
+        for product, check in sorted(near_verified.items()):
+            if product not in current.verified:
+                found = self._recheck(now, product, near_frame, check, stage)
+                if found.inliers:
+                    current.verified[product] = found
+        if self._photometric and (tracks.aligned or looks or near_aligned):
             starts = {product: list(dict.fromkeys([found.box, tracks.predicted(product, time_s)]))
                       for product, (_, found) in tracks.aligned.items()}
-            current.aligned.update(self._align(image, [], None, set(), 0, stage, starts))
+            starts.update((product, [found.box]) for product, found in near_aligned.items() if product not in starts)
+            current.aligned.update(self._align(image, now.proposals, now.proposal_vectors, missed_aligned | looks, 0,
+                                               stage, starts))
             if any(reference is previous and not is_aligned(current.aligned.get(product), self.rules, True)
                    for product, (reference, _) in tracks.aligned.items()):
                 return None
@@ -376,11 +403,7 @@ class Scanner:
         region embeddings (None where the model cannot pool them from its one pass), the best
         (score, region) per candidate product over all regions of one frame, and, for models
         with a text tower, each candidate's best region-title similarity."""
-        proposals: list[Box] = []
-        if self._photometric is not None and propose:
-            started = time.perf_counter()
-            proposals = object_proposals(image, self._settings.max_proposals)
-            stage["propose"] += time.perf_counter() - started
+        proposals = self._proposals(image, stage) if self._photometric is not None and propose else []
         started = time.perf_counter()
         pooled = self._settings.region_pooling and isinstance(self._embedder, RegionEmbedder)
         boxes, vectors = embed_frame_regions(self._embedder, image, self._settings, proposals if pooled else ())
@@ -401,6 +424,12 @@ class Scanner:
             titles = self._titles.scores(vectors, best)
             stage["titles"] += time.perf_counter() - started
         return proposals, proposal_vectors, best, titles
+
+    def _proposals(self, image: np.ndarray, stage: Counter) -> list[Box]:
+        started = time.perf_counter()
+        proposals = object_proposals(image, self._settings.max_proposals)
+        stage["propose"] += time.perf_counter() - started
+        return proposals
 
     def _verify(self, points: FrameMatcher, matches: dict[int, tuple[float, Box]], tracked: set[int],
                 stage: Counter) -> dict[int, Verification]:
@@ -483,12 +512,9 @@ class Scanner:
                     break
                 there = earlier.matches.aligned.get(product)
                 if there is None:
-                    if earlier.matches.keyframe:
-                        there = self._align(earlier.image, earlier.proposals, earlier.proposal_vectors, {product}, 0,
-                                            stage).get(product)
-                    else:
-                        there = self._align(earlier.image, [], None, set(), 0, stage,
-                                            {product: [alignment.box]}).get(product)
+                    starts = {} if earlier.matches.keyframe else {product: [alignment.box]}
+                    there = self._align(earlier.image, earlier.proposals, earlier.proposal_vectors, {product}, 0,
+                                        stage, starts).get(product)
                     if there is not None:
                         earlier.matches.aligned[product] = there
                 if is_aligned(there, self.rules, True):
