@@ -52,6 +52,9 @@ from shoptag.video.quality import frame_defect
 from shoptag.video.regions import multiscale_boxes
 from shoptag.video.sampler import VideoSampler
 
+# Recent frames kept to look back through, at most (decoded frames, up to 4K: a long tracking
+# horizon at a high sampling rate must not hold the video in memory). The defaults keep 4.
+_MAX_KEPT_FRAMES = 32
 # Proposals aligned per candidate image: its best two (the best one is often a part of the
 # product, or the product with some background).
 _BOXES_PER_IMAGE = 2
@@ -246,7 +249,7 @@ class Scanner:
             if watched - tracks.watched:
                 self._look_back_embed(state.looked, time_s - state.horizon_s, stage)
             tracks.watched = watched
-        state.looked = [f for f in state.looked if f.time_s >= time_s - state.kept_s - 1e-6]
+        state.looked = [f for f in state.looked if f.time_s >= time_s - state.kept_s - 1e-6][-_MAX_KEPT_FRAMES + 1:]
         state.looked.append(now)
         state.previous = now
         return current
