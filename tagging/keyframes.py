@@ -37,7 +37,5 @@ class KeyframeSchedule:
     def taken(self, rgb: np.ndarray) -> None:
         """``rgb`` was made a keyframe (by ``due``, or by the scanner)."""
         self._since = 0
-        if self._interval > 1:
+        if self._interval > 1:  # with 1, every frame is a keyframe by count: nothing to compare
             self._last = thumbnail(rgb)
-        else:
-            self._last = np.zeros(0, np.float32)  # every frame is a keyframe: nothing to compare

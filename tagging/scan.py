@@ -187,6 +187,7 @@ class Scanner:
                 - settings.aligned_similarity_slack
         self.rules = HitRules.of(settings, threshold, aligned_similarity, verifying=self.verifier is not None)
         self._titles = TitleEvidence(embedder, index.products) if embedder.supports_text else None
+        self._traits: dict[int, Traits] = {}
 
     def scan(self, sampler: VideoSampler, on_frame: Callable[[int], None] | None = None) -> Scan:
         """``sampler``: the video at ``settings.fps`` (a probed one continues from its first frame);
@@ -377,8 +378,12 @@ class Scanner:
         return hits
 
     def traits(self, product: int) -> Traits:
-        """What the decision needs to know of a product, whatever the frame."""
-        return Traits(self.textured(product), self.alignable(product), self._index.background_score(product))
+        """What the decision needs to know of a product, whatever the frame (once per product:
+        the scan asks on every embedded frame, the tagger for every frame's evidence)."""
+        if product not in self._traits:
+            self._traits[product] = Traits(self.textured(product), self.alignable(product),
+                                           self._index.background_score(product))
+        return self._traits[product]
 
     def alignable(self, product: int) -> bool:
         """Can photometric alignment judge the product (a template with detail in one of its photos)?"""

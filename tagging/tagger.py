@@ -17,7 +17,7 @@ from shoptag.indexing.store import CatalogIndex
 from shoptag.model.base import Embedder, default_threshold
 from shoptag.settings import TaggingSettings, VideoLimits
 from shoptag.tagging.alternatives import merge_colocated
-from shoptag.tagging.decision import Evidence, Traits, decide, is_aligned, is_verified, tracking_horizon_s
+from shoptag.tagging.decision import Evidence, decide, is_aligned, is_verified, tracking_horizon_s
 from shoptag.tagging.results import Alternative, IndexRef, ProductTag, TagResult
 from shoptag.tagging.scan import Scan, Scanner
 from shoptag.tagging.segments import Hit, build_segments
@@ -79,7 +79,6 @@ class Tagger:
                 if is_aligned(found, rules):
                     confirmed[product].append(frame.time_s)
         horizon_s = tracking_horizon_s(self._settings)
-        traits: dict[int, Traits] = {}
         hits: dict[int, list[Hit]] = defaultdict(list)
         for frame in scan.frames:
             for product in frame.matches.keys() | frame.verified.keys() | frame.aligned.keys():
@@ -88,9 +87,7 @@ class Tagger:
                     frame.time_s, similarity, region, frame.titles.get(product), frame.verified.get(product),
                     frame.aligned.get(product),
                     near_confirmed=any(abs(frame.time_s - t) <= horizon_s for t in confirmed.get(product, ())))
-                if product not in traits:
-                    traits[product] = self._scanner.traits(product)
-                hit = decide(evidence, traits[product], rules)
+                hit = decide(evidence, self._scanner.traits(product), rules)
                 if hit is not None:
                     hits[product].append(hit)
         skip_reasons = Counter(frame.defect for frame in scan.frames if frame.defect)
