@@ -19,6 +19,7 @@ cosine 0.97-0.99 to fp32's.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import tempfile
 import warnings
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shoptag.bundled import FOOTAGE, PHOTOS, media_path
 from shoptag.errors import ModelError, ModelWeightsUnavailableError
 from shoptag.files import file_sha256, write_atomically
 from shoptag.model.effnet import INPUT_SIZE, region_pass_input, to_batch
@@ -185,16 +187,29 @@ def calibration_batches() -> list[np.ndarray]:
     region pass, and every photo whole and as crops."""
     import cv2
 
-    from shoptag.bundled import media_path
-    from shoptag.demo import DEMO_PRODUCTS
-    from shoptag.video.compose import read_frames
-
     batches = [to_batch([region_pass_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))])
-               for bgr in read_frames(media_path("city.mp4"))[::8]]
-    for _, _, name in DEMO_PRODUCTS:
+               for bgr in _every_nth_frame(media_path(FOOTAGE), 8)]
+    for name in PHOTOS:
         photo = cv2.cvtColor(cv2.imread(str(media_path(name))), cv2.COLOR_BGR2RGB)
         height, width = photo.shape[:2]
         views = [photo, photo[: height // 2, : width // 2], photo[height // 4:, width // 3:]]
         batches.append(to_batch([cv2.resize(view, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA)
                                  for view in views]))
     return batches
+
+
+def _every_nth_frame(path: Path, step: int) -> list[np.ndarray]:
+    """Frames 0, step, 2·step, ... of a bundled video (BGR)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    try:
+        for position in itertools.count():
+            ok, bgr = capture.read()
+            if not ok:
+                return frames
+            if position % step == 0:
+                frames.append(bgr)
+    finally:
+        capture.release()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 
-from shoptag.bundled import media_path
+from shoptag.bundled import FOOTAGE, media_path
 from shoptag.indexing.catalog import read_catalog
 from shoptag.indexing.images import ImageReader
 from shoptag.indexing.store import CatalogIndex
@@ -63,7 +63,7 @@ def write_demo_video(path: Path) -> dict[str, Appearance]:
                   start, end, width, y)
         for pid, start, end, width, y in DEMO_APPEARANCES
     ]
-    _, appearances = compose_clip(media_path("city.mp4"), placements, path)
+    _, appearances = compose_clip(media_path(FOOTAGE), placements, path)
     return {pid: appearance for (pid, *_), appearance in zip(DEMO_APPEARANCES, appearances, strict=True)}
 
 

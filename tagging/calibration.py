@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shoptag.bundled import media_path
+from shoptag.bundled import FOOTAGE, media_path
 from shoptag.errors import VideoDecodeError
 from shoptag.model.base import Embedder
 from shoptag.settings import Settings
@@ -26,7 +26,7 @@ def background_bank(embedder: Embedder, settings: Settings | None = None) -> np.
     """Region embeddings (n, dim) of the product-free footage ``settings.index.background_footage``
     names (default: the bundled street clip), made the way tagging makes them."""
     settings = settings or Settings()
-    footage = list(settings.index.background_footage) or [media_path("city.mp4")]
+    footage = list(settings.index.background_footage) or [media_path(FOOTAGE)]
     vectors = []
     for video in footage:
         for frame in VideoSampler(video, BANK_FPS, settings.video).frames():
