@@ -2,8 +2,8 @@
 
 from shoptag.tagging.results import Alternative, IndexRef, ProductTag, Segment, TagResult
 from shoptag.tagging.scan import FrameMatches, Scan
-from shoptag.tagging.segments import Hit, build_segments
 from shoptag.tagging.tagger import Tagger
+from shoptag.tagging.time_segments import Hit, build_segments
 
 __all__ = ["Alternative", "FrameMatches", "Hit", "IndexRef", "ProductTag", "Scan", "Segment", "TagResult", "Tagger",
            "build_segments"]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from shoptag.boxes import iou
 from shoptag.tagging.results import EMBEDDING
-from shoptag.tagging.segments import Hit
+from shoptag.tagging.time_segments import Hit
 
 # Boxes this much overlapping (IoU) are the same place.
 SAME_PLACE_IOU = 0.5

@@ -27,7 +27,7 @@ from shoptag.boxes import Box
 from shoptag.settings import TaggingSettings
 from shoptag.tagging.photometric import Alignment
 from shoptag.tagging.results import ALIGNMENT, GEOMETRY
-from shoptag.tagging.segments import Hit
+from shoptag.tagging.time_segments import Hit
 from shoptag.tagging.verify import Verification
 
 

@@ -20,7 +20,7 @@ from shoptag.tagging.alternatives import merge_colocated
 from shoptag.tagging.decision import Evidence, decide, is_aligned, is_verified, tracking_horizon_s
 from shoptag.tagging.results import Alternative, IndexRef, ProductTag, TagResult
 from shoptag.tagging.scan import Scan, Scanner
-from shoptag.tagging.segments import Hit, build_segments
+from shoptag.tagging.time_segments import Hit, build_segments
 from shoptag.video.sampler import VideoSampler
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import catalog_features
 from shoptag.tagging.alternatives import merge_colocated
 from shoptag.tagging.results import ALIGNMENT, EMBEDDING, GEOMETRY
-from shoptag.tagging.segments import Hit
+from shoptag.tagging.time_segments import Hit
 from shoptag.tagging.verify import frame_features
 
 from helpers.media import bundled_rgb

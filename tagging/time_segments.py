@@ -1,4 +1,5 @@
-"""Merge one product's per-frame hits into time segments."""
+"""Merge one product's per-frame hits into time segments (the tag JSON's ``segments``; not an
+index's storage segments, ``indexing.segments``)."""
 
 from __future__ import annotations
 
