@@ -2,7 +2,7 @@
 
     my-index/
       current -> versions/20261124T230102-3fa2c1    (a relative symlink)
-      versions/20261124T230102-3fa2c1/   manifest.json, vectors.faiss, embeddings.npy, ...
+      versions/20261124T230102-3fa2c1/   manifest.json, segments.json (which segments it lists)
       versions/.tmp-.../                  a version being written (removed if left behind)
       segments/20261124T230102-9b1d07/    what versions hold, shared among them (``indexing.segments``)
       .lock                               held while a version is written or current moves
