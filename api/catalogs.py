@@ -32,7 +32,14 @@ from shoptag.api.auth import Principal
 from shoptag.api.live_index import LiveIndex
 from shoptag.api.product_images import ProductImages
 from shoptag.api.uploads import private_folder
-from shoptag.errors import CatalogUnavailableError, ConfigError, IndexLoadError, NotFoundError, ServiceBusyError
+from shoptag.errors import (
+    CatalogUnavailableError,
+    ConfigError,
+    IndexLoadError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceBusyError,
+)
 from shoptag.files import VerifiedFiles
 from shoptag.indexing.catalog_set import CatalogSet
 from shoptag.indexing.data_folder import catalog_folder, catalog_name_of, catalog_names, is_catalog, valid_catalog_name
@@ -304,7 +311,7 @@ class Catalogs:
         if name is None:
             usable = await asyncio.to_thread(self.usable, principal)
             if len(usable) != 1:
-                raise (NotFoundError("this API key may use no catalog") if not usable else ConfigError(
+                raise (NotFoundError("this API key may use no catalog") if not usable else InvalidRequestError(
                     f"this API key may use {len(usable)} catalogs: name one, /v1/catalogs/{{catalog}}/..."))
             name = usable[0]
         elif principal.catalogs is not None and name not in principal.catalogs:
@@ -322,11 +329,12 @@ class Catalogs:
         if requested is None:
             names = await asyncio.to_thread(self.usable, principal)
             if len(names) > limit:
-                raise ConfigError(f"this API key may use {len(names)} catalogs; name at most {limit} with 'catalogs'")
+                raise InvalidRequestError(
+                    f"this API key may use {len(names)} catalogs; name at most {limit} with 'catalogs'")
         else:
             names = list(dict.fromkeys(requested))
             if len(names) > limit:
-                raise ConfigError(f"at most {limit} catalogs may be searched at once ({len(names)} named)")
+                raise InvalidRequestError(f"at most {limit} catalogs may be searched at once ({len(names)} named)")
             for name in names:
                 if principal.catalogs is not None and name not in principal.catalogs:
                     raise NotFoundError(f"catalog {name[:80]!r} not found")

@@ -21,7 +21,9 @@ _STATUS = (
     (errors.UnsupportedContainerError, 415),
     (errors.VideoError, 422),
     (errors.ImageLoadError, 422),
-    (errors.ConfigError, 422),
+    (errors.InvalidRequestError, 422),
+    # The service's own configuration: a server failure, never the client's.
+    (errors.ConfigError, 500),
     (errors.NotFoundError, 404),
     (errors.IdempotencyConflictError, 409),
     (errors.ReviewConflictError, 409),

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shoptag.api.jobs import Job, JobStore, job_from_row
-from shoptag.errors import ConfigError, JobNotFinishedError, ReviewConflictError
+from shoptag.errors import InvalidRequestError, JobNotFinishedError, ReviewConflictError
 from shoptag.settings import CATALOG_NAME_PATTERN
 
 MAX_DECISIONS = 500
@@ -107,19 +107,19 @@ def check_decisions(review: ReviewIn, job: Job, catalogs: Sequence[str], in_cata
         decision = decision.model_copy(update={"catalog": _catalog(decision, catalogs)})
         key, product = decision_key(decision), decision.product_id
         if key in seen:
-            raise ConfigError(f"product {product!r} is decided twice")
+            raise InvalidRequestError(f"product {product!r} is decided twice")
         seen.add(key)
         if decision.verdict == "added":
             if key in suggested:
-                raise ConfigError(f"product {product!r} was suggested: accept it instead of adding it")
+                raise InvalidRequestError(f"product {product!r} was suggested: accept it instead of adding it")
             if saved.get(key) != decision and not in_catalog(product, decision.catalog):
-                raise ConfigError(f"product {product!r} is not in the catalog")
+                raise InvalidRequestError(f"product {product!r} is not in the catalog")
         elif key not in suggested:
-            raise ConfigError(f"product {product!r} was not suggested for this video: add it instead")
+            raise InvalidRequestError(f"product {product!r} was not suggested for this video: add it instead")
         late = [s for s in decision.segments if s.end_s > duration_s + _END_SLACK_S or s.start_s >= duration_s]
         if late:
-            raise ConfigError(f"a segment of {product!r} ({late[0].start_s} .. {late[0].end_s} s) lies past the "
-                              f"video's end ({duration_s:.3f} s)")
+            raise InvalidRequestError(f"a segment of {product!r} ({late[0].start_s} .. {late[0].end_s} s) lies past "
+                                      f"the video's end ({duration_s:.3f} s)")
         decisions.append(decision)
     return review.model_copy(update={"decisions": decisions})
 
@@ -140,10 +140,12 @@ def _catalog(decision: Decision, catalogs: Sequence[str]) -> str:
     """The decision's catalog: one the job searched, left out only where it searched one."""
     if decision.catalog is None:
         if len(catalogs) > 1:
-            raise ConfigError(f"name the catalog of {decision.product_id!r}: this job searched {', '.join(catalogs)}")
+            raise InvalidRequestError(
+                f"name the catalog of {decision.product_id!r}: this job searched {', '.join(catalogs)}")
         return catalogs[0]
     if decision.catalog not in catalogs:
-        raise ConfigError(f"product {decision.product_id!r}: this job did not search catalog {decision.catalog!r}")
+        raise InvalidRequestError(
+            f"product {decision.product_id!r}: this job did not search catalog {decision.catalog!r}")
     return decision.catalog
 
 

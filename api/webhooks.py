@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from shoptag.api.jobs import JobStore
-from shoptag.errors import ConfigError, ServiceBusyError
+from shoptag.errors import InvalidRequestError, ServiceBusyError
 from shoptag.indexing.records import Product
 from shoptag.indexing.shopify import shopify_metadata, storefront_url
 
@@ -56,13 +56,13 @@ def utc_time(value: object) -> str:
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"{str(value)[:40]!r} is not an ISO 8601 time") from None
+        raise InvalidRequestError(f"{str(value)[:40]!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     try:  # 9999-12-31T23:59:59-05:00 is past the last UTC time there is, year 1 at +01:00 before the first
         return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
     except OverflowError:
-        raise ConfigError(f"{str(value)[:40]!r} is outside the times UTC can hold (years 1 to 9999)") from None
+        raise InvalidRequestError(f"{str(value)[:40]!r} is outside the times UTC can hold (years 1 to 9999)") from None
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class WebhookEvent:
 def event_of(topic: str, payload: object, triggered_at: str | None) -> tuple[str, str] | None:
     """(product's Shopify id, the event's time) of a verified delivery; None for a topic this
     service does not apply (answered all the same: Shopify drops a subscription that keeps
-    failing); a ``ConfigError`` for a product event it cannot use.
+    failing); a ``InvalidRequestError`` for a product event it cannot use.
 
     The time is the product's ``updated_at`` (a delete's: when Shopify triggered it), then when
     Shopify triggered the delivery: ``updated_at`` is to the second, and two edits within one
@@ -89,13 +89,13 @@ def event_of(topic: str, payload: object, triggered_at: str | None) -> tuple[str
         return None
     if not isinstance(payload, dict) or isinstance(payload.get("id"), bool) or not isinstance(
             payload.get("id"), int | str):
-        raise ConfigError("the payload has no product id")
+        raise InvalidRequestError("the payload has no product id")
     if topic == "products/delete":
         if not triggered_at:
-            raise ConfigError("a products/delete delivery needs X-Shopify-Triggered-At")
+            raise InvalidRequestError("a products/delete delivery needs X-Shopify-Triggered-At")
         return str(payload["id"]), f"{utc_time(triggered_at)} {utc_time(triggered_at)}"
     if not isinstance(payload.get("handle"), str) or not payload["handle"].strip():
-        raise ConfigError("the product has no handle")
+        raise InvalidRequestError("the product has no handle")
     updated = utc_time(payload.get("updated_at") or triggered_at)
     return str(payload["id"]), f"{updated} {utc_time(triggered_at) if triggered_at else updated}"
 
@@ -128,7 +128,7 @@ _APPLIED_FIELDS = ("id", "handle", "title", "status", "vendor", "product_type", 
 def applied_fields(topic: str, payload: dict, max_bytes: int) -> dict:
     """The part of a verified product event's payload that applying it needs, as stored: a
     delete's product id; a create or update's text fields and its http(s) images (src, and
-    position where it is a number). A ``ConfigError`` when even that is over ``max_bytes``."""
+    position where it is a number). A ``InvalidRequestError`` when even that is over ``max_bytes``."""
     if topic == "products/delete":
         kept = {"id": payload["id"]}
     else:
@@ -144,8 +144,8 @@ def applied_fields(topic: str, payload: dict, max_bytes: int) -> dict:
                 and image["src"].lower().startswith(("https://", "http://"))]
     size = len(json.dumps(kept).encode())
     if size > max_bytes:
-        raise ConfigError(f"the product's fields that applying needs (title, tags, image URLs...) take {size} bytes, "
-                          f"more than the {max_bytes} a webhook event may store")
+        raise InvalidRequestError(f"the product's fields that applying needs (title, tags, image URLs...) take "
+                                  f"{size} bytes, more than the {max_bytes} a webhook event may store")
     return kept
 
 

@@ -19,9 +19,17 @@ class ShopTagError(Exception):
 
 
 class ConfigError(ShopTagError):
-    """A setting or option has a value that cannot be used."""
+    """A setting, option or file of the deployment cannot be used: the operator's to fix (the
+    CLI's user, or a service's configuration, which the API reports as its own failure)."""
 
     code = "bad_config"
+
+
+class InvalidRequestError(ShopTagError):
+    """What a service's client sent cannot be used: a form field, a review, a webhook payload,
+    the catalogs it asks for. The client's to fix."""
+
+    code = "invalid_request"
 
 
 class ModelError(ShopTagError):

@@ -196,7 +196,7 @@ def test_a_time_outside_utc_is_a_422_not_a_500(index, effnet, images, where, mom
             answers.append(send(client, "products/delete", {"id": 61}, "w-time-delete", triggered_at=moment))
         for answer in answers:
             assert answer.status_code == 422, answer.text
-            assert answer.json()["error"]["code"] == "bad_config" and "UTC" in answer.json()["error"]["message"]
+            assert answer.json()["error"]["code"] == "invalid_request" and "UTC" in answer.json()["error"]["message"]
         assert client.app.state.service.webhooks.counts() == {}
 
 

@@ -23,7 +23,7 @@ from shoptag.api.schemas import DeletedResponse, ProductResponse, multipart_form
 from shoptag.api.service import Service
 from shoptag.api.uploads import FormRules, ReceivedForm, bad_form, receive_form, validated_fields
 from shoptag.bounded_json import loads_bounded
-from shoptag.errors import ConfigError, ImageLoadError
+from shoptag.errors import ImageLoadError, InvalidRequestError
 from shoptag.indexing.catalog import Product
 from shoptag.indexing.records import IndexedProduct
 from shoptag.indexing.store import CatalogIndex
@@ -169,7 +169,7 @@ async def _upsert(request: Request, response: Response, service: Service, catalo
         if not photos and not fields.image_refs:
             raise ImageLoadError("a product needs at least one image (images or image_refs)")
         if len(photos) + len(fields.image_refs) > limit:
-            raise ConfigError(f"a product request may carry at most {limit} images")
+            raise InvalidRequestError(f"a product request may carry at most {limit} images")
         refs = [_checked_ref(service, ref) for ref in fields.image_refs]
         extra = _metadata(fields.metadata)
         for photo in photos:
@@ -209,9 +209,9 @@ def _metadata(raw: str | None) -> dict:
     try:
         value = loads_bounded(raw)
     except ValueError as exc:
-        raise ConfigError(f"metadata is not valid JSON: {exc}") from exc
+        raise InvalidRequestError(f"metadata is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
-        raise ConfigError("metadata must be a JSON object")
+        raise InvalidRequestError("metadata must be a JSON object")
     return value
 
 

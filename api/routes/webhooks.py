@@ -16,7 +16,7 @@ from shoptag.api.errors import error_responses
 from shoptag.api.uploads import bad_form
 from shoptag.api.webhooks import applied_fields, event_of, signature_valid
 from shoptag.bounded_json import loads_bounded
-from shoptag.errors import ConfigError, NotFoundError, ServiceBusyError
+from shoptag.errors import InvalidRequestError, NotFoundError, ServiceBusyError
 from shoptag.indexing.data_folder import catalog_name_of
 from shoptag.settings import Settings
 
@@ -54,11 +54,11 @@ async def shopify_webhook(request: Request) -> WebhookOut:
     headers = {name: request.headers.get(f"x-shopify-{name}", "")[:_MAX_HEADER_CHARS + 1]
                for name in ("topic", "webhook-id", "shop-domain", "triggered-at")}
     if not headers["webhook-id"] or len(headers["webhook-id"]) > _MAX_HEADER_CHARS:
-        raise ConfigError("the webhook has no usable X-Shopify-Webhook-Id")
+        raise InvalidRequestError("the webhook has no usable X-Shopify-Webhook-Id")
     try:
         payload = loads_bounded(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"the webhook body is not JSON: {exc}") from None
+        raise InvalidRequestError(f"the webhook body is not JSON: {exc}") from None
     event = event_of(headers["topic"], payload, headers["triggered-at"] or None)
     shop = headers["shop-domain"].lower()
     metrics = service.metrics.webhook_deliveries
