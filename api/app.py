@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from starlette.routing import BaseRoute
 
 from shoptag import __version__
 from shoptag.api.auth import Authenticate, LoopbackOnly
 from shoptag.api.errors import install_error_handlers
-from shoptag.api.limits import BodyLimits
+from shoptag.api.limits import BodyLimits, RouteBodyLimits
 from shoptag.api.metrics import Metrics, MetricsMiddleware
 from shoptag.api.routes import catalogs, health, jobs, page, product_images, products, reviews, tags, webhooks
 from shoptag.api.runner import JobRunner
@@ -30,14 +31,13 @@ from shoptag.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-_PRODUCTS = re.compile(r"/v1/(catalogs/[^/]+/)?products")
+ROUTERS = (health.router, page.router, tags.router, jobs.router, reviews.router, catalogs.router,
+           *products.router.routers, *product_images.router.routers, webhooks.router)
 
 
-def streams_uploads(method: str, path: str) -> bool:
-    """The routes that stream a multipart body into files: videos, and product photos."""
-    if method == "POST":
-        return path in ("/v1/tags", "/v1/jobs") or _PRODUCTS.fullmatch(path) is not None
-    return method == "PUT" and (found := _PRODUCTS.match(path)) is not None and path[found.end():].startswith("/")
+def api_routes(routers: Sequence[APIRouter] = ROUTERS) -> list[BaseRoute]:
+    """The service's routes in the order the app tries them (each with its full path)."""
+    return [route for router in routers for route in router.routes]
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
@@ -77,18 +77,16 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app = FastAPI(title="ShopTag", version=__version__, lifespan=lifespan,
                   description="Suggests which catalog products appear in a video, and when.")
     app.state.startup_error = None
-    routers = (health.router, page.router, tags.router, jobs.router, reviews.router, catalogs.router,
-               *products.router.routers, *product_images.router.routers, webhooks.router)
+    routers = ROUTERS
     for router in routers:
         app.include_router(router)
-    install_error_handlers(app, settings.service.retry_after_s, path_scrubber(settings),
-                           [route for router in routers for route in router.routes])
+    routes = api_routes(routers)
+    install_error_handlers(app, settings.service.retry_after_s, path_scrubber(settings), routes)
     # Added last = outermost: metrics see every answer, and no body is read before the
     # caller is authenticated (or, without keys, known to be a local, same-site caller).
     config = settings.service
-    app.add_middleware(BodyLimits, max_bytes=config.max_upload_bytes, idle_timeout_s=config.body_timeout_s,
-                       upload_routes=streams_uploads,
-                       min_bytes_per_s=config.min_body_bytes_per_s)
+    app.add_middleware(BodyLimits, limit_of=RouteBodyLimits(routes, settings),
+                       idle_timeout_s=config.body_timeout_s, min_bytes_per_s=config.min_body_bytes_per_s)
     app.add_middleware(Authenticate, keys=config.api_keys)
     if not config.api_keys:
         app.add_middleware(LoopbackOnly)

@@ -8,11 +8,33 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from shoptag.api.catalogs import Catalog
+from shoptag.api.runner import JobRunner
 from shoptag.api.service import Service
+from shoptag.api.webhook_applier import WebhookApplier
+
+# The lifespan (``api/app.py``) puts the running service's parts on ``app.state``; routes and
+# the intake reach them only through these dependencies.
 
 
-def ready_service(request: Request) -> Service:
-    service: Service = request.app.state.service
+def running_service(request: Request) -> Service:
+    """The service, ready or still loading (for health checks and what needs no model)."""
+    return request.app.state.service
+
+
+def job_runner(request: Request) -> JobRunner:
+    return request.app.state.runner
+
+
+def webhook_applier(request: Request) -> WebhookApplier:
+    return request.app.state.applier
+
+
+RunningService = Annotated[Service, Depends(running_service)]
+Runner = Annotated[JobRunner, Depends(job_runner)]
+Applier = Annotated[WebhookApplier, Depends(webhook_applier)]
+
+
+def ready_service(service: RunningService) -> Service:
     if not service.ready:
         raise HTTPException(503, service.scrub_paths(service.load_error or "the model and index are still loading"),
                             headers={"Retry-After": str(service.settings.service.retry_after_s)})
@@ -20,7 +42,6 @@ def ready_service(request: Request) -> Service:
 
 
 ReadyService = Annotated[Service, Depends(ready_service)]
-
 
 
 async def named_catalog(request: Request, service: ReadyService) -> AsyncIterator[Catalog]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shoptag.api.auth import Principal
 from shoptag.api.catalogs import CATALOG_LIST_PATTERN
 from shoptag.api.jobs import CATALOGS_PARAM, Job
+from shoptag.api.runner import JobRunner
 from shoptag.api.schemas import JobOut, multipart_form
 from shoptag.api.service import Service
 from shoptag.api.uploads import VideoUpload, receive_video, validated_fields
@@ -59,18 +60,18 @@ IdempotencyKey = Annotated[str | None, Header(
     description="Retrying with the same key returns the job the first attempt created.")]
 
 
-async def submit_video(request: Request, service: Service, principal: Principal, idempotency_key: str | None,
-                       answer_now: bool) -> TagResult | Job:
+async def submit_video(request: Request, service: Service, runner: JobRunner, principal: Principal,
+                       idempotency_key: str | None, answer_now: bool) -> TagResult | Job:
     """Receive one video request and either tag it (``answer_now``, and the video is short
-    enough to answer within the request) or queue it; the upload never outlives the call
-    except as a queued job's video."""
+    enough to answer within the request) or queue it for ``runner``; the upload never outlives
+    the call except as a queued job's video."""
 
     with service.upload_places.place(principal.owner):
         # Refused before the body is read when nothing could take it: with answer_now, a free
         # worker or room in the job queue; otherwise room in the job queue.
         if not (answer_now and service.pool.free):
             await _refuse_when_queue_full(service, principal, idempotency_key)
-        upload = await receive_video(request, service.uploads)
+        upload = await receive_video(request, service.folder.uploads)
     sampler = None
     try:
         form = validated_fields(VideoForm, upload.fields)
@@ -83,7 +84,7 @@ async def submit_video(request: Request, service: Service, principal: Principal,
             if answer_now and duration_s is not None and duration_s <= service.settings.service.sync_max_duration_s:
                 return await service.pool.run(service.tag_video, sampler, overrides, catalogs)
         await _refuse_when_queue_full(service, principal, idempotency_key)  # it may have filled meanwhile
-        return await _queue_job(request, service, principal, upload, {**overrides, CATALOGS_PARAM: catalogs},
+        return await _queue_job(service, runner, principal, upload, {**overrides, CATALOGS_PARAM: catalogs},
                                 idempotency_key)
     finally:
         # Whatever happened (refused, cancelled, done): a sampler the worker has started
@@ -94,7 +95,7 @@ async def submit_video(request: Request, service: Service, principal: Principal,
 
 
 def job_response(service: Service, job: Job, status: int) -> JSONResponse:
-    return JSONResponse(JobOut.of(job, service.progress(job)).model_dump(mode="json"), status_code=status,
+    return JSONResponse(JobOut.of(job, service.progress.of(job)).model_dump(mode="json"), status_code=status,
                         headers={"Location": f"/v1/jobs/{job.id}"})
 
 
@@ -109,12 +110,12 @@ async def _refuse_when_queue_full(service: Service, principal: Principal, idempo
         raise ServiceBusyError(f"{limit} jobs are already queued")
 
 
-async def _queue_job(request: Request, service: Service, principal: Principal, upload: VideoUpload,
+async def _queue_job(service: Service, runner: JobRunner, principal: Principal, upload: VideoUpload,
                      params: dict, idempotency_key: str | None) -> Job:
     """Move the upload into job storage and queue it (or, for a retry, find the first attempt's job)."""
     saved = upload.saved
     fingerprint = hashlib.sha256((saved.sha256 + json.dumps(params, sort_keys=True)).encode()).hexdigest()
-    stored = service.job_uploads / saved.path.name
+    stored = service.folder.job_videos / saved.path.name
     saved.path.rename(stored)
     try:
         job, created = await asyncio.to_thread(
@@ -123,7 +124,7 @@ async def _queue_job(request: Request, service: Service, principal: Principal, u
         stored.unlink(missing_ok=True)
         raise
     if created:
-        request.app.state.runner.wake()
+        runner.wake()
     else:
         stored.unlink(missing_ok=True)  # a retry: the first attempt's copy is the one in use
     return job

@@ -1,10 +1,12 @@
 """Refuse request bodies that are too large or too slow while they stream in, not after.
 
 Size: the declared Content-Length is checked first; the bytes actually received are counted
-too, since a client may send no Content-Length (chunked) or a false one (413). Only the routes
-that stream uploads to files (``upload_routes``: videos, product photos) take up to
-``max_bytes``; every other body (a JSON review, a webhook) is read into memory, so it gets
-``MAX_PLAIN_BODY_BYTES``, whatever its declared type. A request with two Content-Types (which
+too, since a client may send no Content-Length (chunked) or a false one (413). Each route
+declares the largest body it reads (``body_limit``): the routes that stream uploads to files
+(videos, product photos) take ``SHOPTAG_SERVICE__MAX_UPLOAD_BYTES``, a webhook its own limit;
+every other body (a JSON review) is read into memory, so it gets ``MAX_PLAIN_BODY_BYTES``,
+whatever its declared type. The middleware finds the route as the router will (``RouteBodyLimits``),
+so there is no second list of paths to keep in step. A request with two Content-Types (which
 parsers read differently) is refused.
 Time: while a body is incomplete, each next part must arrive within ``idle_timeout_s``, and
 once that long has passed the body must have averaged ``min_bytes_per_s`` (408): a client
@@ -18,11 +20,50 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shoptag.settings import Settings
+
 MAX_PLAIN_BODY_BYTES = 2 << 20
+
+Endpoint = TypeVar("Endpoint", bound=Callable)
+BodyLimit = Callable[[Settings], int]
+
+
+def body_limit(limit: BodyLimit) -> Callable[[Endpoint], Endpoint]:
+    """Declare the largest body (bytes, from the settings) a route reads. A route without a
+    declaration reads its body into memory and gets ``MAX_PLAIN_BODY_BYTES``."""
+    def declare(endpoint: Endpoint) -> Endpoint:
+        endpoint.body_limit = limit
+        return endpoint
+
+    return declare
+
+
+def upload_bytes(settings: Settings) -> int:
+    """The limit of a route that streams a multipart body into files."""
+    return settings.service.max_upload_bytes
+
+
+class RouteBodyLimits:
+    """The body limit of the route a request will reach: the first route that matches it fully,
+    in the app's order, as Starlette's router chooses."""
+
+    def __init__(self, routes: Sequence[BaseRoute], settings: Settings) -> None:
+        self._default = min(settings.service.max_upload_bytes, MAX_PLAIN_BODY_BYTES)
+        declared = (getattr(getattr(route, "endpoint", None), "body_limit", None) for route in routes)
+        self._routes = [(route, self._default if limit is None else limit(settings))
+                        for route, limit in zip(routes, declared, strict=True)]
+
+    def __call__(self, scope: Scope) -> int:
+        for route, limit in self._routes:
+            if route.matches(scope)[0] == Match.FULL:
+                return limit
+        return self._default
 
 
 class _Refused(Exception):
@@ -32,12 +73,11 @@ class _Refused(Exception):
 
 
 class BodyLimits:
-    def __init__(self, app: ASGIApp, max_bytes: int, idle_timeout_s: float, min_bytes_per_s: int,
-                 upload_routes: Callable[[str, str], bool]) -> None:
-        """``upload_routes(method, path)``: does this route stream its body to files?"""
+    def __init__(self, app: ASGIApp, limit_of: Callable[[Scope], int], idle_timeout_s: float,
+                 min_bytes_per_s: int) -> None:
+        """``limit_of(scope)``: the largest body the request's route takes (``RouteBodyLimits``)."""
         self.app = app
-        self.max_bytes = max_bytes
-        self.upload_routes = upload_routes
+        self.limit_of = limit_of
         self.idle_timeout_s = idle_timeout_s
         self.min_bytes_per_s = min_bytes_per_s
 
@@ -48,8 +88,7 @@ class BodyLimits:
         if sum(1 for name, _ in scope["headers"] if name == b"content-type") > 1:
             await _refuse(send, _Refused(400, "bad_request", "a request may carry one Content-Type"))
             return
-        uploads = self.upload_routes(scope["method"], scope["path"])
-        max_bytes = self.max_bytes if uploads else min(self.max_bytes, MAX_PLAIN_BODY_BYTES)
+        max_bytes = self.limit_of(scope)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             await _refuse(send, _too_large(max_bytes))

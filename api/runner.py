@@ -98,7 +98,7 @@ class JobRunner:
             return
         self._swept_s = time.monotonic()
         try:
-            await asyncio.to_thread(self._service.expire_videos)
+            await asyncio.to_thread(self._service.videos.expire)
         except Exception:  # the store failing is reported by the next claim
             logger.exception("deleting expired job videos failed")
 

@@ -82,7 +82,7 @@ class JobOut(BaseModel):
 
 class ProductResponse(BaseModel):
     product: IndexedProduct = Field(description="As the index version stores it, with image refs as a client sees "
-                                    "them (see Service.public_ref).")
+                                    "them (see api.public_refs).")
     index_version: str
 
 

@@ -35,7 +35,7 @@ def serve(settings: Settings) -> None:
 
     from shoptag.api.app import create_app
     from shoptag.api.connections import ACCEPT_BACKLOG, AcceptErrorsOnce, ConnectionGuard, GuardedH11Protocol
-    from shoptag.api.service import check_state_folder_free
+    from shoptag.api.state_folder import check_state_folder_free
 
     check_bind(settings)
     check_state_folder_free(settings)

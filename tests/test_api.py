@@ -32,7 +32,7 @@ def client(index, effnet):
 
 
 def uploads_of(client):
-    return list(client.app.state.service.uploads.iterdir())
+    return list(client.app.state.service.folder.uploads.iterdir())
 
 
 def test_health_and_readiness(client):
@@ -183,8 +183,8 @@ def test_body_over_the_limit_is_413_with_a_false_content_length():
 
     scope = {"type": "http", "method": "POST", "path": "/v1/tags",
              "headers": [(b"content-length", b"10")]}
-    asyncio.run(BodyLimits(app, max_bytes=1000, idle_timeout_s=5, min_bytes_per_s=0,
-                           upload_routes=lambda method, path: True)(scope, receive, send))
+    asyncio.run(BodyLimits(app, limit_of=lambda scope: 1000, idle_timeout_s=5, min_bytes_per_s=0)(
+        scope, receive, send))
     assert sent[0]["status"] == 413
     assert b"too_large" in sent[1]["body"] and len(sent) == 2
 

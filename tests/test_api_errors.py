@@ -32,5 +32,6 @@ def test_a_services_misconfiguration_is_its_own_failure_not_the_clients(caplog):
     with caplog.at_level(logging.ERROR):
         answer = app_raising(ConfigError("job database /srv/state/jobs.sqlite3 has schema 9")).get("/fails")
     assert answer.status_code == 500
-    assert answer.json() == {"error": {"code": "bad_config", "message": "job database <state>/jobs.sqlite3 has schema 9"}}
+    assert answer.json() == {"error": {"code": "bad_config",
+                                       "message": "job database <state>/jobs.sqlite3 has schema 9"}}
     assert "schema 9" in caplog.text  # the operator learns of it from the log

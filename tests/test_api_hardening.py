@@ -20,7 +20,7 @@ def index(tmp_path, effnet):
 
 
 def product_images(client):
-    return sorted(p.name for p in client.app.state.service.photos_folder.iterdir())
+    return sorted(p.name for p in client.app.state.service.folder.product_photos.iterdir())
 
 
 def test_junk_methods_share_one_metrics_label(index, effnet):
@@ -111,7 +111,7 @@ def test_a_product_form_cut_off_before_its_closing_boundary_is_refused(index, ef
                                headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
         assert response.status_code == 422 and "closing boundary" in response.json()["error"]["message"]
         assert client.get("/v1/products/trunc").status_code == 404
-        assert product_images(client) == [] and list(client.app.state.service.uploads.iterdir()) == []
+        assert product_images(client) == [] and list(client.app.state.service.folder.uploads.iterdir()) == []
 
 
 def test_photos_of_replaced_and_deleted_products_go_once_no_kept_version_lists_them(index, effnet):

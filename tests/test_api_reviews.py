@@ -241,7 +241,7 @@ def test_videos_over_the_kept_bytes_go_oldest_first(served_index, effnet, demo_v
                         for _ in range(2))
         assert local.get(f"/v1/jobs/{newer['id']}/video").status_code == 200
         assert local.get(f"/v1/jobs/{older['id']}/video").status_code == 404
-        assert len(list(local.app.state.service.job_uploads.iterdir())) == 1
+        assert len(list(local.app.state.service.folder.job_videos.iterdir())) == 1
 
 
 def test_the_page_is_served_with_a_strict_content_security_policy(client):
@@ -267,7 +267,7 @@ def test_without_retention_a_video_is_deleted_once_tagged(served_index, effnet, 
         assert job["status"] == "succeeded"
         gone = local.get(f"/v1/jobs/{job['id']}/video")
         assert gone.status_code == 404 and "no longer kept" in gone.json()["error"]["message"]
-        assert list(local.app.state.service.job_uploads.iterdir()) == []
+        assert list(local.app.state.service.folder.job_videos.iterdir()) == []
         assert local.get("/v1/me").json() == {"role": "merchant", "keys_required": False}
         missing = local.get("/v1/product-images/rocket-poster")
         assert missing.status_code == 404 and "image root" in missing.json()["error"]["message"]

@@ -168,7 +168,7 @@ def test_a_creator_tags_against_the_catalogs_its_key_may_use_and_each_tag_names_
             refused = client.post("/v1/tags", files={"file": ("demo.mp4", video)}, data={"catalogs": catalogs},
                                   headers=headers)
             assert refused.status_code == 404, refused.text
-        assert not list(client.app.state.service.uploads.iterdir())
+        assert not list(client.app.state.service.folder.uploads.iterdir())
 
         # A job searches the catalogs it was given, and its review may add products of those only.
         job = client.post("/v1/jobs", files={"file": ("demo.mp4", video)}, data={"catalogs": "shop-a"}, headers=AB)
@@ -301,7 +301,7 @@ def test_a_service_of_one_index_names_its_catalog_by_the_folder_and_takes_that_n
 def test_a_job_queued_before_jobs_named_catalogs_fails_in_a_service_of_many(copied, effnet, tmp_path):
     with running_app(settings_for(copied), effnet) as client:
         service = client.app.state.service
-        video = service.job_uploads / "legacy.mp4"
+        video = service.folder.job_videos / "legacy.mp4"
         write_test_video(video)
         job, _ = service.jobs.create("key-legacy", None, "fingerprint", "legacy.mp4", video, {"fps": 2})
         client.app.state.runner.wake()

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from shoptag.api.auth import Creator
-from shoptag.api.deps import ReadyService
+from shoptag.api.deps import ReadyService, Runner
 from shoptag.api.errors import error_responses
 from shoptag.api.intake import VIDEO_FORM, IdempotencyKey, job_response, submit_video
+from shoptag.api.limits import body_limit, upload_bytes
 from shoptag.api.ranges import served_file
 from shoptag.api.schemas import JobOut
 from shoptag.errors import NotFoundError, VideoError
@@ -24,12 +25,13 @@ _MEDIA_TYPES = {"mp4": "video/mp4", "matroska": "video/webm", "avi": "video/x-ms
 
 @router.post("", status_code=202, response_model=JobOut, openapi_extra=VIDEO_FORM,
              responses=error_responses(400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 503))
-async def create_job(request: Request, service: ReadyService, principal: Creator,
+@body_limit(upload_bytes)
+async def create_job(request: Request, service: ReadyService, runner: Runner, principal: Creator,
                      idempotency_key: IdempotencyKey = None) -> JSONResponse:
     """Queue a video for tagging; poll `GET /v1/jobs/{id}` for the result. The form holds the
     video (`file`) and optionally `fps`, `threshold`, `top_k`, `include_uncertain`, `profile`, and `catalogs`
     (comma-separated; default: every catalog the API key may use)."""
-    job = await submit_video(request, service, principal, idempotency_key, answer_now=False)
+    job = await submit_video(request, service, runner, principal, idempotency_key, answer_now=False)
     return job_response(service, job, 202)
 
 
@@ -46,7 +48,7 @@ async def get_job_video(request: Request, service: ReadyService, principal: Crea
     """The job's uploaded video (byte ranges supported), kept for review for
     `job_video_retention_s` after the job succeeded."""
     job = await asyncio.to_thread(service.jobs.get, job_id, principal.owner)
-    video = service.kept_video(job)
+    video = service.videos.kept(job)
     try:
         container = await asyncio.to_thread(check_container, video)
         size = video.stat().st_size

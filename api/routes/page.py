@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from shoptag.api.auth import Creator
+from shoptag.api.deps import RunningService
 from shoptag.api.errors import error_responses
 from shoptag.api.ranges import served_file
 from shoptag.errors import NotFoundError
@@ -59,7 +60,7 @@ class MeOut(BaseModel):
 
 
 @router.get("/v1/me", response_model=MeOut, responses=error_responses(401))
-async def me(request: Request, principal: Creator) -> MeOut:
+async def me(service: RunningService, principal: Creator) -> MeOut:
     """The caller's role, and whether this service asks for API keys (the page asks for one
     when it gets 401 here)."""
-    return MeOut(role=principal.role, keys_required=bool(request.app.state.service.settings.service.api_keys))
+    return MeOut(role=principal.role, keys_required=bool(service.settings.service.api_keys))

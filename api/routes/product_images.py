@@ -18,5 +18,5 @@ router = CatalogRoutes("product-images", tags=["products"])
     200: {"content": {"image/jpeg": {}}, "description": "The product's first catalog photo, at most 256 px."},
     **error_responses(401, 403, 404, 422, 503)})
 async def product_image(service: ReadyService, _: Creator, catalog: NamedCatalog, product_id: ProductId) -> Response:
-    image = await asyncio.to_thread(service.thumbnail, catalog, product_id)
+    image = await asyncio.to_thread(service.thumbnails.of, catalog, product_id)
     return Response(image, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})

@@ -19,6 +19,7 @@ from shoptag.api.auth import Creator, Merchant
 from shoptag.api.catalogs import CATALOG_LIST_PATTERN, Catalog
 from shoptag.api.deps import CatalogRoutes, NamedCatalog, ReadyService
 from shoptag.api.errors import error_responses
+from shoptag.api.limits import body_limit, upload_bytes
 from shoptag.api.schemas import DeletedResponse, ProductResponse, multipart_form
 from shoptag.api.service import Service
 from shoptag.api.uploads import FormRules, ReceivedForm, bad_form, receive_form, validated_fields
@@ -95,7 +96,7 @@ def search_titles(index: CatalogIndex, query: str, limit: int) -> list[tuple[Ind
 async def get_product(service: ReadyService, _: Creator, catalog: NamedCatalog,
                       product_id: ProductId) -> ProductResponse:
     index = await asyncio.to_thread(catalog.live.snapshot)
-    return ProductResponse(product=service.public_product(index.product(product_id)),
+    return ProductResponse(product=service.refs.product(index.product(product_id)),
                            index_version=index.version)
 
 
@@ -133,6 +134,7 @@ _UPSERT_ERRORS = (400, 401, 403, 404, 408, 409, 413, 422, 429, 503)
 @router.put("/{product_id:path}", response_model=ProductResponse, status_code=201,
             openapi_extra=multipart_form(ProductForm, _PHOTOS),
             responses={**_REPLACED, **error_responses(*_UPSERT_ERRORS)})
+@body_limit(upload_bytes)
 async def put_product(request: Request, response: Response, service: ReadyService, _: Merchant,
                       catalog: NamedCatalog, product_id: NewProductId) -> ProductResponse:
     """Add the product with this id, or replace it (201 added, 200 replaced). Every image must
@@ -143,6 +145,7 @@ async def put_product(request: Request, response: Response, service: ReadyServic
 @router.post("", response_model=ProductResponse, status_code=201,
              openapi_extra=multipart_form(PostedProductForm, _PHOTOS),
              responses={**_REPLACED, **error_responses(*_UPSERT_ERRORS)})
+@body_limit(upload_bytes)
 async def post_product(request: Request, response: Response, service: ReadyService, _: Merchant,
                        catalog: NamedCatalog) -> ProductResponse:
     """As `PUT /v1/products/{product_id}`, with the id in the form's `product_id` (kept for
@@ -157,7 +160,7 @@ async def _upsert(request: Request, response: Response, service: Service, catalo
     # An upload place is taken before the body is read, as for videos; the photos stream into
     # the service's private folder, and the form may carry no more of them than a product may.
     with service.upload_places.place(request.state.principal.owner):
-        form = await receive_form(request, service.uploads, FormRules(
+        form = await receive_form(request, service.folder.uploads, FormRules(
             files={"images": limit}, repeatable=frozenset({"image_refs"}), max_fields=limit + 8,
             max_field_bytes=_MAX_METADATA_CHARS * 4))
     kept: list[Path] = []
@@ -185,7 +188,7 @@ async def _upsert(request: Request, response: Response, service: Service, catalo
     if not created:  # the photos of the product it replaced may be listed by no kept version now
         await asyncio.to_thread(catalog.photos.remove_unlisted)
     response.status_code = 201 if created else 200
-    return ProductResponse(product=service.public_product(indexed), index_version=version.version)
+    return ProductResponse(product=service.refs.product(indexed), index_version=version.version)
 
 
 def _product_fields(form: ReceivedForm, model: type[ProductForm]) -> ProductForm:

@@ -12,7 +12,9 @@ from pydantic import BaseModel, Field
 
 from shoptag.api.auth import Merchant
 from shoptag.api.catalogs import catalog_of_shop
+from shoptag.api.deps import Applier, RunningService
 from shoptag.api.errors import error_responses
+from shoptag.api.limits import body_limit
 from shoptag.api.uploads import bad_form
 from shoptag.api.webhooks import applied_fields, event_of, signature_valid
 from shoptag.bounded_json import loads_bounded
@@ -36,18 +38,22 @@ class WebhookOut(BaseModel):
     webhook_id: str
 
 
+def webhook_bytes(settings: Settings) -> int:
+    return settings.shopify.webhook_max_body_bytes
+
+
 @router.post("/shopify", response_model=WebhookOut,
              responses=error_responses(400, 401, 404, 408, 413, 422, 429))
-async def shopify_webhook(request: Request) -> WebhookOut:
+@body_limit(webhook_bytes)
+async def shopify_webhook(request: Request, service: RunningService, applier: Applier) -> WebhookOut:
     """`products/create`, `products/update` and `products/delete`, signed with the app's secret
     (`X-Shopify-Hmac-Sha256`); applied to the index in the background, shops taking turns, in
     order per product. 429 (Shopify delivers it again later) while the shop has
     `webhook_queue_per_shop` events waiting; only what applying needs of the payload is stored."""
-    service = request.app.state.service
     shopify = service.settings.shopify
     if shopify.webhook_secret is None:
         raise NotFoundError("this service takes no Shopify webhooks (no SHOPTAG_SHOPIFY__WEBHOOK_SECRET)")
-    body = await _body(request, shopify.webhook_max_body_bytes)
+    body = await request.body()  # at most webhook_bytes: BodyLimits counts it as it arrives
     secret = shopify.webhook_secret.get_secret_value()
     if not signature_valid(secret, body, request.headers.get("x-shopify-hmac-sha256")):
         raise HTTPException(401, "the webhook's X-Shopify-Hmac-Sha256 signature is not valid")
@@ -75,21 +81,8 @@ async def shopify_webhook(request: Request) -> WebhookOut:
         logger.debug("webhook %s of %s refused (429): its queue is full", headers["webhook-id"], shop)
         raise
     metrics.labels("queued" if queued else "duplicate").inc()
-    request.app.state.applier.wake()
+    applier.wake()
     return WebhookOut(status="queued" if queued else "duplicate", webhook_id=headers["webhook-id"])
-
-
-async def _body(request: Request, max_bytes: int) -> bytes:
-    """The raw body, refused (413) past ``max_bytes`` as it arrives."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise HTTPException(413, f"a webhook body may have at most {max_bytes} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise HTTPException(413, f"a webhook body may have at most {max_bytes} bytes")
-    return bytes(body)
 
 
 class WebhookEventOut(BaseModel):
@@ -112,7 +105,7 @@ class WebhookEventsOut(BaseModel):
 
 
 @router.get("/events", response_model=WebhookEventsOut, responses=error_responses(401, 403, 422))
-async def webhook_events(request: Request, principal: Merchant,
+async def webhook_events(request: Request, service: RunningService, principal: Merchant,
                          limit: Annotated[int, Query(ge=1, description="At most webhook_events_listed.")]
                          = _LISTED_BY_DEFAULT,
                          shop: Annotated[str | None, Query(max_length=_MAX_HEADER_CHARS, pattern=_SHOP_PATTERN)]
@@ -125,7 +118,6 @@ async def webhook_events(request: Request, principal: Merchant,
     repeated = [name for name in _LIST_PARAMS if len(request.query_params.getlist(name)) > 1]
     if repeated:
         raise bad_form(repeated[0], "given more than once", location="query")
-    service = request.app.state.service
     shops = visible_shops(service.settings, principal.catalogs)
     if shop is not None:
         shop = shop.lower()
