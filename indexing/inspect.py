@@ -46,7 +46,7 @@ def index_stats(root: Path, sample: int = 200, k: int = 10, seed: int = 0) -> di
         "index": str(root), "version": m.version, "type": m.index_type, "model": m.model_identity,
         "products": m.products, "images": m.images, "dim": m.dim,
         "bytes": _bytes(index),
-        "segments": [{"name": p.segment.name, "type": p.segment.part.manifest.index_type,
+        "segments": [{"name": p.segment.name, "type": p.segment.kind,
                       "images": p.live_images, "removed_products": len(p.removed)} for p in index.placed],
         "versions": IndexFolder(root).history(),
     }
@@ -73,7 +73,7 @@ def index_stats(root: Path, sample: int = 200, k: int = 10, seed: int = 0) -> di
 def _bytes(index: CatalogIndex) -> dict[str, int]:
     """Bytes per file name, over the version's segments."""
     sizes: dict[str, int] = {}
-    for folder in [index.version_dir, *(p.segment.part.version_dir for p in index.placed)]:
+    for folder in [index.version_dir, *(p.segment.folder for p in index.placed)]:
         for path in sorted(folder.iterdir()):
             sizes[path.name] = sizes.get(path.name, 0) + path.stat().st_size
     return sizes

@@ -15,7 +15,6 @@ import numpy as np
 from shoptag.files import file_sha256
 from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, save_features
-from shoptag.indexing.manifest import Manifest
 from shoptag.indexing.records import Background, Entry, ImageVector, IndexedImage, IndexedProduct
 from shoptag.indexing.segment_files import (
     BACKGROUND_NAME,
@@ -24,6 +23,7 @@ from shoptag.indexing.segment_files import (
     PRODUCTS_NAME,
     RECORD_NAME,
     VECTORS_NAME,
+    SegmentFiles,
     SegmentRecord,
 )
 from shoptag.indexing.segments import segment_dir, staging_dir
@@ -94,11 +94,11 @@ class NewSegment:
         fsync_dir(staging.parent)
         return name, sha256((segment_dir(root, name) / RECORD_NAME).read_bytes()).hexdigest(), record
 
-    def loaded(self, root: Path, name: str, digest: str, record: SegmentRecord, manifest: Manifest) -> LoadedSegment:
+    def loaded(self, root: Path, name: str, digest: str, record: SegmentRecord) -> LoadedSegment:
         """The segment just written, its embeddings memory-mapped from disk."""
         embeddings = np.load(segment_dir(root, name) / EMBEDDINGS_NAME, mmap_mode="r")
-        return segment_of(root, name, digest, manifest, record, self.vectors, self.products, embeddings,
-                          self.features, self.background, self.descriptors)
+        return segment_of(root, name, digest, record, SegmentFiles(self.vectors, self.products, embeddings,
+                                                                   self.features, self.background, self.descriptors))
 
 
 def fsync_file(path: Path) -> None:

@@ -30,7 +30,7 @@ from shoptag.indexing.manifest import FORMAT_VERSION, Manifest
 from shoptag.indexing.records import Entry, Skipped
 from shoptag.indexing.segment_writer import NewSegment
 from shoptag.indexing.segments import LAYOUT_NAME, Placement, write_layout
-from shoptag.indexing.store import CatalogIndex, Placed, composed
+from shoptag.indexing.store import CatalogIndex, Placed
 from shoptag.indexing.vectors import AUTO_APPROXIMATE_FROM, METRIC, resolve_type
 from shoptag.indexing.versions import IndexFolder
 from shoptag.model.base import Embedder
@@ -164,8 +164,8 @@ class _Pending:
 def _entries_of(slot: Placed | _Pending) -> list[Entry]:
     if isinstance(slot, _Pending):
         return slot.entries
-    part = slot.segment.part
-    return part.entries(exclude={part.products[position].product_id for position in slot.removed})
+    view = slot.segment.view
+    return view.entries(exclude={view.products[position].product_id for position in slot.removed})
 
 
 @dataclass
@@ -194,10 +194,10 @@ class _Plan:
                              index_type or base.manifest.index_type, bank)
         slots: list[Placed | _Pending] = []
         for placed in base.placed:
-            part = placed.segment.part
-            removed = placed.removed | {part.position_of(product_id) for product_id in replaced
-                                        if product_id in part}
-            if len(removed) < len(part.products):
+            view = placed.segment.view
+            removed = placed.removed | {view.position_of(product_id) for product_id in replaced
+                                        if product_id in view}
+            if len(removed) < len(view.products):
                 slots.append(Placed(placed.segment, frozenset(removed)))
         if change.upserts:
             slots.append(_Pending(list(change.upserts)))
@@ -221,19 +221,19 @@ class _Plan:
             files={LAYOUT_NAME: file_sha256(staging / LAYOUT_NAME)},
             version=name, parent=parent, index_type=self.index_type)
         manifest.write(staging)
-        placed = [s if isinstance(s, Placed) else Placed(s[0].loaded(folder.root, *s[1:], manifest)) for s in written]
-        return composed(folder.root, folder.versions / name, manifest, placed)
+        placed = [s if isinstance(s, Placed) else Placed(s[0].loaded(folder.root, *s[1:])) for s in written]
+        return CatalogIndex(folder.root, folder.versions / name, manifest, placed)
 
 
 def _products(slot: Placed | NewSegment) -> int:
-    return len(slot.products) if isinstance(slot, NewSegment) else len(slot.segment.part.products) - len(slot.removed)
+    return len(slot.products) if isinstance(slot, NewSegment) else len(slot.segment.view.products) - len(slot.removed)
 
 
 def _merged(slots: list[Placed | _Pending]) -> list[Placed | _Pending]:
     """``slots`` with mostly-removed segments rewritten, and the last run of
     ``SEGMENTS_PER_TIER`` segments of one tier merged into one, as long as there is one."""
     slots = [_Pending(_entries_of(slot)) if isinstance(slot, Placed) and slot.live_images <= AUTO_MERGE_MAX_IMAGES
-             and len(slot.removed) > MAX_REMOVED_FRACTION * len(slot.segment.part.products) else slot
+             and len(slot.removed) > MAX_REMOVED_FRACTION * len(slot.segment.view.products) else slot
              for slot in slots]
     while True:
         tier = _tier(slots[-1].live_images)

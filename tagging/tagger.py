@@ -101,7 +101,7 @@ class Tagger:
             height=scan.height,
             model=self._embedder.identity,
             profile=self._settings.profile,
-            index=IndexRef(path=str(self._index.path), created=self._index.manifest.created,
+            index=IndexRef(path=str(self._index.path), created=self._index.created,
                            version=self._index.version),
             frames_sampled=len(scan.frames),
             frames_skipped=sum(skip_reasons.values()),

@@ -153,8 +153,8 @@ def same_index(first: Path, second: Path, embedder) -> bool:
     a, b = (CatalogIndex.load(folder, embedder) for folder in (first, second))
     different = {name for name in vars(a.manifest) if getattr(a.manifest, name) != getattr(b.manifest, name)}
     assert different <= {"version", "created", "parent", "files"}, different
-    assert [(p.segment.part.manifest.files, p.removed) for p in a.placed] == \
-        [(p.segment.part.manifest.files, p.removed) for p in b.placed]
+    assert [(p.segment.files, p.removed) for p in a.placed] == \
+        [(p.segment.files, p.removed) for p in b.placed]
     return True
 
 

@@ -53,7 +53,7 @@ def test_an_edit_writes_one_small_segment_and_leaves_the_rest_untouched(tmp_path
     base_files = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in segments_dir(tmp_path / "index").rglob("*")}
     replaced = entries(1, start=7, seed=1, title="New ")
     second = rebase_version(tmp_path / "index", MODEL, lambda base: Change(tuple(replaced), frozenset({"p8"})), first)
-    assert [len(p.segment.part.products) for p in second.placed] == [300, 1]
+    assert [len(p.segment.view.products) for p in second.placed] == [300, 1]
     assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in base_files} == base_files
     assert second.placed[0].segment is first.placed[0].segment  # shared in memory too
     assert "p8" not in second and second.product("p7").title == "New 7" and second.manifest.products == 299

@@ -40,7 +40,7 @@ def iou(a, b):
 
 
 def test_features_are_stored_with_the_version_and_reused_by_updates(index, effnet):
-    assert FEATURES_NAME in index.placed[0].segment.part.manifest.files and len(index.features) == 4
+    assert FEATURES_NAME in index.placed[0].segment.files and len(index.features) == 4
     assert all(len(f.points) > 50 and f.descriptors.dtype == np.uint8 for f in index.features)
     assert verify_index(index.path) == []
     catalog = read_catalog(index.path.parent / "catalog" / "catalog.jsonl")
