@@ -5,7 +5,7 @@ ids (one id per catalog image), exact or approximate.
 - ``hnsw``: graph search; near-exact recall, memory of the full vectors plus links.
 - ``ivfpq``: inverted lists over product-quantised codes; far less memory, lower recall.
 - ``auto``: ``flat`` below ``AUTO_APPROXIMATE_FROM`` images, ``hnsw`` from there (see the
-  README's index-type table for the measurement behind the number).
+  index-type table in docs/indexes.md for the measurement behind the number).
 
 Each kind is built from its ``faiss.index_factory`` string (``factory_string``), and a loaded
 index's kind is told by the string FAISS's ``reverse_index_factory`` gives for it.
@@ -152,7 +152,7 @@ class VectorIndex:
 def _ivf_lists(count: int) -> int:
     # About sqrt(n) lists, with at least ~39 training points per list (FAISS's guidance). 4·sqrt(n)
     # lists trained on every vector would take most of an hour of k-means at 1M on 2 cores; with
-    # sqrt(n) and a sample the measured build is in the README's million-vector table.
+    # sqrt(n) and a sample the measured build is in docs/indexes.md's million-vector table.
     return max(1, min(int(math.sqrt(count)), count // 39))
 
 

@@ -7,7 +7,7 @@ mapped by position. The embedding is the globally average-pooled 1280-d feature 
 Regions of a video frame are embedded from one forward pass over the whole frame: the
 1280-d map (stride 32) is average-pooled inside each box (RoIAlign). The head is pointwise,
 so a box's pooled vector is what global pooling of that part of the map gives, seen with its
-surroundings as context. On the seed-0 benchmark (README, Accuracy) this ranked the true
+surroundings as context. On the seed-0 benchmark (docs/accuracy.md) this ranked the true
 product in the top 5 for every frame (crops: 0.969) at half the cost of embedding 14 crops.
 
 The backbone runs on a runtime (``model.effnet_runtimes``): ONNX Runtime in fp32 (the
@@ -34,7 +34,7 @@ SPEC = "effnet-lite0"
 INPUT_SIZE = 224
 _MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-# Measured with scripts/measure_threshold.py on real footage (see README, "Threshold"), for
+# Measured with scripts/measure_threshold.py on real footage (see docs/accuracy.md, "Threshold"), for
 # pooled regions (the default) and for regions embedded as separate crops.
 MEASURED_THRESHOLD = 0.54
 CROP_THRESHOLD = 0.60

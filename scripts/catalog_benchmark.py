@@ -1,5 +1,5 @@
 """One seed of the catalog-scale benchmark from scratch, offline (scripts/evaluate.py runs
-every seed the README reports):
+every seed docs/accuracy.md reports):
 
     python scripts/catalog_benchmark.py [--out catalog-run] [--videos 48] [--seed 0]
 

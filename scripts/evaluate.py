@@ -1,4 +1,4 @@
-"""Regenerate every table of the README's Accuracy section from scratch, offline, with fixed
+"""Regenerate every table of docs/accuracy.md from scratch, offline, with fixed
 seeds:
 
     python scripts/evaluate.py [--out eval-run] [--bootstrap 1000]
@@ -15,7 +15,7 @@ Run scripts/fetch_test_media.sh first (or let the test suite run it). Then:
    with the retrieval view; and `shoptag eval --profile fast` on the same videos.
 
 Every index is effnet-lite0; every evaluation draws 1,000 bootstrap resamples (seed 0). The
-tables are printed and written to OUT/tables.md, as the README has them, with the wall time of
+tables are printed and written to OUT/tables.md, as docs/accuracy.md has them, with the wall time of
 each part; each profile's mean catalog-scale F1 also to OUT/accuracy.json (for
 scripts/benchmark.py --eval).
 """

@@ -36,13 +36,13 @@ from shoptag.settings import OFFLINE_MODEL_SPEC
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Suggest which catalog products appear in a video, and when.")
-app.add_typer(index_app, name="index")
-app.add_typer(bench_app, name="bench")
-app.add_typer(feedback_app, name="feedback")
-app.add_typer(catalog_app, name="catalog")
-app.command("tag-batch")(tag_batch)
-app.command("eval")(evaluate)
-app.command("eval-compare")(eval_compare)
+
+# `shoptag --help` groups the commands by who uses them, `tag` first. Help lists a panel's
+# commands in the order they are registered here (commands before command groups), and the
+# panels in the order of their first command, so the order below is the order of the help.
+CREATORS = "Creators: tag videos"
+MERCHANTS = "Merchants: catalogs, indexes and the service"
+RESEARCHERS = "Researchers: accuracy and benchmarks"
 
 
 @app.callback()
@@ -54,7 +54,7 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-@app.command("tag")
+@app.command("tag", rich_help_panel=CREATORS)
 def tag(
     video: Annotated[Path, typer.Argument(help="Video file (MP4/MOV, WebM/MKV, AVI).")],
     index: Annotated[Path, typer.Option("--index", help="Index folder from `shoptag index build`.")],
@@ -79,7 +79,10 @@ def tag(
     typer.echo(json.dumps(tagger.tag(video).model_dump(mode="json"), indent=2))
 
 
-@app.command("schema")
+app.command("tag-batch", rich_help_panel=CREATORS)(tag_batch)
+
+
+@app.command("schema", rich_help_panel=CREATORS)
 def schema() -> None:
     """Print the JSON Schema of what `shoptag tag` prints (the service answers the same shape)."""
     from shoptag.tagging.results import tag_result_schema
@@ -87,7 +90,7 @@ def schema() -> None:
     typer.echo(json.dumps(tag_result_schema(), indent=2))
 
 
-@app.command("serve")
+@app.command("serve", rich_help_panel=MERCHANTS)
 def serve(
     index: Annotated[Optional[Path], typer.Option(
         "--index", help="Index folder to serve, one catalog (default: SHOPTAG_SERVICE__INDEX).")] = None,
@@ -123,7 +126,7 @@ def serve(
     run_server(settings)
 
 
-@app.command("demo")
+@app.command("demo", rich_help_panel=CREATORS)
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the demo writes its files.")] = Path("shoptag-demo"),
     threads: ThreadsOpt = None,
@@ -147,6 +150,14 @@ def demo(
     if not run.result.tags:
         console.print("no products found")
     console.print(f"JSON written to {run.json_path}")
+
+
+app.command("eval", rich_help_panel=RESEARCHERS)(evaluate)
+app.command("eval-compare", rich_help_panel=RESEARCHERS)(eval_compare)
+app.add_typer(index_app, name="index", rich_help_panel=MERCHANTS)
+app.add_typer(catalog_app, name="catalog", rich_help_panel=MERCHANTS)
+app.add_typer(bench_app, name="bench", rich_help_panel=RESEARCHERS)
+app.add_typer(feedback_app, name="feedback", rich_help_panel=RESEARCHERS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -194,7 +194,7 @@ def progress_seen(page) -> dict:
 
 
 def screenshot(page, name: str) -> None:
-    """Into $SHOPTAG_SCREENSHOT_DIR (the README's screenshots: SHOPTAG_SCREENSHOT_DIR=docs), when
+    """Into $SHOPTAG_SCREENSHOT_DIR (the docs' screenshots: SHOPTAG_SCREENSHOT_DIR=docs), when
     it is set; a ``.jpg`` name is saved as JPEG, small enough to keep in git."""
     folder = os.environ.get("SHOPTAG_SCREENSHOT_DIR")
     if folder:
