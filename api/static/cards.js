@@ -1,15 +1,16 @@
 // The suggestion list in the sidebar: one card per item, with its photo, title, score and
 // badges, its segments' times, a link to the store, and its Accept / Reject (or Remove) buttons.
+// What the buttons and a click do comes in as actions (see render.js), so that this module
+// shows the review without changing it.
 
-import { removeItem, setVerdict } from "./decisions.js";
 import { $, el, testId } from "./dom.js";
-import { selectItem } from "./selection.js";
-import { state } from "./state.js";
 import { buildThumb } from "./thumbnails.js";
+import { formatSpan } from "./time.js";
 
 const VERDICT_LABELS = { none: "not reviewed", accepted: "accepted", rejected: "rejected", added: "" };
 
-export function buildCard(item) {
+// actions: { select(item, segmentIndex, seekToIt), setVerdict(item, verdict), remove(item) }.
+export function buildCard(item, actions) {
   const card = testId(el("li", "suggestion"), "suggestion");
   card.dataset.productId = item.productId;
   if (item.catalog) card.dataset.catalog = item.catalog;
@@ -18,7 +19,7 @@ export function buildCard(item) {
   const main = el("div", "card-main");
   main.addEventListener("click", (event) => {
     if (event.target.closest("a")) return;
-    selectItem(state.items.indexOf(item), 0, true);
+    actions.select(item, 0, true);
   });
   main.append(buildThumb(item.productId, item.catalog, "suggestion-thumb"));
 
@@ -41,25 +42,28 @@ export function buildCard(item) {
   const link = storefrontLink(item.url);
   if (link) text.append(link);
   main.append(text);
-  card.append(main, buildActions(item));
+  card.append(main, buildActions(item, actions));
   return card;
 }
 
-// Shows the item's verdict ("none", "accepted", "rejected" or "added") on its card.
-export function showCardVerdict(item, verdict) {
+// Shows the item's verdict ("none", "accepted", "rejected" or "added"), whether it is selected,
+// and its segments' times on its card.
+export function showCard(item, verdict, selected) {
   const card = item.dom.card;
   card.dataset.verdict = verdict;
+  card.classList.toggle("selected", selected);
   card.querySelector(".verdict").textContent = VERDICT_LABELS[verdict];
   for (const [name, value] of [["accept-button", "accepted"], ["reject-button", "rejected"]]) {
     const button = card.querySelector('[data-testid="' + name + '"]');
     if (button) button.setAttribute("aria-pressed", String(item.verdict === value));
   }
+  card.querySelector(".card-times").textContent = item.segments.map(formatSpan).join(", ");
 }
 
-export function updateCounts() {
-  const suggested = state.items.filter((item) => item.suggested).length;
-  $("suggestion-count").textContent = String(state.items.length);
-  $("no-suggestions").hidden = suggested > 0 || state.items.length > 0;
+export function showCounts(items) {
+  const suggested = items.filter((item) => item.suggested).length;
+  $("suggestion-count").textContent = String(items.length);
+  $("no-suggestions").hidden = suggested > 0 || items.length > 0;
 }
 
 // Only http(s) urls become links: a "javascript:" or "data:" url is not shown at all.
@@ -72,22 +76,22 @@ function storefrontLink(url) {
   return link;
 }
 
-function buildActions(item) {
-  const actions = el("div", "card-actions");
+function buildActions(item, actions) {
+  const buttons = el("div", "card-actions");
   if (item.suggested) {
     // Buttons toggle (a second click undoes); the A and R keys only set.
     const accept = testId(el("button", "button accept", "Accept"), "accept-button");
     const reject = testId(el("button", "button reject", "Reject"), "reject-button");
     accept.title = "Accept (A)";
     reject.title = "Reject (R)";
-    accept.addEventListener("click", () => setVerdict(item, item.verdict === "accepted" ? null : "accepted"));
-    reject.addEventListener("click", () => setVerdict(item, item.verdict === "rejected" ? null : "rejected"));
-    actions.append(accept, reject);
+    accept.addEventListener("click", () => actions.setVerdict(item, item.verdict === "accepted" ? null : "accepted"));
+    reject.addEventListener("click", () => actions.setVerdict(item, item.verdict === "rejected" ? null : "rejected"));
+    buttons.append(accept, reject);
   } else {
     const remove = testId(el("button", "button reject", "Remove"), "remove-button");
-    remove.addEventListener("click", () => removeItem(item));
-    actions.append(remove);
+    remove.addEventListener("click", () => actions.remove(item));
+    buttons.append(remove);
   }
-  for (const button of actions.children) button.type = "button";
-  return actions;
+  for (const button of buttons.children) button.type = "button";
+  return buttons;
 }

@@ -1,16 +1,15 @@
 // Every change the creator makes to the review (a verdict, a segment's edge, a product added
 // or removed), the unsaved-changes mark they set, and saving (PUT /v1/jobs/{id}/review). A
 // save names the revision it started from: if someone saved in between (409), their review
-// is reloaded instead.
+// is reloaded instead. Each change is made to the state, then drawn by one render().
 
 import { getJson, jobPath, putJson, sameProduct } from "./api.js";
-import { updateCounts } from "./cards.js";
 import { $ } from "./dom.js";
 import { addedItem, applyReview, toDecisions } from "./items.js";
 import { clearNotice, setSaveStatus, showNotice } from "./messages.js";
-import { currentTime, renderFrame } from "./player.js";
-import { appendItem, buildReview, refreshItem, removeItemViews } from "./render.js";
-import { selectItem } from "./selection.js";
+import { currentTime } from "./player.js";
+import { buildReview, render } from "./render.js";
+import { setSelection } from "./selection.js";
 import { state } from "./state.js";
 import { clamp, formatTime, roundTime } from "./time.js";
 
@@ -22,9 +21,8 @@ let saving = false;
 export function setVerdict(item, verdict) {
   if (!item || !item.suggested || item.verdict === verdict) return;
   item.verdict = verdict;
-  refreshItem(item);
-  renderFrame();
   markDirty();
+  render();
 }
 
 // Sets one edge of a segment, kept inside the video and at least MIN_SEGMENT_S long.
@@ -36,9 +34,8 @@ export function setEdge(item, index, edge, time) {
   segment.start_s = roundTime(segment.start_s);
   segment.end_s = roundTime(segment.end_s);
   keepEdited(item);
-  refreshItem(item);
-  renderFrame();
   markDirty();
+  render();
 }
 
 // "Start here" / "End here": the selected segment's edge at the current time.
@@ -66,21 +63,18 @@ export function addProduct(product) {
   if (state.items.some((item) => sameProduct(item, product))) return;
   const item = addedItem(product, [defaultSegment()]);
   state.items.push(item);
-  appendItem(item);
-  updateCounts();
-  selectItem(state.items.length - 1, 0, false);
+  setSelection(state.items.length - 1, 0);
   markDirty();
-  renderFrame();
+  render();
 }
 
 export function removeItem(item) {
   const index = state.items.indexOf(item);
   if (index < 0) return;
   state.items.splice(index, 1);
-  removeItemViews(item);
-  updateCounts();
-  selectItem(Math.min(index, state.items.length - 1), 0, false);
+  setSelection(Math.min(index, state.items.length - 1), 0);
   markDirty();
+  render();
 }
 
 export async function save() {

@@ -71,6 +71,9 @@ export async function applyReview(review) {
   added.forEach((decision, i) => {
     state.items.push(addedItem(products[i], decision.segments.map((s) => ({ start_s: s.start_s, end_s: s.end_s }))));
   });
+  // The selection indexes the items, so it starts over with them: on the first one.
+  state.selected = state.items.length ? 0 : -1;
+  state.selectedSegment = 0;
   state.dirty = false;
 }
 

@@ -3,20 +3,22 @@
 //
 // The entry module: routing by the address (#job=<id>), the keyboard shortcuts, the guards
 // against leaving unsaved changes, and wiring the controls. Each other module says its job at
-// its top. Some import each other (a card's click selects it; selecting redraws the cards):
-// safe, as no module calls another while loading; all starts from start() below.
+// its top. No two import each other: the views (cards, timeline, search) are handed what their
+// clicks do here; those actions (decisions.js, selection.js) change the state and then draw it
+// with one render() (render.js), which draws the views. Nothing runs before start() below.
 //
 // Security: product fields reach the page as text only (see dom.js), and the CSP forbids
 // inline code and styles (see player.js).
 
 import { bindKeyPanel, checkAccess, signedIn } from "./access.js";
-import { edgeHere, save, setVerdict } from "./decisions.js";
+import { addProduct, edgeHere, removeItem, save, setEdge, setVerdict } from "./decisions.js";
 import { $ } from "./dom.js";
 import { openJob, resetReview, showPanel } from "./job.js";
 import { clearBanners, showNotice } from "./messages.js";
-import { bindVideo, togglePlay } from "./player.js";
-import { searchCatalog } from "./search.js";
-import { moveSelection } from "./selection.js";
+import { bindVideo, seek, togglePlay } from "./player.js";
+import { bindItemActions } from "./render.js";
+import { bindSearch } from "./search.js";
+import { moveSelection, selectItem } from "./selection.js";
 import { state } from "./state.js";
 import { bindDropZone } from "./upload.js";
 
@@ -106,7 +108,8 @@ async function start() {
   $("new-video").addEventListener("click", newVideo);
   $("start-here").addEventListener("click", () => edgeHere("start"));
   $("end-here").addEventListener("click", () => edgeHere("end"));
-  $("search-form").addEventListener("submit", searchCatalog);
+  bindItemActions({ select: selectItem, setVerdict, remove: removeItem, setEdge, seek });
+  bindSearch(addProduct);
   document.addEventListener("keydown", onKeyDown);
   window.addEventListener("hashchange", onHashChange);
   window.addEventListener("beforeunload", (event) => {

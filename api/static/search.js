@@ -1,14 +1,20 @@
 // Adding a product the tagger missed: search the catalog by title, and add a result to the
-// review (decisions.js gives it a segment at the current time).
+// review. Adding is the action passed in (review.js: decisions.js gives the product a segment
+// at the current time), so that this module shows results without changing the review.
 
 import { getJson, sameProduct } from "./api.js";
-import { addProduct } from "./decisions.js";
 import { $, el, testId } from "./dom.js";
 import { state } from "./state.js";
 import { buildThumb } from "./thumbnails.js";
 
-export async function searchCatalog(event) {
-  event.preventDefault();
+export function bindSearch(onAdd) {
+  $("search-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    searchCatalog(onAdd);
+  });
+}
+
+async function searchCatalog(onAdd) {
   const q = $("search-input").value.trim();
   const results = $("search-results");
   if (!q) return;
@@ -19,13 +25,13 @@ export async function searchCatalog(event) {
     const answer = await getJson("/v1/products?q=" + encodeURIComponent(q) + "&limit=20" + catalogs);
     results.replaceChildren();
     if (!answer.products.length) results.append(el("li", "muted", "No product title has every word of “" + q + "”."));
-    for (const product of answer.products) results.append(buildResult(product));
+    for (const product of answer.products) results.append(buildResult(product, onAdd));
   } catch (err) {
     results.replaceChildren(el("li", "field-error", err.message));
   }
 }
 
-function buildResult(product) {
+function buildResult(product, onAdd) {
   const row = testId(el("li", "result"), "add-result");
   row.dataset.productId = product.product_id;
   row.dataset.catalog = product.catalog;
@@ -37,7 +43,7 @@ function buildResult(product) {
   button.type = "button";
   button.disabled = present;
   button.addEventListener("click", () => {
-    addProduct(product);
+    onAdd(product);
     button.textContent = "Added";
     button.disabled = true;
   });
