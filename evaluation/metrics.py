@@ -23,6 +23,7 @@ class Interval:
     score: float = 1.0
     box: Box | None = None  # a predicted segment's box, at box_time_s
     box_time_s: float | None = None
+    track: tuple[tuple[float, int, int, int, int], ...] = ()  # a predicted segment's box at each frame seen
 
 
 @dataclass(frozen=True)

@@ -114,8 +114,14 @@ def _boxes(metrics: dict) -> list[str]:
     box = metrics["box@tIoU0.5"]
     if not box["scored"]:
         return []
-    return [f"Boxes: of {box['segments']} segments matched at tIoU 0.5, {box['scored']} have a truth box at their "
-            f"best frame; mean box IoU there {box['mean_iou']:.3f}, {box['share_iou>=0.5']:.1%} at IoU ≥ 0.5.", ""]
+    lines = [f"Boxes: of {box['segments']} segments matched at tIoU 0.5, {box['scored']} have a truth box at their "
+             f"best frame; mean box IoU there {box['mean_iou']:.3f}, {box['share_iou>=0.5']:.1%} at IoU ≥ 0.5."]
+    track = metrics.get("box_track@tIoU0.5")
+    if track and track["rows"]:
+        lines.append(f"Over their tracks ({track['rows']} rows, each a sampled frame where the product was seen and "
+                     f"the truth has a box): mean box IoU {track['mean_iou']:.3f}, {track['share_iou>=0.5']:.1%} "
+                     "at IoU ≥ 0.5.")
+    return [*lines, ""]
 
 
 def _differences(comparison: list[tuple[str, dict]]) -> list[str]:

@@ -134,6 +134,7 @@ class Evaluator:
         free_segments, free_seconds = 0, 0.0
         found: dict[str, list[bool]] = defaultdict(list)  # recall by size and kind: bucket -> found?
         box_ious: list[float] = []
+        track_ious: list[float] = []  # every row of matched segments' tracks where the truth has a box
         matched = 0
         for item, result in zip(scanned, results, strict=True):
             truth = truth_intervals(item.annotation, canonical)
@@ -153,6 +154,10 @@ class Evaluator:
                 box = item.annotation.appearances[t].box_at(predicted[p].box_time_s, BOX_TIME_TOLERANCE_S)
                 if box is not None and predicted[p].box is not None:
                     box_ious.append(box_iou(predicted[p].box, box))
+                for time_s, *row_box in predicted[p].track:
+                    truth_box = item.annotation.appearances[t].box_at(time_s, BOX_TIME_TOLERANCE_S)
+                    if truth_box is not None:
+                        track_ious.append(box_iou(tuple(row_box), truth_box))
         stages: Counter[str] = Counter()
         for result in results:
             stages.update(result.stage_seconds)
@@ -167,10 +172,8 @@ class Evaluator:
             "detection": {name: rounded(value) for name, value in scorecard.detection.summary().items()},
             "recall_by_bucket@tIoU0.5": {bucket: {"appearances": len(hits), "recall": round(sum(hits) / len(hits), 4)}
                                          for bucket, hits in sorted(found.items())},
-            "box@tIoU0.5": {"segments": matched, "scored": len(box_ious),
-                            "mean_iou": rounded(sum(box_ious) / len(box_ious) if box_ious else None),
-                            "share_iou>=0.5": rounded(sum(i >= 0.5 for i in box_ious) / len(box_ious)
-                                                     if box_ious else None)},
+            "box@tIoU0.5": {"segments": matched, "scored": len(box_ious), **_iou_summary(box_ious)},
+            "box_track@tIoU0.5": {"rows": len(track_ious), **_iou_summary(track_ious)},
             "frame_retrieval": {**retrieval(ranks, ks=(1, 5)).as_json(),
                                 "mAP": round(self._frame_map(scanned, canonical), 4)},
             "false_tags_per_minute": rounded(false_tags_per_minute(free_segments, free_seconds)),
@@ -245,8 +248,13 @@ def truth_intervals(annotation: VideoAnnotation, canonical: dict[str, str] | Non
 
 def predicted_intervals(result: TagResult, canonical: dict[str, str] | None = None) -> list[Interval]:
     canonical = canonical or {}
-    return [Interval(canonical.get(t.product_id, t.product_id), s.start_s, s.end_s, s.score, s.bbox, s.best_frame_s)
-            for t in result.tags for s in t.segments]
+    return [Interval(canonical.get(t.product_id, t.product_id), s.start_s, s.end_s, s.score, s.bbox, s.best_frame_s,
+                     s.track) for t in result.tags for s in t.segments]
+
+
+def _iou_summary(ious: list[float]) -> dict:
+    return {"mean_iou": rounded(sum(ious) / len(ious) if ious else None),
+            "share_iou>=0.5": rounded(sum(i >= 0.5 for i in ious) / len(ious) if ious else None)}
 
 
 def _buckets(appearance) -> list[str]:

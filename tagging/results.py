@@ -17,6 +17,9 @@ Evidence = Literal["geometry", "alignment", "embedding"]
 # How times and scores are written: to the millisecond, and to 4 decimals.
 Seconds = Annotated[float, PlainSerializer(lambda value: round(value, 3), return_type=float)]
 Score = Annotated[float, PlainSerializer(lambda value: round(value, 4), return_type=float)]
+# [time_s, x, y, w, h]: a box in the video's pixels at a sampled frame.
+TrackRow = Annotated[tuple[float, int, int, int, int], PlainSerializer(
+    lambda row: [round(row[0], 3), *row[1:]], return_type=list[float | int])]
 
 
 class _Result(BaseModel):
@@ -43,12 +46,21 @@ class Segment(_Result):
     uncertain: bool = Field(False, description="Weak evidence, returned only when include_uncertain was asked for.")
     best_frame_s: Seconds
     bbox: tuple[int, int, int, int] = Field(description="[x, y, w, h] in the video's pixels, at best_frame_s.")
+    track: tuple[TrackRow, ...] = Field((), description=(
+        "The product's box at every sampled frame of the segment where it was seen, [time_s, x, y, w, h] "
+        "(MOT-style), by time: a player draws it interpolated between rows. Frames between rows where "
+        "the product was not seen have no row."))
     hits: int = Field(0, exclude=True)  # sampled frames in the segment
 
     @field_validator("bbox", mode="before")
     @classmethod
     def _plain_ints(cls, box: Box) -> tuple[int, ...]:
         return tuple(int(v) for v in box)  # numpy integers from the pipeline
+
+    @field_validator("track", mode="before")
+    @classmethod
+    def _plain_rows(cls, rows) -> tuple[tuple, ...]:
+        return tuple((float(row[0]), *(int(v) for v in row[1:])) for row in rows)
 
 
 

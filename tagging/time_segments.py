@@ -50,6 +50,7 @@ def build_segments(
             score=best.score,
             best_frame_s=best.time_s,
             bbox=best.box,
+            track=[(hit.time_s, *hit.box) for hit in group],
             hits=len(group),
             evidence=best.evidence,
             uncertain=best.score < 0.5 or (not matched and len(group) < min_embedding_hits),

@@ -241,6 +241,8 @@ def test_eval_reads_activitynet_truth_writes_activitynet_results_and_scores_boxe
     box = m["box@tIoU0.5"]
     assert box["scored"] == box["segments"] == m["segment@tIoU0.5"]["tp"] > 0
     assert 0.5 < box["mean_iou"] <= 1 and box["share_iou>=0.5"] > 0.5
+    track = m["box_track@tIoU0.5"]  # every frame each matched segment saw, not only its best one
+    assert track["rows"] > box["scored"] and 0.5 < track["mean_iou"] <= 1 and track["share_iou>=0.5"] > 0.5
     view = m["retrieval"]
     assert view["region"]["all"]["queries"] == view["frame"]["all"]["queries"] > 10
     assert view["region"]["all"]["recall@10"] >= view["region"]["all"]["recall@1"] > 0.5
@@ -254,6 +256,7 @@ def test_eval_reads_activitynet_truth_writes_activitynet_results_and_scores_boxe
         assert all(set(r) == {"label", "score", "segment"} and r["segment"][0] < r["segment"][1] for r in rows)
     report = (tmp_path / "ours" / "report.md").read_text()
     assert "bootstrap intervals" in report and "## Retrieval" in report and "Boxes:" in report
+    assert "Over their tracks" in report
 
     # Two runs on the same videos compare pairwise; the same predictions differ by nothing.
     compared = shoptag("eval-compare", tmp_path / "ours", tmp_path / "activitynet", "--bootstrap", 100)

@@ -30,3 +30,11 @@ def test_times_stay_inside_the_video_and_best_hit_gives_box():
     assert segment.start_s == 0.0 and segment.end_s == 1.1
     assert (segment.score, segment.best_frame_s, segment.bbox) == (0.9, 0.5, (5, 6, 7, 8))
     assert segment.model_dump(mode="json")["bbox"] == [5, 6, 7, 8]
+
+
+def test_the_track_is_the_box_at_each_frame_the_product_was_seen_in_time_order():
+    moving = [Hit(1.5, 0.6, (40, 0, 10, 10)), Hit(0.5, 0.9, (0, 0, 10, 10)), Hit(1.0, 0.7, (20, 0, 10, 10)),
+              Hit(9.0, 0.8, (90, 0, 10, 10)), Hit(9.5, 0.8, (95, 0, 10, 10))]
+    first, second = build_segments(moving, 0.5, 10.0, max_gap_s=1.0, min_hits=2)
+    assert first.track == ((0.5, 0, 0, 10, 10), (1.0, 20, 0, 10, 10), (1.5, 40, 0, 10, 10))
+    assert second.track == ((9.0, 90, 0, 10, 10), (9.5, 95, 0, 10, 10))  # each segment its own rows

@@ -17,7 +17,7 @@ RESULT = TagResult(
     tags=[ProductTag(product_id="mug", title="Mug", url=None, score=0.812345, alternatives=[
         Alternative(product_id="mug-red", title="Red mug")], segments=[
         Segment(start_s=0.25, end_s=3.7500004, score=0.812345, evidence="geometry", best_frame_s=1.5,
-                bbox=(10, 20, 30, 40), hits=7)])],
+                bbox=(10, 20, 30, 40), track=[(1.0000004, 12, 20, 30, 40), (1.5, 10, 20, 30, 40)], hits=7)])],
     skip_reasons={"dark": 1}, stage_seconds={"embed": 1.0})
 
 
@@ -26,7 +26,8 @@ def test_the_json_carries_rounded_values_and_no_in_process_fields():
     assert shown["duration_s"] == 7.6 and shown["index"]["path"] == "/srv/index"
     segment = shown["tags"][0]["segments"][0]
     assert segment == {"start_s": 0.25, "end_s": 3.75, "score": 0.8123, "evidence": "geometry",
-                       "uncertain": False, "best_frame_s": 1.5, "bbox": [10, 20, 30, 40]}
+                       "uncertain": False, "best_frame_s": 1.5, "bbox": [10, 20, 30, 40],
+                       "track": [[1.0, 12, 20, 30, 40], [1.5, 10, 20, 30, 40]]}
     assert "skip_reasons" not in shown and "stage_seconds" not in shown and "hits" not in segment
     assert shown["tags"][0]["url"] is None  # absent values are null, not missing
 
