@@ -72,6 +72,8 @@ class Service:
             removed = self.jobs.remove_unused_uploads(self.folder.job_videos, config.job_video_retention_s)
             if removed:
                 logger.info("removed %d stored video(s) that no job needs", removed)
+            self.videos = JobVideos(self.jobs, config, self.folder.review_videos)
+            self.videos.remove_orphan_copies(self.folder.job_videos)
         except BaseException:
             self.folder.close()
             raise
@@ -82,7 +84,6 @@ class Service:
         self.metrics.watch_queue("workers", lambda: self.pool.depth)
         self.metrics.watch_queue("jobs", self._queued_jobs)
         self.progress = JobProgressBoard()
-        self.videos = JobVideos(self.jobs, config)
         self.refs = PublicRefs(self.folder.product_photos, config.image_root)
         self.image_reader = ImageReader(settings.images, settings.fetch)
         self.thumbnails = Thumbnails(settings, self.image_reader)
@@ -159,8 +160,10 @@ class Service:
         again: the stored file is read afresh, maybe after a restart."""
         sampler = VideoSampler(job.upload, self.tagging_settings(job.overrides).fps, self.settings.video,
                                job.video_name)
-        return self.tag_video(sampler, job.overrides, self.job_catalogs(job),
-                              lambda frames: self.progress.record(job.id, frames, sampler.expected_samples))
+        result = self.tag_video(sampler, job.overrides, self.job_catalogs(job),
+                                lambda frames: self.progress.record(job.id, frames, sampler.expected_samples))
+        self.videos.make_review_copy(job)
+        return result
 
     def job_catalogs(self, job: Job) -> list[str]:
         """The catalogs a job searches; of a job queued before they were named, the service's one."""

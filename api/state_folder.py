@@ -5,6 +5,7 @@ clear the first one's uploads and run its jobs twice.
       .lock              held by the running service
       tmp/               uploads being received (cleared at start: requests that never finished)
       job-videos/        queued and kept jobs' videos
+      review-videos/     their copies that every browser plays (``api.job_videos``)
       product-images/    product photos uploaded through the API, by content hash
       jobs.sqlite3       jobs, reviews and webhook events (``api.jobs``)
 """
@@ -31,6 +32,7 @@ class StateFolder:
             self.uploads = private_folder(self.path / "tmp")
             clear_folder(self.uploads)
             self.job_videos = private_folder(self.path / "job-videos")
+            self.review_videos = private_folder(self.path / "review-videos")
             self.product_photos = private_folder(self.path / "product-images")
         except BaseException:
             self.close()

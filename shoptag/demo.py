@@ -21,8 +21,13 @@ from shoptag.settings import Settings
 from shoptag.tagging.calibration import background_bank
 from shoptag.tagging.tagger import Tagger, TagResult
 from shoptag.video.compose import Appearance, Placement, compose_clip
+from shoptag.video.playable import write_playable
 
 # product_id, title, bundled photo (public domain / CC0, see shoptag/media/LICENSES.md)
+# The demo clip keeps its size and rate: its copy for browsers changes only the codec.
+_DEMO_MAX_SIDE = 3840
+_DEMO_MAX_FPS = 60.0
+
 DEMO_PRODUCTS = (
     ("espresso-cup", "Espresso cup, white porcelain", "coffee.jpg"),
     ("rocket-poster", "Falcon 9 launch poster", "rocket.jpg"),
@@ -72,8 +77,15 @@ def run_demo(out: Path, embedder: Embedder, settings: Settings) -> DemoRun:
     catalog = read_catalog(write_demo_catalog(out / "catalog"))
     report = build_index(catalog, embedder, out / "index", ImageReader(settings.images, settings.fetch),
                          bank=background_bank(embedder, settings))
+    # Composed as MPEG-4 Part 2 (what OpenCV writes), then kept as H.264, which browsers play:
+    # the clip a newcomer drops on the review page plays there.
+    composed = out / ".demo-composed.mp4"
+    truth = write_demo_video(composed)
     video = out / "demo.mp4"
-    truth = write_demo_video(video)
+    try:
+        write_playable(composed, video, _DEMO_MAX_SIDE, _DEMO_MAX_FPS)
+    finally:
+        composed.unlink(missing_ok=True)
     index = CatalogIndex.load(report.path, embedder)
     result = Tagger(embedder, index, settings.tagging, settings.video).tag(video)
     json_path = out / "tags.json"

@@ -350,6 +350,11 @@ class ServiceSettings(_Strict):
     job_video_max_bytes: int = Field(
         20 * 1024**3, ge=0, description="Most bytes of succeeded jobs' videos kept for review; past it the "
         "oldest go first.")
+    review_video_side: int = Field(
+        854, ge=0, le=3840, description="Long side (px) of the copy of each job's video that every browser plays "
+        "(H.264 MP4, made after tagging: phones record HEVC, which most browsers do not play); 0: no copy, "
+        "the review page plays the upload as it is.")
+    review_video_fps: float = Field(30.0, gt=0, le=60, description="Most frames a second in that copy.")
     image_root: Path | None = Field(
         None, description="Folder that product image paths may point into; None refuses paths.")
 

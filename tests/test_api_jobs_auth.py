@@ -14,7 +14,7 @@ from helpers.api import (
     service_settings,
     wait_for_job,
 )
-from helpers.media import write_test_video
+from helpers.media import codec_of, write_test_video
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +63,11 @@ def test_a_long_video_sent_to_tags_becomes_a_job(client, video):
     done = wait_for_job(client, job["id"], bearer(CREATOR_KEY))
     assert done["status"] == "succeeded", done
     assert done["result"]["frames_sampled"] == 6 and done["result"]["video"] == "v.mp4"
-    # The stored video is kept for the creator's review, for its owner only.
+    # The stored video is kept for the creator's review, for its owner only, as a copy every
+    # browser plays (the upload is MPEG-4 Part 2, which Chromium does not).
     played = client.get(f"/v1/jobs/{job['id']}/video", headers=bearer(CREATOR_KEY))
-    assert played.status_code == 200 and played.content == video and played.headers["content-type"] == "video/mp4"
+    assert played.status_code == 200 and played.headers["content-type"] == "video/mp4"
+    assert codec_of(played.content) == "h264" and codec_of(video) == "mpeg4"
     assert client.get(f"/v1/jobs/{job['id']}/video", headers=bearer(OTHER_CREATOR_KEY)).status_code == 404
 
 

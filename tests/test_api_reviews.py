@@ -19,6 +19,7 @@ from shoptag.evaluation.annotations import load_annotations
 from helpers import REPO
 from helpers.api import API_KEYS, CREATOR_KEY, OTHER_CREATOR_KEY, bearer, make_index, running_app, service_settings
 from helpers.api import wait_for_job as wait_for
+from helpers.media import codec_of
 
 CREATOR = bearer(CREATOR_KEY)
 OTHER = bearer(OTHER_CREATOR_KEY)
@@ -59,7 +60,10 @@ def test_a_finished_job_reports_its_frames_and_serves_its_video(client, finished
     assert finished_job["progress"] == {"stage": "done", "frames_done": sampled, "frames_total": sampled}
     assert {t["product_id"] for t in finished_job["result"]["tags"]} == {"espresso-cup", "astronaut-poster"}
     url = f"/v1/jobs/{finished_job['id']}/video"
-    assert client.get(url, headers=CREATOR).content == demo_video
+    # Played from the copy every browser plays: H.264, where the upload is MPEG-4 Part 2.
+    served = client.get(url, headers=CREATOR).content
+    assert codec_of(demo_video) == "mpeg4" and codec_of(served) == "h264"
+    demo_video = served
     part = client.get(url, headers={**CREATOR, "Range": "bytes=10-19"})
     assert part.status_code == 206 and part.content == demo_video[10:20]
     # Ranges that cannot be served get this service's JSON errors, not the framework's text.
@@ -161,7 +165,8 @@ def test_a_job_without_result_cannot_be_reviewed():
         check_decisions(ReviewIn(revision=0, decisions=[]), job, ["index"], lambda *_: True)
 
 
-def test_reviews_export_as_annotations_that_eval_reads(client, finished_job, served_index, tmp_path, capsys):
+def test_reviews_export_as_annotations_that_eval_reads(client, finished_job, served_index, demo_video, tmp_path,
+                                                      capsys):
     url = f"/v1/jobs/{finished_job['id']}/review"
     out = tmp_path / "feedback.json"
     state = served_index.parent / "state"  # as service_settings puts it
@@ -175,7 +180,7 @@ def test_reviews_export_as_annotations_that_eval_reads(client, finished_job, ser
     assert main(["feedback", "export", "--state-dir", str(state), "--out", str(out)]) == 0
     assert "1 reviewed video(s), 2 appearance(s)" in capsys.readouterr().out
     (video,) = load_annotations(out)
-    assert video.video.read_bytes() == client.get(f"/v1/jobs/{finished_job['id']}/video", headers=CREATOR).content
+    assert video.video.read_bytes() == demo_video  # the upload that was tagged, not the copy played
     assert [(a.product_id, a.start_s, a.end_s) for a in video.appearances] == [
         ("espresso-cup", 0.5, 3.0), ("rocket-poster", 1.0, 2.5)]
     assert json.loads(out.read_text())["videos"][0]["job_id"] == finished_job["id"]
@@ -234,8 +239,9 @@ def test_a_video_past_its_retention_is_not_served(served_index, effnet, demo_vid
 
 
 def test_videos_over_the_kept_bytes_go_oldest_first(served_index, effnet, demo_video, tmp_path):
-    budget = len(demo_video) * 3 // 2  # room for one video
-    settings = service_settings(served_index, state_dir=tmp_path / "state", job_video_max_bytes=budget)
+    budget = len(demo_video) * 3 // 2  # room for one video (no copy for browsers: only the uploads count)
+    settings = service_settings(served_index, state_dir=tmp_path / "state", job_video_max_bytes=budget,
+                                review_video_side=0)
     with running_app(settings, effnet) as local:
         older, newer = (wait_for(local, local.post("/v1/jobs", files={"file": ("demo.mp4", demo_video)}).json()["id"])
                         for _ in range(2))
@@ -268,6 +274,7 @@ def test_without_retention_a_video_is_deleted_once_tagged(served_index, effnet, 
         gone = local.get(f"/v1/jobs/{job['id']}/video")
         assert gone.status_code == 404 and "no longer kept" in gone.json()["error"]["message"]
         assert list(local.app.state.service.folder.job_videos.iterdir()) == []
+        assert list(local.app.state.service.folder.review_videos.iterdir()) == []
         assert local.get("/v1/me").json() == {"role": "merchant", "keys_required": False}
         missing = local.get("/v1/product-images/rocket-poster")
         assert missing.status_code == 404 and "image root" in missing.json()["error"]["message"]

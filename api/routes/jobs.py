@@ -45,8 +45,8 @@ async def get_job(service: ReadyService, principal: Creator, job_id: JobId) -> J
     200: {"content": {media: {} for media in _MEDIA_TYPES.values()}, "description": "The uploaded video."},
     **error_responses(400, 401, 403, 404, 416, 503)})
 async def get_job_video(request: Request, service: ReadyService, principal: Creator, job_id: JobId) -> FileResponse:
-    """The job's uploaded video (byte ranges supported), kept for review for
-    `job_video_retention_s` after the job succeeded."""
+    """The job's video (byte ranges supported), kept for review for `job_video_retention_s` after
+    the job succeeded: once tagged, a copy that every browser plays (H.264 MP4), else the upload."""
     job = await asyncio.to_thread(service.jobs.get, job_id, principal.owner)
     video = service.videos.kept(job)
     try:
