@@ -1,5 +1,6 @@
-"""Catalog thumbnails for the review page: a JPEG of a product's first photo, made on demand
-and cached by image ref (a replaced photo gets a new one)."""
+"""Catalog thumbnails for the review page: the JPEG the index stores of a product's first photo
+(``indexing.thumbnails``), or for an index built before it stored them, one made from the photo
+on demand and cached by image ref (a replaced photo gets a new one)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
-
 from shoptag.api.catalogs import Catalog
-from shoptag.errors import ImageLoadError, NotFoundError
+from shoptag.errors import NotFoundError
 from shoptag.indexing.images import ImageReader
-from shoptag.pixels import rescaled
+from shoptag.indexing.thumbnails import thumbnail_jpeg
 from shoptag.settings import Settings
 
-THUMBNAIL_SIDE = 256
 _CACHED = 512
 # Not on the tagging workers: a page full of thumbnails must not queue behind a video, nor take
 # the places tagging requests need; so a few at once, of their own.
@@ -31,9 +29,13 @@ class Thumbnails:
 
     def of(self, catalog: Catalog, product_id: str) -> bytes:
         """A JPEG of the product's first catalog photo, at most ``THUMBNAIL_SIDE`` px (blocking)."""
-        product = catalog.live.snapshot().product(product_id)
+        index = catalog.live.snapshot()
+        product = index.product(product_id)
         if not product.images:
             raise NotFoundError(f"product {product_id!r} has no image")
+        stored = index.thumbnail(product.images[0].id)
+        if stored is not None:
+            return stored
         with self._slots:
             return self._of_ref(product.images[0].ref)
 
@@ -44,12 +46,8 @@ class Thumbnails:
             # Catalog paths are relative to the catalog file, which the service does not know.
             resolved = (root / ref).resolve() if root is not None else None
             if resolved is None or not resolved.is_relative_to(root.resolve()):
-                raise NotFoundError(f"no thumbnail for {ref!r}: the catalog's image paths are relative, and the "
-                                    "service's image root (SHOPTAG_SERVICE__IMAGE_ROOT) does not hold them")
+                raise NotFoundError(f"no thumbnail for {ref!r}: the catalog's image paths are relative, the "
+                                    "index was built before it stored thumbnails (rebuild it to add them), and "
+                                    "the service's image root (SHOPTAG_SERVICE__IMAGE_ROOT) does not hold them")
             ref = str(resolved)
-        rgb = self._image_reader.load(ref, config.served.parent).pixels
-        small = rescaled(rgb, min(1.0, THUMBNAIL_SIDE / max(rgb.shape[:2])))
-        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-        if not ok:
-            raise ImageLoadError(f"the image of {ref!r} could not be encoded")
-        return encoded.tobytes()
+        return thumbnail_jpeg(self._image_reader.load(ref, config.served.parent).pixels)

@@ -30,6 +30,7 @@ from shoptag.indexing.embedding import EmbedStats, ImageOutcome, entries_of
 from shoptag.indexing.images import ImageReader, decode_image
 from shoptag.indexing.local_features import catalog_features
 from shoptag.indexing.records import Entry, ImageVector, Product
+from shoptag.indexing.thumbnails import thumbnail_jpeg
 from shoptag.model.base import Embedder
 from shoptag.settings import RaySettings, Settings
 
@@ -68,7 +69,8 @@ class RayEmbedding:
             ray = connect(self._settings.ray)
             config = self._settings.ray
             complete = {sha for sha, stored in (known or {}).items()
-                        if stored.features is not None and stored.features.template is not None}
+                        if stored.features is not None and stored.features.template is not None
+                        and stored.thumbnail is not None}
             rows = (ray.data.from_items([{"ref": ref} for ref in refs], override_num_blocks=min(len(refs), 200))
                     .map(_read_image, fn_kwargs={"settings": portable(self._settings), "base_dir": str(base_dir),
                                                  "complete": complete}, num_cpus=1)
@@ -88,7 +90,8 @@ def _outcome(row: dict, known: dict[str, ImageVector]) -> ImageOutcome:
     features = pickle.loads(row["features"]) if row["features"] else known[row["sha256"]].features
     vector = (np.frombuffer(row["vector"], np.float32).copy() if row["vector"]
               else np.asarray(known[row["sha256"]].vector))
-    return ImageOutcome(row["sha256"], vector, features, None)
+    thumbnail = row["thumbnail"] or known[row["sha256"]].thumbnail
+    return ImageOutcome(row["sha256"], vector, features, None, thumbnail)
 
 
 def _read_image(row: dict, settings: str, base_dir: str, complete: set[str]) -> dict:
@@ -98,14 +101,14 @@ def _read_image(row: dict, settings: str, base_dir: str, complete: set[str]) -> 
     settings = settings_of(settings)
     reader = ImageReader(settings.images, settings.fetch)
     ref = row["ref"]
-    out = {"ref": ref, "sha256": "", "pixels": b"", "shape": [], "features": b"", "error": ""}
+    out = {"ref": ref, "sha256": "", "pixels": b"", "shape": [], "features": b"", "thumbnail": b"", "error": ""}
     try:
         image = reader.read(ref, Path(base_dir))
         out["sha256"] = image.sha256
         if image.sha256 not in complete:
             pixels = decode_image(image.data, reader.limits, ref)
             out.update(pixels=pixels.tobytes(), shape=list(pixels.shape),
-                       features=pickle.dumps(catalog_features(pixels)))
+                       features=pickle.dumps(catalog_features(pixels)), thumbnail=thumbnail_jpeg(pixels))
     except ImageLoadError as exc:
         out["error"] = exc.message
     return out

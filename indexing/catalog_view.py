@@ -38,14 +38,17 @@ class CatalogView:
 
     def __init__(self, products: list[IndexedProduct], embeddings: np.ndarray, vectors: VectorIndex | JoinedVectors,
                  features: list[LocalFeatures] | None, background: Background | None,
-                 descriptors: DescriptorIndex | JoinedVotes | None, catalogs: Sequence[tuple[int, str]]) -> None:
-        """``catalogs``: (first product position, catalog name) of each run of one catalog's products."""
+                 descriptors: DescriptorIndex | JoinedVotes | None, catalogs: Sequence[tuple[int, str]],
+                 thumbnails: Sequence[bytes | None]) -> None:
+        """``catalogs``: (first product position, catalog name) of each run of one catalog's
+        products; ``thumbnails``: a JPEG per image id (None where the index has none)."""
         self.products = products
         self.embeddings = embeddings  # memory-mapped; row i is image id i (left-out products' too)
         self.features = features  # per image id; None when the catalog has none
         self.background = background  # None when built without a background bank
         self._vectors = vectors
         self._catalogs = tuple(catalogs)
+        self._thumbnails = thumbnails
         self._position = {product.product_id: i for i, product in enumerate(products)}
         self._product_of_image = image_owners(products, len(embeddings))
         self._derived: dict[str, object] = {}
@@ -55,7 +58,7 @@ class CatalogView:
     def _parts(self) -> tuple:
         """This view's constructor arguments, for a version or a set that adopts it."""
         return (self.products, self.embeddings, self._vectors, self.features, self.background, self.descriptors,
-                self._catalogs)
+                self._catalogs, self._thumbnails)
 
     def catalog_of(self, position: int) -> str:
         """The name of the catalog that the product at ``position`` belongs to."""
@@ -99,6 +102,10 @@ class CatalogView:
     def product(self, product_id: str) -> IndexedProduct:
         return self.products[self.position_of(product_id)]
 
+    def thumbnail(self, image_id: int) -> bytes | None:
+        """The image's stored JPEG thumbnail (``indexing.thumbnails``), or None."""
+        return self._thumbnails[image_id]
+
     def entries(self, exclude: set[str] = frozenset()) -> list[Entry]:
         """The stored products, vectors and features, to write into a new version."""
         return [Entry(p, tuple(self._stored(i) for i in p.images))
@@ -111,7 +118,8 @@ class CatalogView:
     def _stored(self, image: IndexedImage) -> ImageVector:
         features = self.features[image.id] if self.features is not None else None
         background = float(self.background.image_scores[image.id]) if self.background is not None else None
-        return ImageVector(image.ref, image.sha256, np.asarray(self.embeddings[image.id]), features, background)
+        return ImageVector(image.ref, image.sha256, np.asarray(self.embeddings[image.id]), features, background,
+                           self._thumbnails[image.id])
 
     def background_score(self, position: int) -> float | None:
         """The product's highest similarity to the background bank, over its images."""
@@ -196,4 +204,4 @@ def join_views(parts: Sequence[tuple[CatalogView, frozenset[int]]], dim: int) ->
         [f for view in views for f in view.features] if with_features else None,
         joined_background([(view.background, len(view.embeddings)) for view in views]),
         JoinedVotes([(view.descriptors, mapping) for view, mapping in zip(views, positions, strict=True)])
-        if with_features else None, catalogs)
+        if with_features else None, catalogs, [thumbnail for view in views for thumbnail in view._thumbnails])

@@ -14,6 +14,7 @@ from shoptag.errors import ImageLoadError
 from shoptag.indexing.images import ImageReader, decode_image
 from shoptag.indexing.local_features import LocalFeatures, catalog_features
 from shoptag.indexing.records import Entry, ImageVector, Product, Skipped
+from shoptag.indexing.thumbnails import thumbnail_jpeg
 from shoptag.model.base import Embedder
 
 logger = logging.getLogger(__name__)
@@ -35,12 +36,14 @@ class EmbedStats:
 
 @dataclass(frozen=True)
 class ImageOutcome:
-    """What reading one image ref gave: its content hash, vector and local features, or why it failed."""
+    """What reading one image ref gave: its content hash, vector, local features and thumbnail,
+    or why it failed."""
 
     sha256: str | None
     vector: np.ndarray | None
     features: LocalFeatures | None
     error: str | None
+    thumbnail: bytes | None = None
 
 
 # How an index's writer turns products into entries (``embed_entries`` here, or on Ray:
@@ -80,7 +83,10 @@ def embed_entries(
                 on_image()
             vectors.flush_when_full()
     vectors.flush()
-    outcomes = {ref: ImageOutcome(sha256, *vectors.done(sha256), None) for ref, sha256 in read.items()}
+    outcomes = {}
+    for ref, sha256 in read.items():
+        vector, features, thumbnail = vectors.done(sha256)
+        outcomes[ref] = ImageOutcome(sha256, vector, features, None, thumbnail)
     outcomes.update((ref, ImageOutcome(None, None, None, why)) for ref, why in failed.items())
     return entries_of(products, outcomes, known or {})
 
@@ -108,7 +114,8 @@ def entries_of(products: Sequence[Product], outcomes: dict[str, ImageOutcome],
             else:
                 stats.embedded += 1
             seen.add(outcome.sha256)
-            images.append(ImageVector(ref, outcome.sha256, outcome.vector, outcome.features))
+            images.append(ImageVector(ref, outcome.sha256, outcome.vector, outcome.features,
+                                      thumbnail=outcome.thumbnail))
         if images:
             entries.append(Entry(product, tuple(images)))
         else:
@@ -117,14 +124,14 @@ def entries_of(products: Sequence[Product], outcomes: dict[str, ImageOutcome],
 
 
 class _Vectors:
-    """Vector and local features per content hash: reused from ``known``, or embedded in
+    """Vector, local features and thumbnail per content hash: reused from ``known``, or made in
     bounded batches of decoded images waiting for the embedder (``pending``)."""
 
     def __init__(self, embedder: Embedder, reader: ImageReader, known: dict[str, ImageVector]) -> None:
         self._embedder = embedder
         self._reader = reader
         self._known = known
-        self._done: dict[str, tuple[np.ndarray, LocalFeatures]] = {}
+        self._done: dict[str, tuple[np.ndarray, LocalFeatures, bytes]] = {}
         self._pending: dict[str, np.ndarray] = {}  # sha256 -> decoded pixels, in arrival order
 
     def add(self, sha256: str, data: bytes, ref: str) -> None:
@@ -134,12 +141,15 @@ class _Vectors:
             return
         stored = self._known.get(sha256)
         if stored is not None:
-            # A version from before local features (None) or before their templates (template
-            # None) left the stored image without them: decode it and detect them now.
-            features = stored.features
-            if features is None or features.template is None:
-                features = catalog_features(decode_image(data, self._reader.limits, ref))
-            self._done[sha256] = (stored.vector, features)
+            # A version from before local features (None), their templates (template None) or
+            # thumbnails left the stored image without them: decode it and make them now.
+            features, thumbnail = stored.features, stored.thumbnail
+            if features is None or features.template is None or thumbnail is None:
+                pixels = decode_image(data, self._reader.limits, ref)
+                if features is None or features.template is None:
+                    features = catalog_features(pixels)
+                thumbnail = thumbnail or thumbnail_jpeg(pixels)
+            self._done[sha256] = (stored.vector, features, thumbnail)
             return
         self._pending[sha256] = decode_image(data, self._reader.limits, ref)
 
@@ -152,9 +162,9 @@ class _Vectors:
             return
         embedded = self._embedder.embed_images(list(self._pending.values()))
         for (sha256, pixels), vector in zip(self._pending.items(), embedded, strict=True):
-            self._done[sha256] = (vector, catalog_features(pixels))
+            self._done[sha256] = (vector, catalog_features(pixels), thumbnail_jpeg(pixels))
         self._pending.clear()
 
-    def done(self, sha256: str) -> tuple[np.ndarray, LocalFeatures]:
-        """(vector, local features) of an image added and flushed."""
+    def done(self, sha256: str) -> tuple[np.ndarray, LocalFeatures, bytes]:
+        """(vector, local features, thumbnail) of an image added and flushed."""
         return self._done[sha256]

@@ -80,6 +80,7 @@ class ImageVector:
     vector: np.ndarray
     features: LocalFeatures | None = None  # for geometric verification; None in older versions
     background: float | None = None  # highest similarity to the version's background bank
+    thumbnail: bytes | None = None  # a small JPEG (``indexing.thumbnails``); None in older versions
 
 
 @dataclass(frozen=True)

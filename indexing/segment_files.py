@@ -28,6 +28,7 @@ from shoptag.files import VerifiedFiles, open_regular, read_regular
 from shoptag.indexing.descriptor_index import DescriptorIndex
 from shoptag.indexing.local_features import FEATURES_NAME, LocalFeatures, load_features
 from shoptag.indexing.records import Background, IndexedProduct, image_owners
+from shoptag.indexing.thumbnails import THUMBNAILS_NAME, load_thumbnails
 from shoptag.indexing.vectors import VectorIndex
 
 VECTORS_NAME = "vectors.faiss"
@@ -105,6 +106,7 @@ class SegmentFiles:
     features: list[LocalFeatures] | None
     background: Background | None
     descriptors: DescriptorIndex | None
+    thumbnails: list[bytes | None]  # by image id; None where the segment has none (written before them)
 
 
 def read_segment_files(folder: Path, record: SegmentRecord) -> SegmentFiles:
@@ -131,11 +133,15 @@ def read_segment_files(folder: Path, record: SegmentRecord) -> SegmentFiles:
         if BACKGROUND_NAME in record.files:
             with _regular(folder, BACKGROUND_NAME) as handle, np.load(handle, allow_pickle=False) as data:
                 background = Background(data["bank"].astype(np.float32), data["image_scores"].astype(np.float32))
+        thumbnails: list[bytes | None] = [None] * len(embeddings)
+        if THUMBNAILS_NAME in record.files:
+            with _regular(folder, THUMBNAILS_NAME) as handle:
+                thumbnails = list(load_thumbnails(handle, len(embeddings)))
     except IndexLoadError:
         raise
     except Exception as exc:  # each parser (FAISS, numpy, zip, json) fails in its own way on damage
         raise IndexLoadError(f"cannot be read: {type(exc).__name__}: {exc}") from exc
-    return SegmentFiles(vectors, products, embeddings, features, background, descriptors)
+    return SegmentFiles(vectors, products, embeddings, features, background, descriptors, thumbnails)
 
 
 def _regular(folder: Path, name: str) -> BinaryIO:

@@ -28,6 +28,7 @@ from shoptag.indexing.segment_files import (
 )
 from shoptag.indexing.segments import segment_dir, staging_dir
 from shoptag.indexing.store import LoadedSegment, segment_of
+from shoptag.indexing.thumbnails import THUMBNAILS_NAME, save_thumbnails
 from shoptag.indexing.vectors import VectorIndex
 from shoptag.indexing.versions import fsync_dir, new_version_name
 
@@ -44,6 +45,7 @@ class NewSegment:
     features: list[LocalFeatures] | None
     descriptors: DescriptorIndex | None
     background: Background | None
+    thumbnails: list[bytes | None]
 
     @classmethod
     def of(cls, model_identity: str, dim: int, entries: list[Entry], kind: str,
@@ -58,7 +60,8 @@ class NewSegment:
         image_products = [position for position, entry in enumerate(entries) for _ in entry.images]
         return cls(model_identity, _numbered(entries), embeddings, vectors, features,
                    None if features is None else DescriptorIndex.build(features, image_products),
-                   None if bank is None else _background(images, embeddings, bank))
+                   None if bank is None else _background(images, embeddings, bank),
+                   [image.thumbnail for image in images])
 
     @property
     def live_images(self) -> int:
@@ -83,6 +86,9 @@ class NewSegment:
         if self.background is not None:
             np.savez(staging / BACKGROUND_NAME, bank=self.background.bank, image_scores=self.background.image_scores)
             files += (BACKGROUND_NAME,)
+        if all(thumbnail is not None for thumbnail in self.thumbnails):
+            save_thumbnails(staging / THUMBNAILS_NAME, self.thumbnails)
+            files += (THUMBNAILS_NAME,)
         for file_name in files:
             fsync_file(staging / file_name)
         record = SegmentRecord(model_identity=self.model_identity, dim=self.vectors.dim, kind=self.vectors.kind,
@@ -97,8 +103,9 @@ class NewSegment:
     def loaded(self, root: Path, name: str, digest: str, record: SegmentRecord) -> LoadedSegment:
         """The segment just written, its embeddings memory-mapped from disk."""
         embeddings = np.load(segment_dir(root, name) / EMBEDDINGS_NAME, mmap_mode="r")
-        return segment_of(root, name, digest, record, SegmentFiles(self.vectors, self.products, embeddings,
-                                                                   self.features, self.background, self.descriptors))
+        return segment_of(root, name, digest, record, SegmentFiles(
+            self.vectors, self.products, embeddings, self.features, self.background, self.descriptors,
+            self.thumbnails if THUMBNAILS_NAME in record.files else [None] * len(self.thumbnails)))
 
 
 def fsync_file(path: Path) -> None:

@@ -153,7 +153,7 @@ def checked_segment(root: Path, placement: Placement, manifest: Manifest,
 
 def segment_of(root: Path, name: str, digest: str, record: SegmentRecord, files: SegmentFiles) -> LoadedSegment:
     view = CatalogView(files.products, files.embeddings, files.vectors, files.features, files.background,
-                       files.descriptors, [(0, catalog_name_of(root))])
+                       files.descriptors, [(0, catalog_name_of(root))], files.thumbnails)
     return LoadedSegment(name, digest, view, record.kind, segment_dir(root, name), dict(record.files))
 
 

@@ -41,12 +41,16 @@ def test_build_then_search_finds_each_product_from_its_own_photo(tmp_path, catal
     assert manifest.version == report.version and manifest.index_type == "flat" and manifest.parent is None
     assert set(manifest.files) == {"segments.json"}
     assert set(json.loads((segment_of(tmp_path / "index") / "segment.json").read_text())["files"]) == {
-        "vectors.faiss", "products.jsonl", "embeddings.npy", "features.npz", "descriptors.faiss"}
+        "vectors.faiss", "products.jsonl", "embeddings.npy", "features.npz", "descriptors.faiss", "thumbnails.npz"}
     index = CatalogIndex.load(tmp_path / "index", effnet)
     queries = effnet.embed_images([bundled_rgb("rocket.jpg"), bundled_rgb("coffee.jpg")])
     results = index.search(queries, top_k=2)
     assert [index.products[r[0][0]].product_id for r in results] == ["rocket-poster", "espresso-cup"]
     assert results[0][0][1] > 0.99 and len(results[0]) == 2
+    # Each image's thumbnail is stored with it: the index serves its pictures wherever it is moved.
+    thumbnail = cv2.imdecode(np.frombuffer(index.thumbnail(index.product("rocket-poster").images[0].id), np.uint8),
+                             cv2.IMREAD_COLOR)
+    assert max(thumbnail.shape[:2]) == 256
 
 
 def test_failed_rebuild_keeps_the_previous_index(tmp_path, catalog_path, effnet):

@@ -31,9 +31,9 @@ CONTENT_SECURITY_POLICY = ("default-src 'none'; script-src 'self'; style-src 'se
 _PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff",
                  "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY", "Cache-Control": "no-cache"}
 _MEDIA_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-                ".css": "text/css; charset=utf-8"}
+                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 # A page file's name: a plain lower-case name in the static folder, nothing that could lead out.
-_PAGE_FILE = re.compile(r"[a-z][a-z0-9-]*\.(html|js|css)")
+_PAGE_FILE = re.compile(r"[a-z][a-z0-9-]*\.(html|js|css|svg)")
 
 
 def _page_file(request: Request, name: str) -> FileResponse:
@@ -47,6 +47,12 @@ def _page_file(request: Request, name: str) -> FileResponse:
 @router.get("/", include_in_schema=False)
 async def review_page(request: Request) -> FileResponse:
     return _page_file(request, "index.html")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon(request: Request) -> FileResponse:
+    """Browsers ask for it on every page; without it each load logs a 404."""
+    return _page_file(request, "favicon.svg")
 
 
 @router.get("/static/{name}", include_in_schema=False)
