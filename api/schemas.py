@@ -104,3 +104,20 @@ def multipart_form(fields: type[BaseModel], files: dict[str, dict], required_fil
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
         "type": "object", "properties": {**properties, **files}, "required": required,
         "additionalProperties": False}}}}}
+
+
+class ProductSummary(BaseModel):
+    product_id: str
+    title: str
+    url: str | None
+    catalog: str
+
+
+class NearProduct(ProductSummary):
+    similarity: float = Field(description="The best similarity of any of the frame's regions to the product's "
+                              "photos (cosine, -1..1): a ranking, not a tag's score.")
+
+
+class NearestProductsOut(BaseModel):
+    time_s: float
+    products: list[NearProduct] = Field(description="Most similar first.")

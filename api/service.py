@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from shoptag.api.catalogs import Catalogs, check_keys
+from shoptag.api.frame_search import FrameSearch
 from shoptag.api.job_videos import JobVideos
 from shoptag.api.jobs import Job, JobStore
 from shoptag.api.metrics import Metrics
@@ -87,6 +88,7 @@ class Service:
         self.refs = PublicRefs(self.folder.product_photos, config.image_root)
         self.image_reader = ImageReader(settings.images, settings.fetch)
         self.thumbnails = Thumbnails(settings, self.image_reader)
+        self.frame_search = FrameSearch(settings.tagging)
         self.embedder = embedder
         self.catalogs: Catalogs | None = None
         self.load_error: str | None = None

@@ -196,6 +196,8 @@ def test_the_catalog_is_searched_by_title_and_shows_thumbnails(client):
     assert [p["product_id"] for p in found["products"]] == ["astronaut-poster", "rocket-poster"]
     assert [p["product_id"] for p in client.get("/v1/products", params={"q": "launch falcon"},
                                                 headers=CREATOR).json()["products"]] == ["rocket-poster"]
+    # Words match by their start, as a shopper types: a fragment inside a word finds nothing.
+    assert client.get("/v1/products", params={"q": "ster"}, headers=CREATOR).json()["products"] == []
     assert len(client.get("/v1/products", params={"limit": 2}, headers=CREATOR).json()["products"]) == 2
     assert client.get("/v1/products", params={"limit": 51}, headers=CREATOR).status_code == 422
     unknown = client.get("/v1/products", params={"title": "poster"}, headers=CREATOR)
@@ -281,3 +283,19 @@ def test_without_retention_a_video_is_deleted_once_tagged(served_index, effnet, 
         # No image root, and the catalog's paths are relative: the index serves its own thumbnails.
         stored = local.get("/v1/product-images/rocket-poster")
         assert stored.status_code == 200 and stored.headers["content-type"] == "image/jpeg"
+
+
+def test_the_products_nearest_to_a_frame_are_offered_first(client, finished_job):
+    url = f"/v1/jobs/{finished_job['id']}/nearest-products"
+    cup = client.get(url, params={"time_s": 2.0, "limit": 3}, headers=CREATOR)
+    assert cup.status_code == 200, cup.text
+    assert cup.json()["products"][0]["product_id"] == "espresso-cup" and len(cup.json()["products"]) == 3
+    ranked = [p["similarity"] for p in cup.json()["products"]]
+    assert ranked == sorted(ranked, reverse=True)
+    poster = client.get(url, params={"time_s": 5.5}, headers=CREATOR).json()["products"]
+    assert poster[0]["product_id"] == "astronaut-poster" and poster[0]["catalog"]
+    past_the_end = client.get(url, params={"time_s": 3600}, headers=CREATOR)
+    assert past_the_end.status_code == 422 and "no frame at" in past_the_end.json()["error"]["message"]
+    assert client.get(url, params={"time_s": 2.0}, headers=OTHER).status_code == 404
+    assert client.get(url, params={"time_s": -1}, headers=CREATOR).status_code == 422
+

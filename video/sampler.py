@@ -177,3 +177,17 @@ class VideoSampler:
             self.height, self.width = bgr.shape[:2]
             next_sample = math.floor(time_s / self._step_s + 1e-6) + 1
             yield SampledFrame(time_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def frame_at(path: Path, time_s: float) -> np.ndarray:
+    """The decoded frame (RGB) shown at ``time_s`` of a video already checked on upload (its
+    container and limits); ``VideoDecodeError`` past its end or where it cannot be read."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        capture.set(cv2.CAP_PROP_POS_MSEC, max(0.0, time_s) * 1000)
+        ok, bgr = capture.read()
+    finally:
+        capture.release()
+    if not ok or bgr is None:
+        raise VideoDecodeError(f"{path.name}: no frame at {time_s:.3f} s")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from shoptag.api.auth import Creator
@@ -14,7 +14,7 @@ from shoptag.api.errors import error_responses
 from shoptag.api.intake import VIDEO_FORM, IdempotencyKey, job_response, submit_video
 from shoptag.api.limits import body_limit, upload_bytes
 from shoptag.api.ranges import served_file
-from shoptag.api.schemas import JobOut
+from shoptag.api.schemas import JobOut, NearestProductsOut, NearProduct
 from shoptag.errors import NotFoundError, VideoError
 from shoptag.video.container import check_container
 
@@ -56,3 +56,25 @@ async def get_job_video(request: Request, service: ReadyService, principal: Crea
         raise NotFoundError(f"the video of job {job_id!r} is no longer kept") from None
     return served_file(request, video, size, media_type=_MEDIA_TYPES[container],
                        headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/{job_id}/nearest-products", response_model=NearestProductsOut,
+            responses=error_responses(401, 403, 404, 422, 503))
+async def nearest_products(service: ReadyService, principal: Creator, job_id: JobId,
+                           time_s: Annotated[float, Query(ge=0, le=86_400, description="Where in the video.")],
+                           limit: Annotated[int, Query(ge=1, le=50)] = 12) -> NearestProductsOut:
+    """The products of the job's catalogs that look most like the frame at `time_s` of its video,
+    most similar first: the review page's product sheet, for adding a product the tagger missed."""
+    job = await asyncio.to_thread(service.jobs.get, job_id, principal.owner)
+    video = service.videos.kept(job)
+    async with service.catalogs.chosen(principal, service.job_catalogs(job)) as chosen:
+        index = await asyncio.to_thread(service.catalogs.view, chosen)
+        try:
+            ranked = await asyncio.to_thread(service.frame_search.nearest, service.embedder, index, video, time_s,
+                                             limit)
+        except FileNotFoundError:  # expired meanwhile
+            raise NotFoundError(f"the video of job {job_id!r} is no longer kept") from None
+    return NearestProductsOut(time_s=time_s, products=[
+        NearProduct(product_id=index.products[p].product_id, title=index.products[p].title,
+                    url=index.products[p].url, catalog=index.catalog_of(p), similarity=round(similarity, 4))
+        for p, similarity in ranked])

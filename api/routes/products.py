@@ -8,6 +8,7 @@ request uses it; requests already running finish on the version they started wit
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +21,7 @@ from shoptag.api.catalogs import CATALOG_LIST_PATTERN, Catalog
 from shoptag.api.deps import CatalogRoutes, NamedCatalog, ReadyService
 from shoptag.api.errors import error_responses
 from shoptag.api.limits import body_limit, upload_bytes
-from shoptag.api.schemas import DeletedResponse, ProductResponse, multipart_form
+from shoptag.api.schemas import DeletedResponse, ProductResponse, ProductSummary, multipart_form
 from shoptag.api.service import Service
 from shoptag.api.uploads import FormRules, ReceivedForm, bad_form, receive_form, validated_fields
 from shoptag.bounded_json import loads_bounded
@@ -39,13 +40,6 @@ ProductId = Annotated[str, PathParam(min_length=1, max_length=_MAX_ID_CHARS)]
 # A product added through the API has no surrounding whitespace, whether named in the path or the form.
 _NEW_ID = {"min_length": 1, "max_length": _MAX_ID_CHARS, "pattern": r"^\S(.*\S)?$"}
 NewProductId = Annotated[str, PathParam(**_NEW_ID)]
-
-
-class ProductSummary(BaseModel):
-    product_id: str
-    title: str
-    url: str | None
-    catalog: str
 
 
 class ProductSearchResponse(BaseModel):
@@ -82,11 +76,30 @@ async def search_products(request: Request, service: ReadyService, principal: Cr
                                  index_version=index.version)
 
 
+def title_words(title: str) -> list[str]:
+    """A title's words, as a shopper types their starts: split at spaces and punctuation, each
+    such run whole and its parts at CamelCase and letter-digit changes ("iPhone15" gives
+    "iphone15", "i", "phone", "15"; file-like titles such as "PropertySheetInsideFolder")."""
+    words = []
+    for token in re.split(r"[\W_]+", title):
+        words.append(token)
+        start = 0
+        for i in range(1, len(token)):
+            before, here, after = token[i - 1], token[i], token[i + 1:i + 2]
+            if (before.islower() and here.isupper()) or (before.isdigit() != here.isdigit()) or (
+                    before.isupper() and here.isupper() and after.islower()):
+                words.append(token[start:i])
+                start = i
+        words.append(token[start:])
+    return list(dict.fromkeys(word.casefold() for word in words if word))
+
+
 def search_titles(index: CatalogIndex, query: str, limit: int) -> list[tuple[IndexedProduct, str]]:
-    """The best ``limit`` matches, each with its catalog's name."""
+    """The best ``limit`` matches, each with its catalog's name: every word of ``query`` starts a
+    word of the title ("mug" finds "Blue Mug" and "MugHolder", "tin" does not find "Sheet Inside")."""
     words = query.casefold().split()
     found = [(p, index.catalog_of(i)) for i, p in enumerate(index.products)
-             if all(word in p.title.casefold() for word in words)]
+             if all(any(part.startswith(word) for part in title_words(p.title)) for word in words)]
     prefix = query.casefold().strip()
     return sorted(found, key=lambda pair: (not pair[0].title.casefold().startswith(prefix),
                                            pair[0].title.casefold(), pair[1]))[:limit]
