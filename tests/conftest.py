@@ -78,3 +78,27 @@ def demo_webm(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("demo-webm") / "demo.webm"
     write_demo_video(path)
     return path
+
+
+@pytest.fixture
+def new_page_as(browser):
+    """Like new_page, with the context's options (a phone: viewport, has_touch, is_mobile)."""
+    contexts = []
+
+    def open_page(**options):
+        context = browser.new_context(**{"viewport": VIEWPORT, **options})
+        contexts.append(context)
+        return watch(context)
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def demo_mp4v(tmp_path_factory) -> Path:
+    """The demo clip as OpenCV writes it, MPEG-4 Part 2 in MP4: a video chromium cannot play
+    (the service tags it and serves an H.264 copy)."""
+    path = tmp_path_factory.mktemp("demo-mp4v") / "demo.mp4"
+    write_demo_video(path)
+    return path

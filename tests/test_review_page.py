@@ -31,6 +31,8 @@ from helpers.browser import (
     card,
     current_time,
     drag_edge,
+    drag_playhead,
+    fail_first,
     job_id_of,
     open_review,
     progress_seen,
@@ -39,6 +41,8 @@ from helpers.browser import (
     seek,
     segment_times,
     text_is,
+    track_box_at,
+    track_x,
     wait_for_review,
     wait_until,
 )
@@ -120,7 +124,7 @@ def test_a_creator_reviews_a_clip_and_the_decisions_are_kept(service, demo_webm,
     # The suggestions: title, score, thumbnail, storefront link; one lane each on the timeline.
     cup = card(page, CUP)
     assert by_id(cup, "suggestion-title").inner_text() == "Espresso cup, white porcelain"
-    assert by_id(cup, "suggestion-score").inner_text() == f"score {tags[CUP]['score']:.2f}"
+    assert by_id(cup, "suggestion-score").get_attribute("data-score") == f"{tags[CUP]['score']:.2f}"
     assert by_id(cup, "suggestion-link").get_attribute("href") == "https://demo.shoptag.invalid/products/espresso-cup"
     wait_until(page, "[...document.querySelectorAll('[data-testid=\"suggestion-thumb\"]')]"
                      ".filter((img) => img.complete && img.naturalWidth > 0).length === 2")
@@ -136,8 +140,8 @@ def test_a_creator_reviews_a_clip_and_the_decisions_are_kept(service, demo_webm,
     assert drawn == pytest.approx(cup_segment["bbox"], abs=3), (drawn, cup_segment["bbox"])
     screenshot(page, "review-page.jpg")
 
-    # Clicking a segment seeks to its start.
-    by_id(page, "segment", ASTRONAUT).first.click()
+    # Clicking a suggestion seeks to its segment's start.
+    by_id(card(page, ASTRONAUT), "suggestion-title").click()
     assert current_time(page) == pytest.approx(tags[ASTRONAUT]["segments"][0]["start_s"], abs=0.05)
 
     # Accept the cup with its button; the astronaut: N selects the next suggestion, R rejects.
@@ -398,7 +402,10 @@ def test_a_dropped_file_is_uploaded_and_the_services_refusal_is_shown(service, n
     by_id(page, "error-banner").wait_for()
     refused = httpx.post(f"{base}/v1/jobs", files={"file": ("notes.txt", b"not a video at all")})
     assert refused.status_code in (415, 422)
-    assert by_id(page, "error-banner").inner_text() == refused.json()["error"]["message"]
+    expected = refused.json()["error"]["message"]
+    if refused.status_code == 415:  # said in plain words
+        expected = "This file is not a video. Choose an MP4, MOV or WebM video."
+    assert by_id(page, "error-banner").inner_text() == expected
     assert "#job=" not in page.url and by_id(page, "drop-zone").is_visible()
     watched.assert_clean()
 
@@ -466,3 +473,255 @@ def test_a_creator_of_two_catalogs_reviews_products_of_both(tmp_path, effnet, de
         assert card(page, ROCKET).get_attribute("data-catalog") == "shop-b"
         assert card(page, ROCKET).get_attribute("data-verdict") == "added"
         watched.assert_clean()
+
+
+# ---------------------------------------------------------------- following, moving, words, reconnecting
+
+def test_a_box_follows_its_products_track(service, tagged_job, new_page):
+    base, _ = service
+    watched = open_review(new_page, base, tagged_job["id"], count=2)
+    page = watched.page
+    result = tagged_job["result"]
+    (cup,) = [tag for tag in result["tags"] if tag["product_id"] == CUP]
+    segment = max(cup["segments"], key=lambda s: len(s.get("track") or []))
+    rows = segment["track"]
+    assert len(rows) >= 3, segment
+    start, end = segment["start_s"], segment["end_s"]
+    # Between rows (interpolated), on a row, and at the segment's ends (the nearest row held).
+    times = sorted({round((rows[0][0] + rows[1][0]) / 2, 3), round(rows[len(rows) // 2][0], 3),
+                    round((rows[-2][0] + rows[-1][0]) / 2 + 0.01, 3), round(start + 0.01, 3), round(end - 0.01, 3)})
+    drawn = {}
+    for t in times:
+        seek(page, t)
+        assert by_id(page, "box", CUP).is_visible(), t
+        drawn[t] = box_in_video_pixels(page, CUP, result)
+        expected = track_box_at(segment, t)
+        assert drawn[t] == pytest.approx(expected, abs=3), (t, drawn[t], expected)
+    # The box moves as the product does: between the two times whose track boxes differ most.
+    first, last = min(times), max(times)
+    moved = max(abs(a - b) for a, b in zip(track_box_at(segment, first), track_box_at(segment, last), strict=True))
+    assert moved > 6, rows  # the demo's cup drifts across the picture
+    assert max(abs(a - b) for a, b in zip(drawn[first], drawn[last], strict=True)) > 3, drawn
+    # The label stays inside the picture (not cut off above its top edge).
+    overlay = by_id(page, "overlay").bounding_box()
+    label = by_id(page, "box", CUP).locator(".box-label").bounding_box()
+    assert label["y"] >= overlay["y"] - 0.5, (label, overlay)
+
+    watched.assert_clean()
+
+    # A result stored before tracks existed: its bbox, throughout the segment.
+    old = new_page()
+
+    def without_tracks(route):
+        job = route.fetch().json()
+        for tag in job["result"]["tags"]:
+            for stored in tag["segments"]:
+                stored.pop("track", None)
+        route.fulfill(json=job)
+
+    old.page.route(re.compile(rf"/v1/jobs/{tagged_job['id']}$"), without_tracks)
+    old.page.goto(f"{base}/#job={tagged_job['id']}")
+    wait_for_review(old.page, count=2)
+    for t in (start + 0.01, end - 0.01):
+        seek(old.page, t)
+        assert box_in_video_pixels(old.page, CUP, result) == pytest.approx(segment["bbox"], abs=3), t
+    old.assert_clean()
+
+
+def test_the_playhead_is_dragged_the_timeline_clicked_and_frames_stepped(service, tagged_job, new_page):
+    base, _ = service
+    watched = open_review(new_page, base, tagged_job["id"], count=2)
+    page = watched.page
+    duration = tagged_job["result"]["duration_s"]
+    tolerance = duration / by_id(page, "timeline").bounding_box()["width"] * 3 + 0.02  # ~3 px of the track
+
+    drag_playhead(page, 5.3, duration)
+    wait_until(page, "document.getElementById('video').readyState >= 2")
+    assert current_time(page) == pytest.approx(5.3, abs=tolerance)
+    drag_playhead(page, 1.7, duration)
+    assert current_time(page) == pytest.approx(1.7, abs=tolerance)
+
+    # A click inside a long segment seeks where it was clicked, not to the segment's start.
+    (cup,) = [tag for tag in tagged_job["result"]["tags"] if tag["product_id"] == CUP]
+    segment = max(cup["segments"], key=lambda s: s["end_s"] - s["start_s"])
+    target = segment["start_s"] + 0.7 * (segment["end_s"] - segment["start_s"])
+    node = by_id(page, "segment", CUP).nth(cup["segments"].index(segment))
+    box = node.bounding_box()
+    page.mouse.click(track_x(page, target, duration), box["y"] + box["height"] / 2)
+    assert current_time(page) == pytest.approx(target, abs=tolerance)
+    assert abs(current_time(page) - segment["start_s"]) > 0.3
+    assert node.get_attribute("class").split().count("selected") == 1
+
+    # Frame steps: the buttons and the , and . keys, 0.1 s each.
+    seek(page, 3.0)
+    by_id(page, "frame-forward").click()
+    assert current_time(page) == pytest.approx(3.1, abs=0.01)
+    page.keyboard.press(".")
+    page.keyboard.press(".")
+    assert current_time(page) == pytest.approx(3.3, abs=0.01)
+    page.keyboard.press(",")
+    by_id(page, "frame-back").click()
+    assert current_time(page) == pytest.approx(3.1, abs=0.01)
+    knob = by_id(page, "playhead-knob")
+    knob.focus()
+    page.keyboard.press("ArrowRight")
+    assert current_time(page) == pytest.approx(3.2, abs=0.01)
+    assert float(knob.get_attribute("aria-valuenow")) == pytest.approx(3.2, abs=0.01)
+    watched.assert_clean()
+
+
+def test_scores_are_said_in_words_with_the_number_on_hover(service, tagged_job, new_page):
+    base, _ = service
+    watched = open_review(new_page, base, tagged_job["id"], count=2)
+    page = watched.page
+    bands = page.evaluate("""async () => {
+        const { scoreInWords } = await import('/static/scores.js');
+        return [[0.92, false], [0.75, false], [0.7, false], [0.6, false], [0.55, false], [0.9, true]]
+            .map(([score, unsure]) => scoreInWords(score, unsure).word);
+    }""")
+    assert bands == ["Likely", "Likely", "Possible", "Possible", "Check this", "Check this"]
+    for tag in tagged_job["result"]["tags"]:
+        unsure = any(s["uncertain"] for s in tag["segments"])
+        word = "Check this" if unsure or tag["score"] < 0.6 else "Likely" if tag["score"] >= 0.75 else "Possible"
+        score = by_id(card(page, tag["product_id"]), "suggestion-score")
+        number = f"{tag['score']:.2f}"
+        assert score.inner_text().startswith(word), score.inner_text()
+        assert number in score.get_attribute("title")
+        # Read out with the word: the number is in the text, only visually hidden.
+        assert score.text_content() == f"{word} (score {number})"
+        assert score.locator(".visually-hidden").bounding_box()["width"] <= 1
+    watched.assert_clean()
+
+
+def test_a_poll_or_save_the_service_does_not_answer_is_tried_again(service, tagged_job, new_page):
+    base, _ = service
+    job_id = tagged_job["id"]
+    watched = new_page()
+    page = watched.page
+    polls = fail_first(page, re.compile(rf"/v1/jobs/{job_id}$"), count=2)
+    page.goto(f"{base}/#job={job_id}")
+    text = "document.querySelector('[data-testid=\"processing-status\"]').textContent"
+    wait_until(page, f"{text}.startsWith('Reconnecting…')")
+    wait_for_review(page, count=2)
+    assert polls[:3] == ["abort", "status", "passed"], polls
+
+    saves = fail_first(page, re.compile(rf"/v1/jobs/{job_id}/review$"), count=2, method="PUT")
+    page.keyboard.press("a")
+    by_id(page, "save-button").click()
+    wait_until(page, "document.querySelector('[data-testid=\"save-status\"]').textContent.includes('reconnecting')")
+    text_is(page, "save-status", "Saved")
+    assert saves == ["abort", "status", "passed"], saves
+    assert httpx.get(f"{base}/v1/jobs/{job_id}/review").json()["decisions"][0]["verdict"] == "accepted"
+    watched.assert_clean()
+
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
+
+
+def boxes_of(page, selector: str) -> list[dict]:
+    return [b for b in (n.bounding_box() for n in page.locator(selector).all()) if b]
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_review_fits_a_phone_and_a_desktop(service, tagged_job, new_page_as, viewport):
+    base, _ = service
+    phone = viewport == PHONE
+    watched = new_page_as(viewport=viewport, has_touch=phone, is_mobile=phone)
+    page = watched.page
+    page.goto(f"{base}/#job={tagged_job['id']}")
+    wait_for_review(page, count=2)
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= viewport["width"]
+    # The time readout stays on one line.
+    time_box = by_id(page, "current-time").bounding_box()
+    assert time_box["height"] < 24, time_box
+    # The top bar's contents stay on screen (it wraps on a phone).
+    for node in boxes_of(page, ".topbar > *, .topbar-actions > *:not([hidden])"):
+        assert node["x"] >= 0 and node["x"] + node["width"] <= viewport["width"] + 0.5, node
+    bar = by_id(page, "action-bar")
+    targets = ['[data-testid="play-button"]', '[data-testid="frame-back"]', '[data-testid="frame-forward"]',
+               '[data-testid="start-here"]', '[data-testid="end-here"]', '[data-testid="save-button"]',
+               '[data-testid="accept-button"]', '[data-testid="reject-button"]', '[data-testid="playhead-knob"]']
+    if phone:
+        assert bar.is_visible()
+        bar_box = bar.bounding_box()
+        assert bar_box["y"] + bar_box["height"] == pytest.approx(viewport["height"], abs=1)
+        edges = ['[data-testid="segment-start-handle"]', '[data-testid="segment-end-handle"]']
+        for selector in targets + edges + ['[data-testid="action-bar"] button']:
+            found = boxes_of(page, selector)
+            assert found, selector
+            for node in found:
+                assert node["width"] >= 44 and node["height"] >= 44, (selector, node)
+        assert page.locator(".shortcuts").is_hidden()  # no keyboard help on a touch screen
+        label = page.locator(".lane-label").first.bounding_box()
+        assert label["width"] <= 100, label  # a narrower name column
+        # The bottom bar acts on the selected suggestion.
+        # (the job is shared: an earlier test may have accepted it already, and Accept toggles)
+        first = by_id(page, "suggestion").first.get_attribute("data-product-id")
+        accepted = card(page, first).get_attribute("data-verdict") == "accepted"
+        by_id(page, "bar-accept").click()
+        assert card(page, first).get_attribute("data-verdict") == ("none" if accepted else "accepted")
+        assert by_id(page, "bar-accept").get_attribute("aria-pressed") == str(not accepted).lower()
+    else:
+        assert bar.is_hidden()
+        stage = by_id(page, "video").bounding_box()
+        sidebar = page.locator(".sidebar").bounding_box()
+        assert sidebar["x"] >= stage["x"] + stage["width"], (stage, sidebar)  # side by side
+        for selector in targets:
+            assert boxes_of(page, selector), selector
+    watched.assert_clean()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_review_has_no_serious_accessibility_violations(service, tagged_job, new_page_as, viewport):
+    sync_axe = pytest.importorskip("axe_playwright_python.sync_playwright")
+    base, _ = service
+    watched = new_page_as(viewport=viewport)
+    page = watched.page
+    page.goto(f"{base}/#job={tagged_job['id']}")
+    wait_for_review(page, count=2)
+    by_id(page, "reject-button").last.click()  # a rejected row and a tinted card are checked too
+    by_id(page, "accept-button").first.click()
+    seek(page, 2.0)
+    violations = sync_axe.Axe().run(page).response["violations"]
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
+    assert page.locator("h1").count() == 1 and page.locator("h1").is_visible()
+    # Cards, segments and edges are reached with Tab; each verdict button names its product.
+    for tag in tagged_job["result"]["tags"]:
+        shown = card(page, tag["product_id"])
+        assert by_id(shown, "accept-button").get_attribute("aria-label") == "Accept " + tag["title"]
+        assert by_id(shown, "reject-button").get_attribute("aria-label") == "Reject " + tag["title"]
+    reached = set()
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("document.activeElement.dataset.testid || document.activeElement.id"))
+    assert {"suggestion-title", "segment", "segment-start-handle", "segment-end-handle", "accept-button",
+            "playhead-knob"} <= reached, reached
+    # A focused edge moves with the arrow keys.
+    handle = by_id(page, "segment", CUP).first.locator('[data-testid="segment-end-handle"]')
+    handle.focus()
+    before = segment_times(page, CUP)[0][1]
+    page.keyboard.press("ArrowLeft")
+    assert segment_times(page, CUP)[0][1] == pytest.approx(before - 0.1, abs=0.011)
+    watched.assert_clean()
+
+
+def test_a_touch_screen_says_tap_and_a_file_the_browser_cannot_play_is_still_uploaded(
+        service, demo_mp4v, new_page_as):
+    base, _ = service
+    watched = new_page_as(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = watched.page
+    page.goto(base + "/")
+    by_id(page, "drop-zone").wait_for()
+    assert page.evaluate("matchMedia('(pointer: coarse)').matches")
+    zone = by_id(page, "drop-zone").inner_text()
+    assert "Tap" in zone and "click" not in zone.lower() and "Drop" not in zone
+
+    by_id(page, "file-input").set_input_files(str(demo_mp4v))
+    by_id(page, "notice-banner").wait_for(timeout=60_000)
+    assert "service's copy" in by_id(page, "notice-banner").inner_text()
+    wait_for_review(page, count=2)  # the service's H.264 copy plays
+    assert page.locator(".shortcuts").is_hidden()  # no keyboard help on a touch screen
+    watched.assert_clean()

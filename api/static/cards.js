@@ -4,6 +4,7 @@
 // shows the review without changing it.
 
 import { $, el, testId } from "./dom.js";
+import { scoreInWords } from "./scores.js";
 import { buildThumb } from "./thumbnails.js";
 import { formatSpan } from "./time.js";
 
@@ -24,11 +25,15 @@ export function buildCard(item, actions) {
   main.append(buildThumb(item.productId, item.catalog, "suggestion-thumb"));
 
   const text = el("div", "card-text");
-  text.append(testId(el("div", "card-title", item.title), "suggestion-title"));
+  // The title is the card's button: Tab reaches it, Enter selects the product.
+  const title = testId(el("button", "card-title", item.title), "suggestion-title");
+  title.type = "button";
+  text.append(title);
   const meta = el("div", "card-meta");
-  if (item.suggested) meta.append(testId(el("span", "score", "score " + Number(item.score).toFixed(2)), "suggestion-score"));
+  const uncertain = item.original.some((segment) => segment.uncertain);
+  if (item.suggested) meta.append(buildScore(item.score, uncertain));
   else meta.append(el("span", "badge added", "added by you"));
-  if (item.original.some((segment) => segment.uncertain)) {
+  if (uncertain) {
     const badge = testId(el("span", "badge uncertain", "uncertain"), "suggestion-uncertain");
     badge.title = "The tagger was not sure about at least one segment: check it.";
     meta.append(badge);
@@ -66,6 +71,16 @@ export function showCounts(items) {
   $("no-suggestions").hidden = suggested > 0 || items.length > 0;
 }
 
+// The score as a word ("Likely"), the number on hover (title) and read out after the word.
+function buildScore(score, uncertain) {
+  const words = scoreInWords(score, uncertain);
+  const node = testId(el("span", "score " + words.level, words.word), "suggestion-score");
+  node.dataset.score = words.number;
+  node.title = words.detail;
+  node.append(el("span", "visually-hidden", " (score " + words.number + ")"));
+  return node;
+}
+
 // Only http(s) urls become links: a "javascript:" or "data:" url is not shown at all.
 function storefrontLink(url) {
   if (typeof url !== "string" || !/^https?:\/\//i.test(url)) return null;
@@ -84,11 +99,14 @@ function buildActions(item, actions) {
     const reject = testId(el("button", "button reject", "Reject"), "reject-button");
     accept.title = "Accept (A)";
     reject.title = "Reject (R)";
+    accept.setAttribute("aria-label", "Accept " + item.title);
+    reject.setAttribute("aria-label", "Reject " + item.title);
     accept.addEventListener("click", () => actions.setVerdict(item, item.verdict === "accepted" ? null : "accepted"));
     reject.addEventListener("click", () => actions.setVerdict(item, item.verdict === "rejected" ? null : "rejected"));
     buttons.append(accept, reject);
   } else {
     const remove = testId(el("button", "button reject", "Remove"), "remove-button");
+    remove.setAttribute("aria-label", "Remove " + item.title);
     remove.addEventListener("click", () => actions.remove(item));
     buttons.append(remove);
   }

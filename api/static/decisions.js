@@ -1,7 +1,7 @@
 // Every change the creator makes to the review (a verdict, a segment's edge, a product added
 // or removed), the unsaved-changes mark they set, and saving (PUT /v1/jobs/{id}/review). A
 // save names the revision it started from: if someone saved in between (409), their review
-// is reloaded instead. Each change is made to the state, then drawn by one render().
+// is reloaded instead; one the service does not answer is tried again (retry.js). Each change is made to the state, then drawn by one render().
 
 import { getJson, jobPath, putJson, sameProduct } from "./api.js";
 import { $ } from "./dom.js";
@@ -9,9 +9,12 @@ import { addedItem, applyReview, toDecisions } from "./items.js";
 import { clearNotice, setSaveStatus, showNotice } from "./messages.js";
 import { currentTime } from "./player.js";
 import { buildReview, render } from "./render.js";
+import { withRetry } from "./retry.js";
 import { setSelection } from "./selection.js";
 import { state } from "./state.js";
+import { plainMessage } from "./plain.js";
 import { clamp, formatTime, roundTime } from "./time.js";
+import { clickWord } from "./touch.js";
 
 const MIN_SEGMENT_S = 0.1; // no segment shorter than this, so its edges stay grabbable
 const ADDED_SEGMENT_S = 2; // an added product starts with a segment this long
@@ -42,7 +45,7 @@ export function setEdge(item, index, edge, time) {
 export function edgeHere(edge) {
   const item = state.items[state.selected];
   if (!item || !item.segments.length) {
-    showNotice("Select a product first (click it in the list or on the timeline).");
+    showNotice("Select a product first (" + clickWord() + " it in the list or on the timeline).");
     return;
   }
   const segment = item.segments[state.selectedSegment];
@@ -81,20 +84,30 @@ export async function save() {
   if (saving || !state.result) return;
   saving = true;
   $("save-button").disabled = true;
+  $("bar-save").disabled = true;
   setSaveStatus("Saving…", "pending");
+  const jobId = state.jobId;
+  const route = state.route; // the save is given up once the user goes elsewhere
+  let edits = state.edits; // a change made while the request is out is not in it
+  const attempt = () => {
+    edits = state.edits; // each try sends the decisions as they are now
+    return putJson(jobPath(jobId) + "/review", { revision: state.revision, decisions: toDecisions() });
+  };
+  const reconnecting = (seconds) => setSaveStatus("Not saved yet: reconnecting… (trying again in " + seconds + " s)", "pending");
   try {
-    const edits = state.edits; // a change made while the request is out is not in it
-    const stored = await putJson(jobPath(state.jobId) + "/review", { revision: state.revision, decisions: toDecisions() });
+    const stored = await withRetry(attempt, reconnecting, () => state.route === route);
     state.revision = stored.revision;
     state.dirty = state.edits !== edits;
     if (state.dirty) setSaveStatus("Unsaved changes", "pending");
     else setSaveStatus("Saved", "ok");
   } catch (err) {
+    if (state.route !== route) return;
     if (err.status === 409 && err.code === "conflict") await reloadAfterConflict();
-    else setSaveStatus(err.message, "error");
+    else setSaveStatus("Not saved: " + plainMessage(err), "error");
   } finally {
     saving = false;
     $("save-button").disabled = false;
+    $("bar-save").disabled = false;
   }
 }
 

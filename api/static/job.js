@@ -1,22 +1,26 @@
 // One job on the page: which panel shows, polling the job until it is tagged, then loading
 // its saved review and its video. Every step takes the route token it was started under and
-// stops once the user has gone elsewhere (state.route moved on).
+// stops once the user has gone elsewhere (state.route moved on). A poll the service does not
+// answer is tried again (retry.js), saying "Reconnecting…" meanwhile.
 
 import { getJson, jobPath } from "./api.js";
 import { $ } from "./dom.js";
 import { applyReview } from "./items.js";
-import { setSaveStatus, showError } from "./messages.js";
+import { setSaveStatus, showError, showNotice } from "./messages.js";
 import { loadVideo, unloadVideo } from "./player.js";
 import { buildReview } from "./render.js";
+import { withRetry } from "./retry.js";
 import { state } from "./state.js";
 import { formatTime, sleep } from "./time.js";
-import { resetUploadForm } from "./upload.js";
+import { plainMessage } from "./plain.js";
+import { resetUploadForm, uploadNote } from "./upload.js";
 
 const POLL_MS = 500;
 
 export function showPanel(id) {
   for (const panel of ["upload-panel", "processing-panel", "review"]) $(panel).hidden = panel !== id;
   $("save-button").hidden = id !== "review";
+  $("action-bar").hidden = id !== "review";
   $("new-video").hidden = id === "upload-panel";
   if (id === "upload-panel") resetUploadForm();
 }
@@ -26,14 +30,16 @@ export async function openJob(jobId, token) {
   state.jobId = jobId;
   showPanel("processing-panel");
   showJobProgress(null);
+  const note = uploadNote(jobId);
+  if (note) showNotice(note);
   for (;;) {
     let job;
     try {
-      job = await getJson(jobPath(jobId));
+      job = await withRetry(() => getJson(jobPath(jobId)), showReconnecting, () => token === state.route);
     } catch (err) {
       if (token !== state.route) return;
       showPanel("upload-panel");
-      if (err.status !== 401) showError("Job " + jobId + ": " + err.message);
+      if (err.status !== 401) showError("Job " + jobId + ": " + plainMessage(err));
       return;
     }
     if (token !== state.route) return;
@@ -48,6 +54,12 @@ export async function openJob(jobId, token) {
     await sleep(POLL_MS);
     if (token !== state.route) return;
   }
+}
+
+function showReconnecting(seconds) {
+  showPanel("processing-panel");
+  $("processing-status").textContent = "Reconnecting… (trying again in " + seconds + " s)";
+  $("processing-status").dataset.kind = "reconnecting";
 }
 
 // Forgets the job on screen: nothing of it is shown or kept.
@@ -69,6 +81,7 @@ function showJobProgress(job) {
   const bar = $("processing-progress");
   const status = $("processing-status");
   const progress = (job && job.progress) || {};
+  status.dataset.kind = "";
   if (!job) {
     status.textContent = "Loading the job…";
   } else if (job.status === "queued") {

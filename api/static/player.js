@@ -8,6 +8,9 @@ import { getBlob, jobPath } from "./api.js";
 import { $, el, testId } from "./dom.js";
 import { state } from "./state.js";
 import { clamp, formatTime } from "./time.js";
+import { boxAt, hasBox } from "./track.js";
+
+const LABEL_HEIGHT_PX = 20; // a box nearer the top than this has its label inside it
 
 const video = $("video");
 let videoUrl = null; // the blob: URL playing, revoked when the video goes
@@ -17,11 +20,11 @@ export const currentTime = () => video.currentTime;
 
 export function bindVideo() {
   video.addEventListener("play", () => {
-    $("play-button").textContent = "Pause";
+    for (const button of document.querySelectorAll("[data-play]")) button.textContent = "Pause";
     renderLoop();
   });
   video.addEventListener("pause", () => {
-    $("play-button").textContent = "Play";
+    for (const button of document.querySelectorAll("[data-play]")) button.textContent = "Play";
   });
   for (const name of ["timeupdate", "seeked", "loadedmetadata", "ended"]) video.addEventListener(name, renderFrame);
   video.addEventListener("error", () => {
@@ -60,6 +63,16 @@ export function seek(time) {
   renderFrame();
 }
 
+// One frame back (-1) or on (1): the browser does not say the video's frame rate, so a step is
+// FRAME_STEP_S. Stepping pauses, so that the frame stays.
+export const FRAME_STEP_S = 0.1;
+
+export function stepFrame(direction) {
+  if (!video.src) return;
+  video.pause();
+  seek((video.currentTime || 0) + direction * FRAME_STEP_S);
+}
+
 export function togglePlay() {
   if (!video.src) return;
   if (video.paused) video.play().catch(() => {});
@@ -71,6 +84,10 @@ export function renderFrame() {
   const t = video.currentTime || 0;
   $("current-time").textContent = formatTime(t) + " / " + formatTime(state.duration);
   $("playhead").style.left = (100 * clamp(t / (state.duration || 1), 0, 1)) + "%";
+  const knob = $("playhead-knob");
+  knob.setAttribute("aria-valuemax", state.duration.toFixed(2));
+  knob.setAttribute("aria-valuenow", t.toFixed(2));
+  knob.setAttribute("aria-valuetext", formatTime(t));
   drawBoxes(t);
 }
 
@@ -78,7 +95,7 @@ export function renderFrame() {
 export function buildBoxes(item) {
   for (const node of item.dom.boxes) node.remove();
   item.dom.boxes = item.segments.map((segment) => {
-    if (!segment.bbox) return null;
+    if (!hasBox(segment)) return null;
     const box = testId(el("div", "box"), "box");
     box.dataset.productId = item.productId;
     box.classList.toggle("uncertain", Boolean(segment.uncertain));
@@ -118,22 +135,29 @@ function pictureRect() {
   };
 }
 
+// Each box follows its product: where its segment's track has it at time t (see track.js).
 function drawBoxes(t) {
   const rect = pictureRect();
+  const overlayWidth = $("overlay").clientWidth;
   for (const item of state.items) {
     if (!item.dom) continue;
     let boxIndex = 0;
     item.segments.forEach((segment) => {
-      if (!segment.bbox) return;
+      if (!hasBox(segment)) return;
       const box = item.dom.boxes[boxIndex++];
       const visible = item.verdict !== "rejected" && t >= segment.start_s && t <= segment.end_s;
       box.hidden = !visible;
       if (!visible) return;
-      const [x, y, w, h] = segment.bbox;
-      box.style.left = rect.left + x * rect.x + "px";
-      box.style.top = rect.top + y * rect.y + "px";
+      const [x, y, w, h] = boxAt(segment, t);
+      const left = rect.left + x * rect.x;
+      const top = rect.top + y * rect.y;
+      box.style.left = left + "px";
+      box.style.top = top + "px";
       box.style.width = w * rect.x + "px";
       box.style.height = h * rect.y + "px";
+      // The label stays inside the picture: in the box near the top, never past the right edge.
+      box.classList.toggle("label-inside", top < LABEL_HEIGHT_PX);
+      box.style.setProperty("--label-max", Math.max(40, overlayWidth - left - 4) + "px");
       box.classList.toggle("selected", state.items[state.selected] === item);
     });
   }

@@ -3,6 +3,7 @@
 // decisions.js and selection.js) is followed by one render(), which brings all of them up to
 // date, adding the views of new items and taking off those of removed ones.
 
+import { showActionBar } from "./actionbar.js";
 import { buildCard, showCard, showCounts } from "./cards.js";
 import { $ } from "./dom.js";
 import { buildBoxes, renderFrame } from "./player.js";
@@ -36,6 +37,7 @@ export function render() {
   for (const item of state.items) refreshItem(item, item === selected ? state.selectedSegment : null);
   showCounts(state.items);
   showSelectedLabel(selected);
+  showActionBar(selected);
   renderFrame();
 }
 

@@ -11,15 +11,18 @@
 // inline code and styles (see player.js).
 
 import { bindKeyPanel, checkAccess, signedIn } from "./access.js";
+import { bindActionBar } from "./actionbar.js";
 import { addProduct, edgeHere, removeItem, save, setEdge, setVerdict } from "./decisions.js";
 import { $ } from "./dom.js";
 import { openJob, resetReview, showPanel } from "./job.js";
 import { clearBanners, showNotice } from "./messages.js";
-import { bindVideo, seek, togglePlay } from "./player.js";
+import { bindVideo, seek, stepFrame, togglePlay } from "./player.js";
 import { bindItemActions } from "./render.js";
+import { bindScrubber } from "./scrubber.js";
 import { bindSearch } from "./search.js";
 import { moveSelection, selectItem } from "./selection.js";
 import { state } from "./state.js";
+import { clickWord } from "./touch.js";
 import { bindDropZone } from "./upload.js";
 
 let shownHash = ""; // the address of what is shown, to go back to when leaving it would lose changes
@@ -47,7 +50,7 @@ function newVideo() {
   // No confirm() dialog: a second click discards unsaved changes.
   if (state.dirty && !state.discardArmed) {
     state.discardArmed = true;
-    showNotice("You have unsaved changes. Save them, or click New video again to discard them.");
+    showNotice("You have unsaved changes. Save them, or " + clickWord() + " New video again to discard them.");
     return;
   }
   state.dirty = false;
@@ -77,6 +80,8 @@ function isTyping(target) {
 
 const KEY_ACTIONS = {
   " ": togglePlay,
+  ",": () => stepFrame(-1),
+  ".": () => stepFrame(1),
   n: () => moveSelection(1),
   ArrowDown: () => moveSelection(1),
   p: () => moveSelection(-1),
@@ -108,6 +113,10 @@ async function start() {
   $("new-video").addEventListener("click", newVideo);
   $("start-here").addEventListener("click", () => edgeHere("start"));
   $("end-here").addEventListener("click", () => edgeHere("end"));
+  $("frame-back").addEventListener("click", () => stepFrame(-1));
+  $("frame-forward").addEventListener("click", () => stepFrame(1));
+  bindScrubber(seek, stepFrame);
+  bindActionBar({ togglePlay, setVerdict, save, next: () => moveSelection(1), selected: () => state.items[state.selected] });
   bindItemActions({ select: selectItem, setVerdict, remove: removeItem, setEdge, seek });
   bindSearch(addProduct);
   document.addEventListener("keydown", onKeyDown);

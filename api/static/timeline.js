@@ -1,9 +1,13 @@
 // The timeline under the video: the ruler, one lane per item with its segments, and dragging
-// a segment's edges. A click on a lane's empty track seeks there. What a click or a drag does
+// a segment's edges. A click on a lane's track (a segment too) seeks there. What a click or a drag does
 // comes in as actions (see render.js), so that this module shows the review without changing it.
+// Segments and their edges are reached with Tab too: Enter selects a segment, the arrow keys
+// move a focused edge by EDGE_STEP_S.
 
 import { $, el, testId } from "./dom.js";
 import { clamp, formatSpan, formatTick } from "./time.js";
+
+const EDGE_STEP_S = 0.1;
 
 let duration = 0; // of the video: the timeline's length, set with its ruler for each review
 let drag = null; // the edge being dragged: { item, index, edge, rect (of its track) }
@@ -46,14 +50,26 @@ export function buildSegments(item, actions) {
     node.dataset.productId = item.productId;
     node.dataset.index = String(index);
     node.classList.toggle("uncertain", Boolean(segment.uncertain));
+    node.tabIndex = 0;
+    node.setAttribute("role", "group");
+    node.addEventListener("keydown", (event) => {
+      if (event.target !== node || (event.key !== "Enter" && event.key !== " ")) return;
+      event.preventDefault();
+      event.stopPropagation();
+      actions.select(item, index, true);
+    });
     const start = testId(el("div", "handle start"), "segment-start-handle");
     const end = testId(el("div", "handle end"), "segment-end-handle");
-    bindDrag(start, item, index, "start", actions);
-    bindDrag(end, item, index, "end", actions);
+    for (const [handle, edge] of [[start, "start"], [end, "end"]]) {
+      bindDrag(handle, item, index, edge, actions);
+      bindEdgeKeys(handle, item, index, edge, actions);
+    }
     node.append(start, end);
+    // A click selects the segment and seeks where it was clicked (not to the segment's start).
     node.addEventListener("click", (event) => {
       if (event.target !== node) return; // a handle was dragged
-      actions.select(item, index, true);
+      actions.select(item, index, false);
+      actions.seek(timeAt(event.clientX, track.getBoundingClientRect()));
     });
     track.append(node);
     return node;
@@ -71,6 +87,12 @@ export function showLane(item, verdict, selectedSegment) {
     node.style.left = (100 * segment.start_s) / length + "%";
     node.style.width = (100 * (segment.end_s - segment.start_s)) / length + "%";
     node.title = formatSpan(segment) + (segment.uncertain ? " · uncertain" : "");
+    node.setAttribute("aria-label", item.title + ", segment " + (index + 1) + ": " + node.title);
+    for (const [handle, edge, key] of [[node.children[0], "Start", "start_s"], [node.children[1], "End", "end_s"]]) {
+      handle.setAttribute("aria-valuenow", segment[key].toFixed(2));
+      handle.setAttribute("aria-valuetext", segment[key].toFixed(2) + " s");
+      handle.setAttribute("aria-label", edge + " of " + item.title + ", segment " + (index + 1));
+    }
     node.classList.toggle("selected", index === selectedSegment);
   });
 }
@@ -97,7 +119,25 @@ function bindDrag(handle, item, index, edge, actions) {
   handle.addEventListener("click", (event) => event.stopPropagation());
 }
 
-// The video time under a pointer at clientX on a track.
-function timeAt(clientX, rect) {
+// An edge is a slider: the arrow keys move it, and the video shows the frame there.
+function bindEdgeKeys(handle, item, index, edge, actions) {
+  handle.tabIndex = 0;
+  handle.setAttribute("role", "slider");
+  handle.setAttribute("aria-valuemin", "0");
+  handle.setAttribute("aria-valuemax", String(duration));
+  handle.addEventListener("keydown", (event) => {
+    const step = { ArrowLeft: -EDGE_STEP_S, ArrowRight: EDGE_STEP_S }[event.key];
+    if (!step) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const key = edge === "start" ? "start_s" : "end_s";
+    actions.select(item, index, false);
+    actions.setEdge(item, index, edge, item.segments[index][key] + step);
+    actions.seek(item.segments[index][key]);
+  });
+}
+
+// The video time under a pointer at clientX on a track (or the ruler, which spans the same).
+export function timeAt(clientX, rect) {
   return clamp((clientX - rect.left) / rect.width, 0, 1) * duration;
 }

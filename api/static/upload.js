@@ -1,9 +1,17 @@
 // Sending a video: the drop zone and file picker, and the upload's progress. Once the service
-// has the file, the address becomes #job=<id>, and the hashchange opens the job.
+// has the file, the address becomes #job=<id>, and the hashchange opens the job. Meanwhile the
+// browser checks whether it can play the file (playable.js): if not, the job says so.
 
 import { authHeaders, errorOf } from "./api.js";
 import { $ } from "./dom.js";
 import { clearBanners, showError } from "./messages.js";
+import { plainMessage } from "./plain.js";
+import { checkPlayable } from "./playable.js";
+
+// Said about a file this browser cannot play: the job that uploaded it shows it (uploadNote).
+const UNPLAYABLE_NOTE = "This browser cannot play this file as it is. It is uploaded all the same: " +
+  "once it is tagged, the review plays the service's copy of it.";
+let note = null; // { jobId, text } for the last upload
 
 export function bindDropZone() {
   const zone = $("drop-zone");
@@ -26,6 +34,7 @@ export function bindDropZone() {
 // Back to an idle drop zone, ready for the next file.
 export function resetUploadForm() {
   $("upload-block").hidden = true;
+  $("upload-note").hidden = true;
   $("drop-zone").classList.remove("busy");
   $("file-input").value = ""; // so that choosing the same file again uploads it again
 }
@@ -39,6 +48,12 @@ function uploadFile(file) {
   $("drop-zone").classList.add("busy");
   bar.value = 0;
   status.textContent = "Uploading " + file.name + "…";
+  $("upload-note").hidden = true;
+  const playable = checkPlayable(file);
+  playable.then((answer) => {
+    $("upload-note").textContent = UNPLAYABLE_NOTE;
+    $("upload-note").hidden = answer !== false || $("upload-block").hidden;
+  });
 
   const form = new FormData();
   form.append("file", file, file.name);
@@ -56,12 +71,17 @@ function uploadFile(file) {
     bar.value = 100;
     status.textContent = "Uploaded, starting…";
   };
-  xhr.onload = () => onUploaded(xhr);
-  xhr.onerror = () => uploadFailed("The upload failed: the service could not be reached.");
+  xhr.onload = () => onUploaded(xhr, playable);
+  xhr.onerror = () => uploadFailed("The upload failed: the service could not be reached. Check your connection and try again.");
   xhr.send(form);
 }
 
-async function onUploaded(xhr) {
+// The note about the uploaded file, for the job it became (null when none).
+export function uploadNote(jobId) {
+  return note && note.jobId === jobId ? note.text : null;
+}
+
+async function onUploaded(xhr, playable) {
   let body = null;
   try {
     body = JSON.parse(xhr.responseText);
@@ -69,11 +89,12 @@ async function onUploaded(xhr) {
     // handled below
   }
   if (xhr.status === 202 || xhr.status === 200) {
+    note = (await playable) === false ? { jobId: body.id, text: UNPLAYABLE_NOTE } : null;
     location.hash = "job=" + encodeURIComponent(body.id); // hashchange opens the job
     return;
   }
   const error = await errorOf(xhr.status, () => body);
-  uploadFailed(xhr.status === 429 ? "The service is busy, try again shortly: " + error.message : error.message);
+  uploadFailed(plainMessage(error));
 }
 
 function uploadFailed(message) {

@@ -201,3 +201,59 @@ def screenshot(page, name: str) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         jpeg = name.endswith(".jpg")
         page.screenshot(path=str(Path(folder) / name), type="jpeg" if jpeg else "png", quality=82 if jpeg else None)
+
+
+def track_box_at(segment: dict, t: float) -> list[float]:
+    """What the page should draw for a segment at time t: its track interpolated linearly between
+    the rows around t, the nearest row held outside them; its bbox without a track."""
+    rows = segment.get("track") or []
+    if not rows:
+        return list(segment["bbox"])
+    if t <= rows[0][0]:
+        return list(rows[0][1:])
+    if t >= rows[-1][0]:
+        return list(rows[-1][1:])
+    after = next(i for i, row in enumerate(rows) if row[0] >= t)
+    a, b = rows[after - 1], rows[after]
+    f = (t - a[0]) / (b[0] - a[0]) if b[0] > a[0] else 0.0
+    return [a[i] + (b[i] - a[i]) * f for i in range(1, 5)]
+
+
+def track_x(page, seconds: float, duration: float) -> float:
+    """The page x of a time on the timeline (the ruler spans what the tracks span)."""
+    ruler = page.locator("#ruler").bounding_box()
+    return ruler["x"] + ruler["width"] * seconds / duration
+
+
+def drag_playhead(page, to_seconds: float, duration: float) -> None:
+    """Grab the playhead's knob and drop it at a time."""
+    knob = by_id(page, "playhead-knob").bounding_box()
+    x, y = knob["x"] + knob["width"] / 2, knob["y"] + knob["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(track_x(page, to_seconds, duration), y, steps=10)
+    page.mouse.up()
+
+
+def fail_first(page, url_pattern, count: int, method: str = "GET", status: int = 503) -> list[str]:
+    """Make the first ``count`` requests (of ``method``) to URLs matching ``url_pattern`` fail,
+    the first by a dropped connection, the rest with ``status``; then let them through. Returns
+    what each request met ('abort', 'status', 'passed')."""
+    met: list[str] = []
+
+    def handle(route):
+        if route.request.method != method:
+            return route.continue_()
+        failed = sum(1 for m in met if m != "passed")
+        if failed >= count:
+            met.append("passed")
+            return route.continue_()
+        if failed == 0:
+            met.append("abort")
+            return route.abort("connectionrefused")
+        met.append("status")
+        return route.fulfill(status=status, content_type="application/json",
+                             body=json.dumps({"error": {"code": "unavailable", "message": "down for a moment"}}))
+
+    page.route(url_pattern, handle)
+    return met
