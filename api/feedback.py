@@ -54,8 +54,10 @@ def export_feedback(state_dir: Path, out: Path) -> FeedbackExport:
             continue
         # Each product with its catalog: ids repeat across catalogs, and `shoptag eval` scores an
         # appearance only for the catalog it names.
+        # A box the creator placed is the appearance's one-row track (evaluation.annotations).
         appearances = [{"product_id": d.product_id, "start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3),
-                        **({"catalog": d.catalog} if d.catalog else {})}
+                        **({"catalog": d.catalog} if d.catalog else {}),
+                        **({"track": [[round(s.box.time_s, 3), s.box.x, s.box.y, s.box.w, s.box.h]]} if s.box else {})}
                        for d in review.decisions if d.verdict != "rejected" for s in d.segments]
         videos.append({
             "video": str(job.upload.resolve()), "appearances": sorted(appearances, key=lambda a: a["start_s"]),

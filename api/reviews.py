@@ -34,14 +34,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class PlacedBox(_Strict):
+    """Where a creator placed a product on the frame: a box in the video's pixels at ``time_s``."""
+
+    time_s: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    x: Annotated[int, Field(ge=0)]
+    y: Annotated[int, Field(ge=0)]
+    w: Annotated[int, Field(ge=1)]
+    h: Annotated[int, Field(ge=1)]
+
+
 class ReviewSegment(_Strict):
     start_s: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     end_s: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    box: PlacedBox | None = Field(None, description="Where the creator placed the product (an added one, or a "
+                                  "box corrected), inside the segment and the frame.")
 
     @model_validator(mode="after")
     def _ordered(self) -> ReviewSegment:
         if self.end_s - self.start_s < MIN_SEGMENT_S:
             raise ValueError(f"a segment must end after it starts ({self.start_s} .. {self.end_s})")
+        if self.box is not None and not self.start_s <= self.box.time_s <= self.end_s:
+            raise ValueError(f"a box at {self.box.time_s} s lies outside its segment ({self.start_s} .. {self.end_s})")
         return self
 
 
@@ -120,6 +134,12 @@ def check_decisions(review: ReviewIn, job: Job, catalogs: Sequence[str], in_cata
         if late:
             raise InvalidRequestError(f"a segment of {product!r} ({late[0].start_s} .. {late[0].end_s} s) lies past "
                                       f"the video's end ({duration_s:.3f} s)")
+        width, height = int(job.result["width"]), int(job.result["height"])
+        outside = [s.box for s in decision.segments
+                   if s.box is not None and (s.box.x + s.box.w > width or s.box.y + s.box.h > height)]
+        if outside:
+            raise InvalidRequestError(f"the box of {product!r} at {outside[0].time_s} s lies outside the "
+                                      f"{width}x{height} frame")
         decisions.append(decision)
     return review.model_copy(update={"decisions": decisions})
 

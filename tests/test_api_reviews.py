@@ -82,7 +82,8 @@ def test_a_finished_job_reports_its_frames_and_serves_its_video(client, finished
 def _decisions(end_s: float = 3.0) -> list[dict]:
     return [{"product_id": "espresso-cup", "verdict": "accepted", "segments": [{"start_s": 0.5, "end_s": end_s}]},
             {"product_id": "astronaut-poster", "verdict": "rejected", "segments": []},
-            {"product_id": "rocket-poster", "verdict": "added", "segments": [{"start_s": 1.0, "end_s": 2.5}]}]
+            {"product_id": "rocket-poster", "verdict": "added", "segments": [
+                {"start_s": 1.0, "end_s": 2.5, "box": {"time_s": 1.5, "x": 40, "y": 30, "w": 120, "h": 90}}]}]
 
 
 def test_a_review_is_saved_by_revision_and_only_its_owner_sees_it(client, finished_job):
@@ -129,6 +130,11 @@ def test_a_review_is_saved_by_revision_and_only_its_owner_sees_it(client, finish
      "past the video's end"),
     ([{"product_id": "espresso-cup", "verdict": "accepted", "segments": [{"start_s": 1, "end_s": 1.001}]}],
      "must end after it starts"),
+    ([{"product_id": "rocket-poster", "verdict": "added", "segments": [
+        {"start_s": 1, "end_s": 2, "box": {"time_s": 3, "x": 0, "y": 0, "w": 10, "h": 10}}]}], "outside its segment"),
+    ([{"product_id": "rocket-poster", "verdict": "added", "segments": [
+        {"start_s": 1, "end_s": 2, "box": {"time_s": 1.5, "x": 600, "y": 0, "w": 100, "h": 10}}]}],
+     "outside the 640x360 frame"),
     ([{"product_id": "espresso-cup", "verdict": "accepted", "segments": [{"start_s": True, "end_s": 2}]}],
      "valid number"),
     ([{"product_id": "espresso-cup", "verdict": "maybe", "segments": []}], "verdict"),
@@ -183,6 +189,7 @@ def test_reviews_export_as_annotations_that_eval_reads(client, finished_job, ser
     assert video.video.read_bytes() == demo_video  # the upload that was tagged, not the copy played
     assert [(a.product_id, a.start_s, a.end_s) for a in video.appearances] == [
         ("espresso-cup", 0.5, 3.0), ("rocket-poster", 1.0, 2.5)]
+    assert video.appearances[1].track == ((1.5, 40, 30, 120, 90),)  # the box the creator placed
     assert json.loads(out.read_text())["videos"][0]["job_id"] == finished_job["id"]
 
 
