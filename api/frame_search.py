@@ -27,8 +27,8 @@ class FrameSearch:
                 limit: int) -> list[tuple[int, float]]:
         """Up to ``limit`` (product position, best region similarity) for the frame at ``time_s``,
         best first (blocking)."""
-        image = frame_at(video, time_s)
-        with self._slots:
+        with self._slots:  # decoding the frame included: a seek can decode a second of video
+            image = frame_at(video, time_s)
             _, vectors = embed_frame_regions(embedder, image, self._settings)
             results = index.search(vectors, max(limit, self._settings.top_k))
         best: dict[int, float] = {}

@@ -40,6 +40,8 @@ class JobVideos:
                            self._config.review_video_fps)
         except VideoError as exc:
             logger.warning("job %s: %s", job.id, exc.message)
+        except OSError as exc:  # a full disk, say: the tags stand, the upload is played instead
+            logger.warning("job %s: its review copy could not be written: %s", job.id, exc)
 
     def expire(self) -> None:
         """Delete the stored videos (and their copies) no job needs any more (blocking; after each
