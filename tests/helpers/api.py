@@ -86,10 +86,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(index, tmp_path, folder_option="--index", **env):
-    """A real `shoptag serve` process on a free port, ready, serving ``index`` (with
-    ``folder_option`` "--data": a data folder of catalogs); ``env`` sets service settings."""
-    port = free_port()
+def served(index, tmp_path, folder_option="--index", port: int | None = None, **env):
+    """A real `shoptag serve` process on ``port`` (default: a free one), ready, serving ``index``
+    (with ``folder_option`` "--data": a data folder of catalogs); ``env`` sets service settings."""
+    port = port or free_port()
     environment = {**os.environ, "SHOPTAG_SERVICE__STATE_DIR": str(tmp_path / "state"),
                    **{f"SHOPTAG_SERVICE__{k.upper()}": str(v) for k, v in env.items()}}
     log = (tmp_path / f"serve-{port}.log").open("w")
