@@ -169,19 +169,22 @@ def test_a_creator_reviews_a_clip_and_the_decisions_are_kept(service, demo_webm,
     by_id(page, "end-here").click()
     assert segment_times(page, CUP) == [(start, 3.0)]
 
-    # Add a product the tagger did not suggest: search by title, add it at 6.5 s (its 2 s segment
-    # is clipped to the video's end), then "[" moves its start to 6.0 s.
+    # Add a product the tagger did not suggest: from the product sheet's title search, at 6.5 s
+    # (its 2 s segment is clipped to the video's end), then "[" moves its start to 6.0 s.
     rocket_end = round(duration, 2)
     assert duration < 6.5 + 2
     seek(page, 6.5)
+    by_id(page, "add-product").click()
     by_id(page, "add-search-input").press_sequentially("falcon poster")  # keys typed into a field are no shortcuts
     by_id(page, "add-search-input").press("Enter")
-    by_id(page, "add-result", ROCKET).wait_for()
+    wait_until(page, "document.querySelectorAll('[data-testid=\"add-result\"]').length === 1")
     assert [card(page, p).get_attribute("data-verdict") for p in (CUP, ASTRONAUT)] == ["accepted", "rejected"]
     assert current_time(page) == pytest.approx(6.5)
     by_id(by_id(page, "add-result", ROCKET), "add-result-button").click()
     assert by_id(page, "lane", ROCKET).count() == 1
     assert segment_times(page, ROCKET) == [(6.5, rocket_end)]
+    page.keyboard.press("Escape")  # no box this time: it is asked for, and skipped
+    assert by_id(page, "place-prompt").is_hidden()
     seek(page, 6.0)
     page.keyboard.press("[")
     assert segment_times(page, ROCKET) == [(6.0, rocket_end)]
@@ -261,6 +264,7 @@ def test_product_fields_are_shown_as_text_and_never_run(tmp_path, effnet, demo_w
         seek(page, segment["best_frame_s"])
         assert by_id(page, "box", cup["product_id"]).inner_text() == titles[cup["product_id"]]
 
+        by_id(page, "add-product").click()
         by_id(page, "add-search-input").fill("falcon")
         by_id(page, "add-search-input").press("Enter")
         by_id(page, "add-result", ROCKET).wait_for()
@@ -346,9 +350,11 @@ def test_the_page_reaches_only_its_service_and_is_served_with_its_csp(service, t
     wait_until(page, "document.getElementById('video').currentTime > 1")
     page.keyboard.press(" ")
     assert page.evaluate("document.getElementById('video').paused")
+    by_id(page, "add-product").click()
     by_id(page, "add-search-input").fill("poster")
     by_id(page, "add-search-input").press("Enter")
     by_id(page, "add-result", ROCKET).wait_for()
+    assert any("/nearest-products?" in url for url in watched.requests)
 
     # blob: URLs are the fetched video and thumbnails, played from memory under this origin.
     foreign = [url for url in watched.requests
@@ -455,6 +461,7 @@ def test_a_creator_of_two_catalogs_reviews_products_of_both(tmp_path, effnet, de
         assert thumbnails == ["/v1/catalogs/shop-a/product-images/espresso-cup",
                               "/v1/catalogs/shop-b/product-images/astronaut-poster"]
 
+        by_id(page, "add-product").click()
         by_id(page, "add-search-input").fill("falcon")
         by_id(page, "add-search-input").press("Enter")
         wait_until(page, "document.querySelectorAll('[data-testid=\"add-result\"]').length === 2")
@@ -687,6 +694,14 @@ def test_the_review_has_no_serious_accessibility_violations(service, tagged_job,
     serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations
                if v["impact"] in ("serious", "critical")]
     assert serious == [], serious
+    # And with the product sheet open (a modal dialog over the page).
+    by_id(page, "add-product").click()
+    wait_until(page, "document.querySelectorAll('[data-testid=\"add-result\"] img').length > 0")
+    violations = sync_axe.Axe().run(page).response["violations"]
+    serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in violations
+               if v["impact"] in ("serious", "critical")]
+    assert serious == [], serious
+    page.keyboard.press("Escape")
     assert page.locator("h1").count() == 1 and page.locator("h1").is_visible()
     # Cards, segments and edges are reached with Tab; each verdict button names its product.
     for tag in tagged_job["result"]["tags"]:
@@ -725,3 +740,120 @@ def test_a_touch_screen_says_tap_and_a_file_the_browser_cannot_play_is_still_upl
     wait_for_review(page, count=2)  # the service's H.264 copy plays
     assert page.locator(".shortcuts").is_hidden()  # no keyboard help on a touch screen
     watched.assert_clean()
+
+
+def tiles_shown(page) -> list[str]:
+    return page.evaluate("[...document.querySelectorAll('[data-testid=\"add-result\"]')]"
+                         ".map((t) => t.dataset.productId)")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_a_product_is_added_from_the_sheet_and_its_box_placed_on_the_frame(service, demo_webm, new_page_as, viewport):
+    """The product sheet: the products like the frame on screen, the cup first where it is seen;
+    a title search by word starts; a tap on a suggested product selects it, on another adds it;
+    then a drag on the frame places its box, saved in the video's pixels and drawn after a reload."""
+    base, _ = service
+    job = tag_with_api(base, demo_webm)  # its own job: the shared one keeps its two suggestions
+    result = job["result"]
+    phone = viewport == PHONE
+    watched = new_page_as(viewport=viewport, has_touch=phone, is_mobile=phone)
+    page = watched.page
+    saved = []
+    page.on("request", lambda r: saved.append(r.post_data_json)
+            if r.method == "PUT" and r.url.endswith("/review") else None)
+    page.goto(f"{base}/#job={job['id']}")
+    wait_for_review(page, count=2)
+    seek(page, 2.0)  # the cup is on screen
+
+    # The sheet: a dialog with the nearest products, the cup first and marked as in the list.
+    started = time.monotonic()
+    by_id(page, "add-product").click()
+    sheet = by_id(page, "product-sheet")
+    assert sheet.is_visible() and sheet.get_attribute("aria-labelledby") == "sheet-title"
+    wait_until(page, "document.querySelectorAll('[data-testid=\"add-result\"]').length === 4")
+    nearest_s = time.monotonic() - started
+    assert tiles_shown(page)[0] == CUP, tiles_shown(page)
+    assert by_id(page, "add-result", CUP).get_attribute("data-present") == "true"
+    assert by_id(page, "add-result", ROCKET).get_attribute("data-present") is None
+    assert page.evaluate("document.getElementById('product-sheet').contains(document.activeElement)")
+    shown = sheet.bounding_box()
+    if phone:  # a bottom sheet, the width of the screen
+        assert shown["y"] + shown["height"] == pytest.approx(viewport["height"], abs=1), shown
+        assert shown["width"] == pytest.approx(viewport["width"], abs=1), shown
+    else:  # a panel at the right, the height of the window
+        assert shown["x"] + shown["width"] == pytest.approx(viewport["width"], abs=1), shown
+        assert shown["height"] == pytest.approx(viewport["height"], abs=1) and shown["width"] <= 460, shown
+    page.keyboard.press("Escape")
+    assert sheet.is_hidden()
+    assert page.evaluate("document.activeElement.dataset.testid") == "add-product"  # focus back
+
+    # Typing searches titles by word starts; an empty search shows the nearest again.
+    by_id(page, "add-product").click()
+    by_id(page, "add-search-input").fill("lau")
+    wait_until(page, "document.querySelectorAll('[data-testid=\"add-result\"]').length === 1")
+    assert tiles_shown(page) == [ROCKET]
+    by_id(page, "add-search-input").fill("")
+    wait_until(page, "document.querySelectorAll('[data-testid=\"add-result\"]').length === 4")
+    assert tiles_shown(page)[0] == CUP
+
+    # A tap on a suggested product selects it; on another, adds it with a segment from now.
+    by_id(by_id(page, "add-result", CUP), "add-result-button").click()
+    assert sheet.is_hidden() and "selected" in card(page, CUP).get_attribute("class")
+    assert by_id(page, "suggestion").count() == 2
+    by_id(page, "add-product").click()
+    by_id(page, "add-result", ROCKET).wait_for()
+    by_id(by_id(page, "add-result", ROCKET), "add-result-button").click()
+    assert sheet.is_hidden() and by_id(page, "lane", ROCKET).count() == 1
+    assert segment_times(page, ROCKET) == [(2.0, 4.0)]
+    assert by_id(page, "place-prompt").is_visible()
+
+    # A drag on the frame places its box: from the display to the video's pixels.
+    width, height = result["width"], result["height"]
+    target = [round(0.55 * width), round(0.2 * height), round(0.3 * width), round(0.4 * height)]
+    video = by_id(page, "video").bounding_box()
+    scale = min(video["width"] / width, video["height"] / height)
+    left = video["x"] + (video["width"] - width * scale) / 2
+    top = video["y"] + (video["height"] - height * scale) / 2
+    page.mouse.move(left + target[0] * scale, top + target[1] * scale)
+    page.mouse.down()
+    page.mouse.move(left + (target[0] + target[2]) * scale, top + (target[1] + target[3]) * scale, steps=8)
+    page.mouse.up()
+    assert by_id(page, "place-prompt").is_hidden()
+    assert box_in_video_pixels(page, ROCKET, result) == pytest.approx(target, abs=3)
+    by_id(page, "bar-save" if phone else "save-button").click()
+    text_is(page, "save-status", "Saved")
+    (rocket,) = [d for d in saved[-1]["decisions"] if d["product_id"] == ROCKET]
+    assert rocket["verdict"] == "added"
+    box = rocket["segments"][0]["box"]
+    assert all(isinstance(box[k], int) for k in "xywh"), box
+    assert [box[k] for k in "xywh"] == pytest.approx(target, abs=3), (box, target)
+    assert box["time_s"] == pytest.approx(2.0, abs=0.01)
+
+    # After a reload the placed box is drawn where it was put.
+    page.reload()
+    wait_for_review(page, count=3)
+    seek(page, 2.5)
+    assert by_id(page, "box", ROCKET).is_visible()
+    assert box_in_video_pixels(page, ROCKET, result) == pytest.approx(target, abs=3)
+    print(f"nearest products shown in {nearest_s:.2f} s ({'phone' if phone else 'desktop'})")
+    watched.assert_clean()
+
+
+def test_a_tap_on_the_frame_places_a_default_box_inside_it(service, tagged_job, new_page):
+    """A tap near the frame's corner: a box of the default size, kept inside the frame."""
+    base, _ = service
+    result = tagged_job["result"]
+    watched = new_page()
+    page = watched.page
+    page.goto(f"{base}/#job={tagged_job['id']}")
+    wait_for_review(page, count=2)
+    seek(page, 1.0)
+    page.keyboard.press("+")
+    by_id(page, "add-result", ROCKET).wait_for()
+    by_id(by_id(page, "add-result", ROCKET), "add-result-button").click()
+    video = by_id(page, "video").bounding_box()
+    page.mouse.click(video["x"] + video["width"] - 3, video["y"] + 3)  # the top right corner
+    side = round(0.25 * min(result["width"], result["height"]))
+    assert box_in_video_pixels(page, ROCKET, result) == pytest.approx([result["width"] - side, 0, side, side], abs=3)
+    assert page.evaluate("document.getElementById('video').paused")  # the tap did not play it
+    watched.assert_clean()  # (not saved: the shared job keeps its two suggestions)

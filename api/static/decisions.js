@@ -1,5 +1,5 @@
 // Every change the creator makes to the review (a verdict, a segment's edge, a product added
-// or removed), the unsaved-changes mark they set, and saving (PUT /v1/jobs/{id}/review). A
+// or removed, a box placed on the frame), the unsaved-changes mark they set, and saving (PUT /v1/jobs/{id}/review). A
 // save names the revision it started from: if someone saved in between (409), their review
 // is reloaded instead; one the service does not answer is tried again (retry.js). Each change is made to the state, then drawn by one render().
 
@@ -62,11 +62,26 @@ export function edgeHere(edge) {
   setEdge(item, state.selectedSegment, edge, t);
 }
 
+// Adds the product with a segment from the current time; returns its item (null: already there).
 export function addProduct(product) {
-  if (state.items.some((item) => sameProduct(item, product))) return;
+  if (state.items.some((item) => sameProduct(item, product))) return null;
   const item = addedItem(product, [defaultSegment()]);
   state.items.push(item);
   setSelection(state.items.length - 1, 0);
+  markDirty();
+  render();
+  return item;
+}
+
+// Puts a box the creator placed ({ x, y, w, h } in video pixels) on the item's segment at the
+// current time (or its first), at the current time kept inside that segment.
+export function placeBox(item, rect) {
+  if (!state.items.includes(item) || !item.segments.length) return; // removed meanwhile
+  const t = roundTime(currentTime() || 0);
+  const index = Math.max(0, item.segments.findIndex((s) => s.start_s <= t && t <= s.end_s));
+  const segment = item.segments[index];
+  segment.box = { time_s: clamp(t, segment.start_s, segment.end_s), ...rect };
+  setSelection(state.items.indexOf(item), index);
   markDirty();
   render();
 }

@@ -8,6 +8,7 @@
 
 import { fetchableById, getJson, productPath, sameProduct } from "./api.js";
 import { state } from "./state.js";
+import { clamp } from "./time.js";
 
 const LANE_COLOURS = ["#4f9dff", "#ff8a5b", "#3fd08f", "#c58cff", "#ffc857", "#ff5f8f", "#33d1d6", "#a7d95a"];
 
@@ -69,7 +70,7 @@ export async function applyReview(review) {
   }
   const products = await Promise.all(added.map((decision) => lookUpProduct(decision.product_id, decision.catalog)));
   added.forEach((decision, i) => {
-    state.items.push(addedItem(products[i], decision.segments.map((s) => ({ start_s: s.start_s, end_s: s.end_s }))));
+    state.items.push(addedItem(products[i], decision.segments.map(savedSegment)));
   });
   // The selection indexes the items, so it starts over with them: on the first one.
   state.selected = state.items.length ? 0 : -1;
@@ -88,7 +89,22 @@ function withBox(saved, originals) {
       bestOverlap = overlap;
     }
   }
-  return { ...(best || {}), start_s: saved.start_s, end_s: saved.end_s };
+  return { ...(best || {}), ...savedSegment(saved) };
+}
+
+// A saved segment: its times, and the box the creator placed in it, if any.
+function savedSegment(saved) {
+  const segment = { start_s: saved.start_s, end_s: saved.end_s };
+  if (saved.box) segment.box = { ...saved.box };
+  return segment;
+}
+
+// A segment as a decision holds it: the placed box, if any, at a time inside the segment (its
+// edges may have moved since the box was placed).
+function decidedSegment(segment) {
+  const out = { start_s: segment.start_s, end_s: segment.end_s };
+  if (segment.box) out.box = { ...segment.box, time_s: clamp(segment.box.time_s, segment.start_s, segment.end_s) };
+  return out;
 }
 
 async function lookUpProduct(productId, catalog) {
@@ -106,7 +122,7 @@ async function lookUpProduct(productId, catalog) {
 export function toDecisions() {
   const out = [];
   for (const item of state.items) {
-    const segments = item.segments.map((s) => ({ start_s: s.start_s, end_s: s.end_s }));
+    const segments = item.segments.map(decidedSegment);
     const product = item.catalog ? { product_id: item.productId, catalog: item.catalog } : { product_id: item.productId };
     if (!item.suggested) out.push({ ...product, verdict: "added", segments });
     else if (item.verdict === "accepted") out.push({ ...product, verdict: "accepted", segments });

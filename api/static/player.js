@@ -6,6 +6,7 @@
 
 import { getBlob, jobPath } from "./api.js";
 import { $, el, testId } from "./dom.js";
+import { pictureRect } from "./picture.js";
 import { state } from "./state.js";
 import { clamp, formatTime } from "./time.js";
 import { boxAt, hasBox } from "./track.js";
@@ -115,24 +116,6 @@ function renderLoop() {
     renderFrame();
     if (!video.paused) renderLoop(); // timeupdate alone comes only ~4 times a second
   });
-}
-
-// The video is letterboxed inside its element (object-fit: contain): boxes are scaled from
-// the result's pixels to the displayed picture and offset by the bars.
-function pictureRect() {
-  const width = video.clientWidth;
-  const height = video.clientHeight;
-  const naturalW = video.videoWidth || state.result.width;
-  const naturalH = video.videoHeight || state.result.height;
-  const scale = Math.min(width / naturalW, height / naturalH);
-  const shownW = naturalW * scale;
-  const shownH = naturalH * scale;
-  return {
-    left: video.offsetLeft + (width - shownW) / 2,
-    top: video.offsetTop + (height - shownH) / 2,
-    x: shownW / state.result.width,
-    y: shownH / state.result.height,
-  };
 }
 
 // Each box follows its product: where its segment's track has it at time t (see track.js).

@@ -9,6 +9,7 @@ import { $ } from "./dom.js";
 import { buildBoxes, renderFrame } from "./player.js";
 import { state } from "./state.js";
 import { buildLane, buildRuler, buildSegments, showLane } from "./timeline.js";
+import { hasBox } from "./track.js";
 
 // What a click or drag on a card or lane does: set once by review.js, so that the views need
 // not import the modules that change the state (which draw the views: a cycle).
@@ -21,7 +22,7 @@ export function bindItemActions(itemActions) {
 
 // Draws a newly loaded review from scratch: the views of the one before go.
 export function buildReview() {
-  for (const id of ["suggestions", "lanes", "overlay", "search-results"]) $(id).replaceChildren();
+  for (const id of ["suggestions", "lanes", "overlay"]) $(id).replaceChildren();
   drawn = [];
   for (const item of state.items) item.dom = null; // any drawn while the review loaded went above
   buildRuler(state.duration);
@@ -54,7 +55,8 @@ function appendViews(item) {
 
 function refreshItem(item, selectedSegment) {
   const verdict = item.suggested ? item.verdict || "none" : "added";
-  if (item.dom.segments.length !== item.segments.length) {
+  const boxes = item.segments.filter(hasBox).length; // a box placed by hand is a new one
+  if (item.dom.segments.length !== item.segments.length || item.dom.boxes.length !== boxes) {
     buildSegments(item, actions);
     buildBoxes(item);
   }

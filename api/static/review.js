@@ -3,7 +3,7 @@
 //
 // The entry module: routing by the address (#job=<id>), the keyboard shortcuts, the guards
 // against leaving unsaved changes, and wiring the controls. Each other module says its job at
-// its top. No two import each other: the views (cards, timeline, search) are handed what their
+// its top. No two import each other: the views (cards, timeline, sheet, placing) are handed what their
 // clicks do here; those actions (decisions.js, selection.js) change the state and then draw it
 // with one render() (render.js), which draws the views. Nothing runs before start() below.
 //
@@ -12,15 +12,16 @@
 
 import { bindKeyPanel, checkAccess, signedIn } from "./access.js";
 import { bindActionBar } from "./actionbar.js";
-import { addProduct, edgeHere, removeItem, save, setEdge, setVerdict } from "./decisions.js";
+import { addProduct, edgeHere, placeBox, removeItem, save, setEdge, setVerdict } from "./decisions.js";
 import { $ } from "./dom.js";
 import { openJob, resetReview, showPanel } from "./job.js";
 import { clearBanners, showNotice } from "./messages.js";
-import { bindVideo, seek, stepFrame, togglePlay } from "./player.js";
+import { bindPlacing, startPlacing, stopPlacing } from "./placing.js";
+import { bindVideo, currentTime, seek, stepFrame, togglePlay } from "./player.js";
 import { bindItemActions } from "./render.js";
 import { bindScrubber } from "./scrubber.js";
-import { bindSearch } from "./search.js";
 import { moveSelection, selectItem } from "./selection.js";
+import { bindSheet, closeSheet, openSheet } from "./sheet.js";
 import { state } from "./state.js";
 import { clickWord } from "./touch.js";
 import { bindDropZone } from "./upload.js";
@@ -36,6 +37,8 @@ function currentJobId() {
 function route() {
   state.route += 1;
   shownHash = location.hash;
+  closeSheet();
+  stopPlacing();
   clearBanners();
   const jobId = currentJobId();
   if (jobId) {
@@ -90,11 +93,13 @@ const KEY_ACTIONS = {
   r: () => setVerdict(state.items[state.selected], "rejected"),
   "[": () => edgeHere("start"),
   "]": () => edgeHere("end"),
+  "+": openSheet,
+  Escape: stopPlacing,
 };
 
 function onKeyDown(event) {
   if (event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) return;
-  if ($("review").hidden || !$("key-panel").hidden) return;
+  if ($("review").hidden || !$("key-panel").hidden || $("product-sheet").open) return;
   const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
   const action = KEY_ACTIONS[key];
   if (!action) return;
@@ -118,7 +123,17 @@ async function start() {
   bindScrubber(seek, stepFrame);
   bindActionBar({ togglePlay, setVerdict, save, next: () => moveSelection(1), selected: () => state.items[state.selected] });
   bindItemActions({ select: selectItem, setVerdict, remove: removeItem, setEdge, seek });
-  bindSearch(addProduct);
+  // Adding from the product sheet goes on to placing the product's box on the frame.
+  bindSheet({
+    add: (product) => {
+      const item = addProduct(product);
+      if (item) startPlacing(item);
+    },
+    select: (item) => selectItem(item, 0, false),
+    time: currentTime,
+  });
+  for (const opener of document.querySelectorAll("[data-opens-sheet]")) opener.addEventListener("click", openSheet);
+  bindPlacing(placeBox);
   document.addEventListener("keydown", onKeyDown);
   window.addEventListener("hashchange", onHashChange);
   window.addEventListener("beforeunload", (event) => {

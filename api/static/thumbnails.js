@@ -1,4 +1,4 @@
-// Product photos, for the suggestion cards and the search results: fetched once per product
+// Product photos, for the suggestion cards and the product sheet: fetched once per product
 // (with the API key, so not as a plain <img src>) and shown from a blob: URL.
 
 import { fetchableById, getBlob, productPath } from "./api.js";

@@ -1,11 +1,12 @@
 // Where a segment's box is at a time: its track ([time_s, x, y, w, h] at each sampled frame
 // where the product was seen) interpolated linearly between the two rows around the time,
 // the nearest row held before the first and after the last. A segment without a track (a
-// result stored before tracks existed) has its one bbox throughout.
+// result stored before tracks existed) has its one bbox throughout, and one the creator placed
+// a box on (an added product: see placing.js) has that box.
 
 export function boxAt(segment, t) {
   const track = segment.track;
-  if (!Array.isArray(track) || !track.length) return segment.bbox || null;
+  if (!Array.isArray(track) || !track.length) return segment.bbox || placedBox(segment);
   if (t <= track[0][0]) return track[0].slice(1);
   const last = track[track.length - 1];
   if (t >= last[0]) return last.slice(1);
@@ -19,4 +20,10 @@ export function boxAt(segment, t) {
 }
 
 // Whether the segment has a box to draw at all.
-export const hasBox = (segment) => Boolean((Array.isArray(segment.track) && segment.track.length) || segment.bbox);
+export const hasBox = (segment) =>
+  Boolean((Array.isArray(segment.track) && segment.track.length) || segment.bbox || segment.box);
+
+function placedBox(segment) {
+  const box = segment.box;
+  return box ? [box.x, box.y, box.w, box.h] : null;
+}
