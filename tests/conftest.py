@@ -58,11 +58,12 @@ def browser():
 @pytest.fixture
 def new_page(browser):
     """Opens watched pages (helpers.browser.watch), each in its own context (its own
-    sessionStorage), closed after the test."""
+    sessionStorage) with the context's ``options`` (a phone: viewport, has_touch, is_mobile),
+    closed after the test."""
     contexts = []
 
-    def open_page():
-        context = browser.new_context(viewport=VIEWPORT)
+    def open_page(**options):
+        context = browser.new_context(**{"viewport": VIEWPORT, **options})
         contexts.append(context)
         return watch(context)
 
@@ -78,21 +79,6 @@ def demo_webm(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("demo-webm") / "demo.webm"
     write_demo_video(path)
     return path
-
-
-@pytest.fixture
-def new_page_as(browser):
-    """Like new_page, with the context's options (a phone: viewport, has_touch, is_mobile)."""
-    contexts = []
-
-    def open_page(**options):
-        context = browser.new_context(**{"viewport": VIEWPORT, **options})
-        contexts.append(context)
-        return watch(context)
-
-    yield open_page
-    for context in contexts:
-        context.close()
 
 
 @pytest.fixture(scope="session")
