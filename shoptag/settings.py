@@ -187,6 +187,12 @@ class TaggingSettings(_Strict):
         description="Products whose catalog images are at least this similar, seen at one "
         "place, are one tag with alternatives (effnet-lite0: variants 0.61-1.0, different products' 99th "
         "percentile 0.63).")
+    look_alone_tags: bool = Field(
+        False, json_schema_extra=_AFTER_SCAN,
+        description="With geometry available, a product that neither geometry nor alignment can judge (too few "
+        "SIFT points, no template with detail) seen by its embedding alone is a tag (true), or by default only a "
+        "question: an uncertain segment, returned with include_uncertain. A smooth print or a plain object looks "
+        "like a wall; its only evidence is that the frame looks like it.")
     include_uncertain: bool = Field(
         False, json_schema_extra=_AFTER_SCAN,
         description="Also return uncertain segments (embedding evidence under the product's bar, or "

@@ -16,7 +16,9 @@ A hit is, in order:
    ``fallback_margin``;
 4. an **embedding** similarity (title-blended) that reaches the product's bar: that base, or its
    background score + ``background_margin`` where higher. Scored 0.5 at the bar, 1 at identical
-   vectors; one that reaches only the threshold is an uncertain hit, kept on request.
+   vectors; one that reaches only the threshold is an uncertain hit, kept on request. With
+   geometry available, the hit of a product that neither geometry nor alignment can judge is a
+   **question** unless ``look_alone_tags``: its segments are uncertain, suggested only on request.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class HitRules:
     fallback_margin: float
     background_margin: float
     text_weight: float
+    look_alone_tags: bool
     include_uncertain: bool
 
     @classmethod
@@ -75,7 +78,7 @@ class HitRules:
         return cls(threshold, aligned_similarity, verifying, settings.min_inliers, settings.min_alignment,
                    settings.track_alignment_slack, settings.support_alignment_slack, settings.verify_floor,
                    settings.fallback_margin, settings.background_margin, settings.text_weight,
-                   settings.include_uncertain)
+                   settings.look_alone_tags, settings.include_uncertain)
 
 
 @dataclass(frozen=True)
@@ -151,5 +154,6 @@ def decide(evidence: Evidence, traits: Traits, rules: HitRules) -> Hit | None:
         score = (1 - rules.text_weight) * score + rules.text_weight * evidence.title_similarity
     bar = embedding_bar(base, traits.background, rules)
     if score >= bar or (rules.include_uncertain and score >= rules.threshold):
-        return Hit(evidence.time_s, embedding_confidence(score, bar), evidence.region)
+        question = rules.verifying and not (traits.textured or traits.alignable) and not rules.look_alone_tags
+        return Hit(evidence.time_s, embedding_confidence(score, bar), evidence.region, question=question)
     return None

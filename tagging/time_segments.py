@@ -17,6 +17,8 @@ class Hit:
     evidence: str = EMBEDDING
     # For a geometric hit: the frame's points its inliers are (see ``alternatives``).
     keypoints: frozenset[tuple[int, int]] | None = field(default=None, compare=False, repr=False)
+    # Seen by a look alone where nothing else could judge the product (``decision``): asked, never told.
+    question: bool = field(default=False, kw_only=True)
 
 
 def build_segments(
@@ -25,8 +27,9 @@ def build_segments(
 ) -> list[Segment]:
     """Group hits whose unobserved stretch between them is at most ``max_gap_s``; drop groups
     with fewer than ``min_hits`` hits (one-frame flickers). A segment is uncertain when none of
-    its hits reaches 0.5 (the bar), or when all are embedding hits and it has fewer than
-    ``min_embedding_hits``: a look seen in consecutive frames is stronger evidence.
+    its hits reaches 0.5 (the bar), when all are embedding hits and it has fewer than
+    ``min_embedding_hits`` (a look seen in consecutive frames is stronger evidence), or when
+    all are questions (a look alone, where nothing else could judge the product).
 
     Each hit stands for the half sampling step on either side of it, so a segment spans from
     half a step before its first hit to half a step after its last: with a product visible
@@ -53,6 +56,7 @@ def build_segments(
             track=[(hit.time_s, *hit.box) for hit in group],
             hits=len(group),
             evidence=best.evidence,
-            uncertain=best.score < 0.5 or (not matched and len(group) < min_embedding_hits),
+            uncertain=(best.score < 0.5 or (not matched and len(group) < min_embedding_hits)
+                       or all(hit.question for hit in group)),
         ))
     return segments

@@ -68,7 +68,13 @@ def test_a_plain_product_is_not_tagged_on_product_free_real_footage(tmp_path, ef
     video = tmp_path / "scenes.mp4"
     write_slideshow(scenes, video, seconds_each=2.0)
 
-    assert tags(effnet, tmp_path / "uncalibrated", video), "the case no longer shows what the bank is for"
+    # Nothing but their look can judge plain products: by default it is a question, not a tag,
+    # whether the index has a background bank or not.
+    assert tags(effnet, tmp_path / "uncalibrated", video) == []
+    # Told as tags, the same looks show what the bank is for.
+    assert tags(effnet, tmp_path / "uncalibrated", video, look_alone_tags=True), \
+        "the case no longer shows what the bank is for"
+    assert tags(effnet, tmp_path / "calibrated", video, look_alone_tags=True) == []
     assert tags(effnet, tmp_path / "calibrated", video) == []
     uncertain = tags(effnet, tmp_path / "calibrated", video, include_uncertain=True)
     assert uncertain and all(s.uncertain and s.score < 0.5 for t in uncertain for s in t.segments)

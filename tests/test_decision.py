@@ -104,3 +104,28 @@ def test_every_margin_is_a_setting():
     assert worth_a_look(Alignment(0.65, OUTLINE), looser) and not worth_a_look(Alignment(0.65, OUTLINE), RULES)
     assert not is_aligned(None, RULES)
     assert tracking_horizon_s(SETTINGS) == pytest.approx(SETTINGS.max_gap_s + 1 / SETTINGS.fps, abs=1e-5)
+
+
+QUESTION_CASES = [
+    # (why, evidence, traits, a question?) with geometry available
+    ("flat: nothing but its look can judge it", seen(0.6), FLAT, True),
+    ("flat near a track: still only its look", seen(0.31, near=True), FLAT, True),
+    ("alignable, its look supported by a weak alignment: alignment could judge it", seen(0.9, correlation=0.5),
+     ALIGNABLE, False),
+    ("like a street, over its background bar: still only its look", seen(0.76), LIKE_A_STREET, True),
+]
+
+
+@pytest.mark.parametrize(("why", "evidence", "traits", "question"), QUESTION_CASES,
+                         ids=[case[0] for case in QUESTION_CASES])
+def test_a_look_alone_is_a_question_unless_look_alone_tags(why, evidence, traits, question):
+    hit = decide(evidence, traits, RULES)
+    assert hit is not None and hit.question is question, why
+    tags = HitRules.of(SETTINGS.model_copy(update={"look_alone_tags": True}), 0.54, 0.4, verifying=True)
+    assert decide(evidence, traits, tags).question is False  # the same hit, told as a tag
+    assert decide(evidence, traits, tags).score == hit.score
+
+
+def test_without_geometry_a_look_is_all_there_is_and_stays_a_tag():
+    rules = HitRules.of(SETTINGS, threshold=0.54, aligned_similarity=0.4, verifying=False)
+    assert decide(seen(0.6), FLAT, rules).question is False

@@ -38,3 +38,11 @@ def test_the_track_is_the_box_at_each_frame_the_product_was_seen_in_time_order()
     first, second = build_segments(moving, 0.5, 10.0, max_gap_s=1.0, min_hits=2)
     assert first.track == ((0.5, 0, 0, 10, 10), (1.0, 20, 0, 10, 10), (1.5, 40, 0, 10, 10))
     assert second.track == ((9.0, 90, 0, 10, 10), (9.5, 95, 0, 10, 10))  # each segment its own rows
+
+
+def test_a_segment_of_questions_only_is_uncertain_and_one_told_hit_makes_it_certain():
+    asked = [Hit(t, 0.9, BOX, question=True) for t in (1.0, 1.5, 2.0)]
+    (questions,) = build_segments(asked, 0.5, 10.0, max_gap_s=1.0, min_hits=2)
+    assert questions.uncertain and questions.score == 0.9  # its score still says how alike it looks
+    (told,) = build_segments([*asked, Hit(2.5, 0.7, BOX)], 0.5, 10.0, max_gap_s=1.0, min_hits=2)
+    assert not told.uncertain
