@@ -69,8 +69,7 @@ class RayEmbedding:
             ray = connect(self._settings.ray)
             config = self._settings.ray
             complete = {sha for sha, stored in (known or {}).items()
-                        if stored.features is not None and stored.features.template is not None
-                        and stored.thumbnail is not None}
+                        if stored.features is not None and stored.features.template is not None}
             rows = (ray.data.from_items([{"ref": ref} for ref in refs], override_num_blocks=min(len(refs), 200))
                     .map(_read_image, fn_kwargs={"settings": portable(self._settings), "base_dir": str(base_dir),
                                                  "complete": complete}, num_cpus=1)

@@ -131,7 +131,7 @@ class _Vectors:
         self._embedder = embedder
         self._reader = reader
         self._known = known
-        self._done: dict[str, tuple[np.ndarray, LocalFeatures, bytes]] = {}
+        self._done: dict[str, tuple[np.ndarray, LocalFeatures, bytes | None]] = {}
         self._pending: dict[str, np.ndarray] = {}  # sha256 -> decoded pixels, in arrival order
 
     def add(self, sha256: str, data: bytes, ref: str) -> None:
@@ -141,14 +141,14 @@ class _Vectors:
             return
         stored = self._known.get(sha256)
         if stored is not None:
-            # A version from before local features (None), their templates (template None) or
-            # thumbnails left the stored image without them: decode it and make them now.
+            # A version from before local features (None) or before their templates (template
+            # None) left the stored image without them: decode it and detect them now (and make its
+            # thumbnail meanwhile). A missing thumbnail alone is not worth decoding every reused
+            # image of every update: the service makes one on demand instead.
             features, thumbnail = stored.features, stored.thumbnail
-            if features is None or features.template is None or thumbnail is None:
+            if features is None or features.template is None:
                 pixels = decode_image(data, self._reader.limits, ref)
-                if features is None or features.template is None:
-                    features = catalog_features(pixels)
-                thumbnail = thumbnail or thumbnail_jpeg(pixels)
+                features, thumbnail = catalog_features(pixels), thumbnail or thumbnail_jpeg(pixels)
             self._done[sha256] = (stored.vector, features, thumbnail)
             return
         self._pending[sha256] = decode_image(data, self._reader.limits, ref)
@@ -165,6 +165,6 @@ class _Vectors:
             self._done[sha256] = (vector, catalog_features(pixels), thumbnail_jpeg(pixels))
         self._pending.clear()
 
-    def done(self, sha256: str) -> tuple[np.ndarray, LocalFeatures, bytes]:
+    def done(self, sha256: str) -> tuple[np.ndarray, LocalFeatures, bytes | None]:
         """(vector, local features, thumbnail) of an image added and flushed."""
         return self._done[sha256]

@@ -86,7 +86,7 @@ class NewSegment:
         if self.background is not None:
             np.savez(staging / BACKGROUND_NAME, bank=self.background.bank, image_scores=self.background.image_scores)
             files += (BACKGROUND_NAME,)
-        if all(thumbnail is not None for thumbnail in self.thumbnails):
+        if any(thumbnail is not None for thumbnail in self.thumbnails):
             save_thumbnails(staging / THUMBNAILS_NAME, self.thumbnails)
             files += (THUMBNAILS_NAME,)
         for file_name in files:
@@ -105,7 +105,7 @@ class NewSegment:
         embeddings = np.load(segment_dir(root, name) / EMBEDDINGS_NAME, mmap_mode="r")
         return segment_of(root, name, digest, record, SegmentFiles(
             self.vectors, self.products, embeddings, self.features, self.background, self.descriptors,
-            self.thumbnails if THUMBNAILS_NAME in record.files else [None] * len(self.thumbnails)))
+            self.thumbnails))
 
 
 def fsync_file(path: Path) -> None:

@@ -28,14 +28,16 @@ def thumbnail_jpeg(rgb: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def save_thumbnails(path: Path, thumbnails: Sequence[bytes]) -> None:
-    """One per image id: their bytes end to end, and where each starts."""
+def save_thumbnails(path: Path, thumbnails: Sequence[bytes | None]) -> None:
+    """One per image id (none: an image reused from a version written before thumbnails), their
+    bytes end to end, and where each starts."""
+    thumbnails = [thumbnail or b"" for thumbnail in thumbnails]
     offsets = np.cumsum([0, *(len(t) for t in thumbnails)]).astype(np.int64)
     data = np.frombuffer(b"".join(thumbnails), np.uint8)
     np.savez(path, data=data, offsets=offsets)
 
 
-def load_thumbnails(source: BinaryIO, images: int) -> list[bytes]:
+def load_thumbnails(source: BinaryIO, images: int) -> list[bytes | None]:
     """The thumbnails ``save_thumbnails`` wrote for ``images`` images; ``ValueError`` where the
     file does not hold exactly that many."""
     with np.load(source, allow_pickle=False) as stored:
@@ -43,4 +45,4 @@ def load_thumbnails(source: BinaryIO, images: int) -> list[bytes]:
     if (data.dtype != np.uint8 or offsets.shape != (images + 1,) or offsets[0] != 0 or offsets[-1] != len(data)
             or np.any(np.diff(offsets) < 0)):
         raise ValueError(f"thumbnails do not fit {images} images")
-    return [data[a:b].tobytes() for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    return [data[a:b].tobytes() or None for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
